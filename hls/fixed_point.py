@@ -1,0 +1,338 @@
+"""Exact numpy model of Xilinx ``ap_fixed`` / ``ap_ufixed`` / ``ap_int`` arithmetic on raw integers.
+
+Where this fits: the HLS engines in ``hls/firmware/`` compute in ``ap_fixed`` types; the golden model
+(:mod:`vitcod.hls.golden`) must reproduce them bit for bit. It does so on *raw integers*: a value of
+a type with ``F`` fraction bits is held as ``raw = value * 2**F`` in an ``int64`` array. Exact
+operations (products, sums in a wide enough type) are plain integer arithmetic on raws; every place
+where the C++ assigns into a narrower type is modelled by :func:`quantize`, which applies the target
+type's quantization (rounding) mode and then its overflow (saturation) mode exactly as ``ap_types``
+does (``ap_fixed_base::operator=`` in the ap_types headers shipped with hls4ml).
+
+Type strings use the C++ spelling, e.g. ``'ap_fixed<16,6,AP_RND_CONV,AP_SAT>'``, ``'ap_ufixed<18,1>'``,
+``'ap_int<8>'``; :func:`parse_type` turns them into :class:`FixedType`.
+
+Limits: raws must fit int64, so widths up to 62 bits for values that are shifted; the
+``AP_WRAP_SM`` mode and a non-zero saturation-bit count ``N`` are not modelled (rejected on parsing).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+ROUNDING_MODES = (
+    "AP_TRN",  # floor (towards -inf); the ap_types default
+    "AP_TRN_ZERO",  # towards zero
+    "AP_RND",  # to nearest, ties towards +inf
+    "AP_RND_ZERO",  # to nearest, ties towards zero
+    "AP_RND_MIN_INF",  # to nearest, ties towards -inf
+    "AP_RND_INF",  # to nearest, ties away from zero
+    "AP_RND_CONV",  # to nearest, ties to even (convergent)
+)
+SATURATION_MODES = (
+    "AP_WRAP",  # two's-complement wrap-around; the ap_types default
+    "AP_SAT",  # clamp to [min, max]
+    "AP_SAT_ZERO",  # overflow -> 0
+    "AP_SAT_SYM",  # signed: clamp to [-max, max]; unsigned: as AP_SAT
+)
+
+_MAX_WIDTH = 62
+
+_FIXED_RE = re.compile(
+    r"^\s*(ap_fixed|ap_ufixed)\s*<\s*(\d+)\s*,\s*(-?\d+)\s*"
+    r"(?:,\s*(\w+)\s*)?(?:,\s*(\w+)\s*)?(?:,\s*(\d+)\s*)?>\s*$"
+)
+_INT_RE = re.compile(r"^\s*(ap_int|ap_uint)\s*<\s*(\d+)\s*>\s*$")
+
+
+@dataclass(frozen=True)
+class FixedType:
+    """One ap_types fixed-point type: ``width`` bits, ``integer`` of them above the binary point.
+
+    ``integer`` counts the sign bit for signed types (as in ``ap_fixed<W, I>``). ``integer`` may be
+    negative or larger than ``width`` (ap_types allows both). ``is_int`` marks ``ap_int``/``ap_uint``
+    (same arithmetic as ``ap_fixed<W, W>``, different C++ spelling).
+    """
+
+    width: int
+    integer: int
+    signed: bool = True
+    rounding: str = "AP_TRN"
+    saturation: str = "AP_WRAP"
+    is_int: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.width <= _MAX_WIDTH:
+            raise ValueError(f"width must be in [1, {_MAX_WIDTH}] for the int64 model, got {self.width}")
+        if self.rounding not in ROUNDING_MODES:
+            raise ValueError(f"unknown rounding mode {self.rounding!r}; expected one of {ROUNDING_MODES}")
+        if self.saturation not in SATURATION_MODES:
+            raise ValueError(
+                f"unsupported saturation mode {self.saturation!r}; expected one of {SATURATION_MODES}"
+            )
+        if self.signed and self.width < 2 and self.saturation == "AP_SAT_SYM":
+            raise ValueError("AP_SAT_SYM needs a signed width of at least 2 bits")
+
+    # ---- geometry -------------------------------------------------------------------------
+    @property
+    def frac(self) -> int:
+        """Number of fraction bits, ``width - integer`` (may be negative)."""
+        return self.width - self.integer
+
+    @property
+    def min_raw(self) -> int:
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def max_raw(self) -> int:
+        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+
+    @property
+    def min_value(self) -> Fraction:
+        return Fraction(self.min_raw) * Fraction(2) ** (-self.frac)
+
+    @property
+    def max_value(self) -> Fraction:
+        return Fraction(self.max_raw) * Fraction(2) ** (-self.frac)
+
+    @property
+    def lsb(self) -> Fraction:
+        return Fraction(2) ** (-self.frac)
+
+    # ---- spelling -------------------------------------------------------------------------
+    def cpp(self) -> str:
+        """The C++ type, with modes spelled out unless both are the defaults."""
+        if self.is_int:
+            return f"ap_{'' if self.signed else 'u'}int<{self.width}>"
+        name = "ap_fixed" if self.signed else "ap_ufixed"
+        if self.rounding == "AP_TRN" and self.saturation == "AP_WRAP":
+            return f"{name}<{self.width},{self.integer}>"
+        return f"{name}<{self.width},{self.integer},{self.rounding},{self.saturation}>"
+
+    def __str__(self) -> str:
+        return self.cpp()
+
+    def with_modes(self, rounding: str | None = None, saturation: str | None = None) -> "FixedType":
+        return FixedType(
+            self.width,
+            self.integer,
+            self.signed,
+            rounding or self.rounding,
+            saturation or self.saturation,
+            False,
+        )
+
+    def holds(self, lo: Fraction, hi: Fraction) -> bool:
+        """True if every value in [lo, hi] lies inside this type's range (no overflow)."""
+        return self.min_value <= lo and hi <= self.max_value
+
+
+def parse_type(spec: "str | FixedType") -> FixedType:
+    """Parse a C++ ap_types spelling into a :class:`FixedType` (a FixedType passes through).
+
+    Raises:
+        ValueError: the string is not ``ap_fixed<W,I[,Q[,O[,N]]]>``, ``ap_ufixed<...>``,
+            ``ap_int<W>`` or ``ap_uint<W>``, or uses a mode this model does not support.
+    """
+    if isinstance(spec, FixedType):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"expected a type string like 'ap_fixed<16,6>', got {type(spec).__name__}")
+    m = _INT_RE.match(spec)
+    if m:
+        width = int(m.group(2))
+        return FixedType(width, width, m.group(1) == "ap_int", is_int=True)
+    m = _FIXED_RE.match(spec)
+    if not m:
+        raise ValueError(
+            f"cannot parse type {spec!r}: expected ap_fixed<W,I[,Q[,O]]>, ap_ufixed<...>, ap_int<W> or ap_uint<W>"
+        )
+    kind, width, integer, rnd, sat, nbits = m.groups()
+    if nbits is not None and int(nbits) != 0:
+        raise ValueError(f"type {spec!r}: saturation-bit count N={nbits} is not modelled (use 0)")
+    return FixedType(
+        width=int(width),
+        integer=int(integer),
+        signed=kind == "ap_fixed",
+        rounding=rnd or "AP_TRN",
+        saturation=sat or "AP_WRAP",
+    )
+
+
+# ---- raw-integer arithmetic ----------------------------------------------------------------
+
+
+def _as_int64(raw) -> np.ndarray:
+    arr = np.asarray(raw)
+    if arr.dtype.kind not in "iub":
+        raise TypeError(f"raw values must be integers, got dtype {arr.dtype}")
+    return arr.astype(np.int64, copy=False)
+
+
+def _round_shift(raw: np.ndarray, shift: int, rounding: str) -> np.ndarray:
+    """``raw / 2**shift`` rounded to an integer with an ap_types quantization mode (shift > 0)."""
+    if shift > 62:
+        # Everything is below half an LSB except the sign; only the floor/ceil direction matters.
+        floor = np.where(raw < 0, -1, 0).astype(np.int64)
+        rem_zero = raw == 0
+        half = np.zeros_like(raw, dtype=bool)  # |raw| < 2**62 < half of 2**shift, so no ties
+        above_half = raw < 0  # a negative value's remainder above floor=-1 exceeds one half
+    else:
+        floor = raw >> shift  # arithmetic shift = floor division by 2**shift
+        rem = raw - (floor << shift)  # in [0, 2**shift)
+        rem_zero = rem == 0
+        half_val = np.int64(1) << (shift - 1)
+        half = rem == half_val
+        above_half = rem > half_val
+    if rounding == "AP_TRN":
+        return floor
+    if rounding == "AP_TRN_ZERO":
+        return floor + ((raw < 0) & ~rem_zero)
+    # Round to nearest: above half always rounds up, below half never; ties depend on the mode.
+    if rounding == "AP_RND":
+        tie_up = np.ones_like(half)
+    elif rounding == "AP_RND_ZERO":
+        tie_up = raw < 0
+    elif rounding == "AP_RND_MIN_INF":
+        tie_up = np.zeros_like(half)
+    elif rounding == "AP_RND_INF":
+        tie_up = raw >= 0
+    elif rounding == "AP_RND_CONV":
+        tie_up = (floor & 1) == 1
+    else:  # pragma: no cover - FixedType validates modes
+        raise ValueError(rounding)
+    return floor + (above_half | (half & tie_up))
+
+
+def _overflow(raw: np.ndarray, t: FixedType) -> np.ndarray:
+    """Apply ``t``'s overflow mode to an (already quantized) raw of ``t``'s fraction bits."""
+    lo, hi = t.min_raw, t.max_raw
+    if t.saturation == "AP_WRAP":
+        mask = (np.int64(1) << t.width) - 1 if t.width < 63 else np.int64(-1)
+        wrapped = raw & mask
+        if t.signed:
+            wrapped = np.where(wrapped > hi, wrapped - (np.int64(1) << t.width), wrapped)
+        return wrapped
+    if t.saturation == "AP_SAT":
+        return np.clip(raw, lo, hi)
+    if t.saturation == "AP_SAT_ZERO":
+        return np.where((raw < lo) | (raw > hi), 0, raw)
+    if t.saturation == "AP_SAT_SYM":
+        return np.clip(raw, -hi if t.signed else lo, hi)
+    raise ValueError(t.saturation)  # pragma: no cover
+
+
+def quantize(raw, frac: int, t: "FixedType | str") -> np.ndarray:
+    """Convert exact values ``raw * 2**-frac`` into raws of type ``t``, as a C++ assignment would.
+
+    The target's quantization mode is applied first (only if ``t`` has fewer fraction bits), then
+    its overflow mode - the order ap_types uses, so a rounding carry can saturate or wrap.
+
+    Args:
+        raw: integer array (any shape) of exact values in units of ``2**-frac``.
+        frac: fraction bits of ``raw``.
+        t: the target type (FixedType or C++ spelling).
+
+    Returns:
+        int64 array of raws of ``t`` (units of ``2**-t.frac``), same shape as ``raw``.
+    """
+    t = parse_type(t)
+    raw = _as_int64(raw)
+    shift = frac - t.frac
+    if shift > 0:
+        q = _round_shift(raw, shift, t.rounding)
+    elif shift < 0:
+        q = raw << (-shift)
+    else:
+        q = raw.copy()
+    # Sources whose magnitude makes the left shift above exceed int64 are out of scope (width cap).
+    return _overflow(q, t)
+
+
+def from_float(x, t: "FixedType | str") -> np.ndarray:
+    """Quantize float64 values into raws of ``t`` (what ``t v = double_value;`` does in C++).
+
+    Exact for |x * 2**t.frac| < 2**52: the scaling by a power of two and the floor are exact in
+    float64, so ties are detected exactly.
+    """
+    t = parse_type(t)
+    x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("cannot quantize non-finite values")
+    scaled = np.ldexp(x, t.frac)
+    if np.any(np.abs(scaled) >= 2.0**52):
+        raise ValueError(f"values too large for an exact conversion to {t}")
+    floor = np.floor(scaled)
+    frac_part = scaled - floor  # exact
+    fl = floor.astype(np.int64)
+    exact = frac_part == 0.0
+    half = frac_part == 0.5
+    above = frac_part > 0.5
+    neg = scaled < 0
+    r = t.rounding
+    if r == "AP_TRN":
+        q = fl
+    elif r == "AP_TRN_ZERO":
+        q = fl + (neg & ~exact)
+    else:
+        tie_up = {
+            "AP_RND": np.ones_like(half),
+            "AP_RND_ZERO": neg,
+            "AP_RND_MIN_INF": np.zeros_like(half),
+            "AP_RND_INF": ~neg,
+            "AP_RND_CONV": (fl & 1) == 1,
+        }[r]
+        q = fl + (above | (half & tie_up))
+    return _overflow(q, t)
+
+
+def to_float(raw, t: "FixedType | str") -> np.ndarray:
+    """Raws of ``t`` as float64 values (exact for widths up to 53 bits)."""
+    t = parse_type(t)
+    return np.ldexp(_as_int64(raw).astype(np.float64), -t.frac)
+
+
+def wrap_to_type(bits, t: "FixedType | str") -> np.ndarray:
+    """Interpret the low ``t.width`` bits of unsigned ``bits`` (e.g. read back from C++) as raws of ``t``."""
+    t = parse_type(t)
+    b = _as_int64(bits) & ((np.int64(1) << t.width) - 1)
+    if t.signed:
+        b = np.where(b >= (np.int64(1) << (t.width - 1)), b - (np.int64(1) << t.width), b)
+    return b
+
+
+def check_raw(raw, t: "FixedType | str", what: str = "value") -> np.ndarray:
+    """Return ``raw`` as int64 after checking that every entry is a valid raw of ``t``."""
+    t = parse_type(t)
+    arr = _as_int64(raw)
+    if arr.size and (arr.min() < t.min_raw or arr.max() > t.max_raw):
+        raise ValueError(
+            f"{what}: raw values must lie in [{t.min_raw}, {t.max_raw}] for {t}, "
+            f"got [{arr.min()}, {arr.max()}]"
+        )
+    return arr
+
+
+def limit_raws(t: "FixedType | str") -> np.ndarray:
+    """The raws at the type limits: most negative, -lsb, 0, +lsb, max positive (deduplicated)."""
+    t = parse_type(t)
+    cand = {t.min_raw, t.max_raw, 0, min(1, t.max_raw), max(-1, t.min_raw)}
+    return np.array(sorted(cand), dtype=np.int64)
+
+
+def signed_bits_for(lo: int, hi: int) -> int:
+    """Smallest width W such that a signed W-bit integer holds every integer in [lo, hi]."""
+    w = 1
+    while not (-(1 << (w - 1)) <= lo and hi <= (1 << (w - 1)) - 1):
+        w += 1
+    return w
+
+
+def unsigned_bits_for(hi: int) -> int:
+    """Smallest width W >= 1 such that an unsigned W-bit integer holds every integer in [0, hi]."""
+    if hi < 0:
+        raise ValueError("unsigned range must be non-negative")
+    return max(1, int(hi).bit_length())

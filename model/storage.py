@@ -1,0 +1,76 @@
+"""Saving and loading trained models: one folder per model, self-describing.
+
+A model folder holds ``model.h5`` (architecture + weights; masks are in the
+attention layers' config) and ``config.json`` (the ViTConfig). Loading needs our
+custom layers and QKeras' quantized objects, registered here in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+from qkeras.utils import _add_supported_quantized_objects
+
+from .config import ViTConfig
+from .layers import CUSTOM_LAYERS
+
+MODEL_FILE = "model.h5"
+CONFIG_FILE = "config.json"
+
+
+def custom_objects() -> dict[str, Any]:
+    objects: dict[str, Any] = dict(CUSTOM_LAYERS)
+    _add_supported_quantized_objects(objects)
+    return objects
+
+
+def save_model(model: tf.keras.Model, config: ViTConfig, folder: str | Path) -> Path:
+    """Write model.h5 and config.json into ``folder`` (atomically per file)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".h5", dir=folder)
+    os.close(fd)
+    try:
+        model.save(tmp, save_format="h5", include_optimizer=False)
+        os.replace(tmp, folder / MODEL_FILE)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    config.save(folder / CONFIG_FILE)
+    return folder
+
+
+def load_model(folder: str | Path) -> tuple[tf.keras.Model, ViTConfig]:
+    """Load a model folder written by :func:`save_model`."""
+    folder = Path(folder)
+    path = folder / MODEL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no trained model at {path}; run `make train` first "
+                                f"(or pass the folder that holds {MODEL_FILE})")
+    config = ViTConfig.load(folder / CONFIG_FILE)
+    model = tf.keras.models.load_model(path, custom_objects=custom_objects(), compile=False)
+    return model, config
+
+
+def write_json(path: str | Path, data: dict) -> Path:
+    """Write JSON atomically (temp file + rename), so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def update_json(path: str | Path, key: str, value: Any) -> dict:
+    """Set one top-level key of a JSON object file (e.g. a stage of summary.json)."""
+    path = Path(path)
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data[key] = value
+    write_json(path, data)
+    return data
