@@ -53,8 +53,8 @@ class FixedType:
     """One ap_types fixed-point type: ``width`` bits, ``integer`` of them above the binary point.
 
     ``integer`` counts the sign bit for signed types (as in ``ap_fixed<W, I>``). ``integer`` may be
-    negative or larger than ``width`` (ap_types allows both). ``is_int`` marks ``ap_int``/``ap_uint``
-    (same arithmetic as ``ap_fixed<W, W>``, different C++ spelling).
+    negative or larger than ``width`` (ap_types allows both). ``is_int`` marks ``ap_int``/``ap_uint``:
+    ``ap_fixed<W, W>`` geometry, but a fraction is dropped towards zero (AP_TRN_ZERO) and it wraps.
     """
 
     width: int
@@ -144,7 +144,8 @@ def parse_type(spec: "str | FixedType") -> FixedType:
     m = _INT_RE.match(spec)
     if m:
         width = int(m.group(2))
-        return FixedType(width, width, m.group(1) == "ap_int", is_int=True)
+        # Assigning an ap_fixed to an ap_int drops the fraction towards zero (like a C cast).
+        return FixedType(width, width, m.group(1) == "ap_int", rounding="AP_TRN_ZERO", is_int=True)
     m = _FIXED_RE.match(spec)
     if not m:
         raise ValueError(
@@ -173,38 +174,34 @@ def _as_int64(raw) -> np.ndarray:
 
 
 def _round_shift(raw: np.ndarray, shift: int, rounding: str) -> np.ndarray:
-    """``raw / 2**shift`` rounded to an integer with an ap_types quantization mode (shift > 0)."""
+    """``raw / 2**shift`` rounded to an integer with an ap_types quantization mode (shift > 0).
+
+    Every mode is one bias added before an arithmetic (flooring) shift:
+    floor((raw + bias) / 2**shift) with bias = half (ties up), half - 1 (ties down), or a per-element
+    choice between the two for the sign- and parity-dependent tie rules.
+    """
     if shift > 62:
-        # Everything is below half an LSB except the sign; only the floor/ceil direction matters.
-        floor = np.where(raw < 0, -1, 0).astype(np.int64)
-        rem_zero = raw == 0
-        half = np.zeros_like(raw, dtype=bool)  # |raw| < 2**62 < half of 2**shift, so no ties
-        above_half = raw < 0  # a negative value's remainder above floor=-1 exceeds one half
-    else:
-        floor = raw >> shift  # arithmetic shift = floor division by 2**shift
-        rem = raw - (floor << shift)  # in [0, 2**shift)
-        rem_zero = rem == 0
-        half_val = np.int64(1) << (shift - 1)
-        half = rem == half_val
-        above_half = rem > half_val
+        # |raw| < 2**62 is below half an LSB: nearest modes give 0, floor gives -1 for negatives.
+        neg = raw < 0
+        if rounding == "AP_TRN":
+            return np.where(neg, -1, 0).astype(np.int64)
+        return np.zeros_like(raw)
+    half = np.int64(1) << (shift - 1)
     if rounding == "AP_TRN":
-        return floor
+        return raw >> shift
     if rounding == "AP_TRN_ZERO":
-        return floor + ((raw < 0) & ~rem_zero)
-    # Round to nearest: above half always rounds up, below half never; ties depend on the mode.
-    if rounding == "AP_RND":
-        tie_up = np.ones_like(half)
-    elif rounding == "AP_RND_ZERO":
-        tie_up = raw < 0
-    elif rounding == "AP_RND_MIN_INF":
-        tie_up = np.zeros_like(half)
-    elif rounding == "AP_RND_INF":
-        tie_up = raw >= 0
-    elif rounding == "AP_RND_CONV":
-        tie_up = (floor & 1) == 1
-    else:  # pragma: no cover - FixedType validates modes
-        raise ValueError(rounding)
-    return floor + (above_half | (half & tie_up))
+        return (raw + (raw < 0) * ((np.int64(1) << shift) - 1)) >> shift
+    if rounding == "AP_RND":  # ties towards +inf
+        return (raw + half) >> shift
+    if rounding == "AP_RND_MIN_INF":  # ties towards -inf
+        return (raw + (half - 1)) >> shift
+    if rounding == "AP_RND_ZERO":  # ties towards zero: down for positives, up for negatives
+        return (raw + (half - 1) + (raw < 0)) >> shift
+    if rounding == "AP_RND_INF":  # ties away from zero: up for positives, down for negatives
+        return (raw + half - (raw < 0)) >> shift
+    if rounding == "AP_RND_CONV":  # ties to even: up only when the floor is odd
+        return (raw + (half - 1) + ((raw >> shift) & 1)) >> shift
+    raise ValueError(rounding)  # pragma: no cover - FixedType validates modes
 
 
 def _overflow(raw: np.ndarray, t: FixedType) -> np.ndarray:
@@ -250,6 +247,19 @@ def quantize(raw, frac: int, t: "FixedType | str") -> np.ndarray:
         q = raw.copy()
     # Sources whose magnitude makes the left shift above exceed int64 are out of scope (width cap).
     return _overflow(q, t)
+
+
+def round_raw(raw, frac: int, t: "FixedType | str") -> np.ndarray:
+    """Like :func:`quantize` but without the overflow step: the rounded raws, possibly out of range.
+
+    Used to check, before any code is written, that a type can never overflow for a given range.
+    """
+    t = parse_type(t)
+    raw = _as_int64(raw)
+    shift = frac - t.frac
+    if shift > 0:
+        return _round_shift(raw, shift, t.rounding)
+    return raw << (-shift) if shift < 0 else raw.copy()
 
 
 def from_float(x, t: "FixedType | str") -> np.ndarray:

@@ -1,1 +1,7 @@
-"""placeholder"""
+"""The model stage: the quantized QKeras ViT, training, Q/K auto-encoder, fixed masks, polarization.
+
+Modules (each one job): ``config`` (ViTConfig), ``data`` (digits / user .npz),
+``layers`` (our Keras layers), ``vit`` (the builder), ``train``, ``storage``,
+``autoencoder``, ``statistics``, ``masks``, ``polarize``, ``mask_artifact``,
+``pipeline`` (the stages), ``plots``.
+"""

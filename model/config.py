@@ -29,6 +29,10 @@ class ViTConfig:
     image_size: int = 8
     channels: int = 1
     patch_size: int = 1
+    #: Kernel of the patch-embedding QConv2D (stride is always patch_size).
+    #: None = patch_size (plain non-overlapping patches); 3 gives each token its
+    #: 3x3 neighbourhood ('same' padding).
+    patch_kernel: int | None = None
     embed_dim: int = 32
     depth: int = 2
     num_heads: int = 4
@@ -63,6 +67,10 @@ class ViTConfig:
         return int(round(self.embed_dim * self.mlp_ratio))
 
     @property
+    def embed_kernel(self) -> int:
+        return self.patch_kernel if self.patch_kernel is not None else self.patch_size
+
+    @property
     def compressed_heads(self) -> int:
         return self.ae_heads if self.ae_heads is not None else math.ceil(self.num_heads / 2)
 
@@ -74,7 +82,7 @@ class ViTConfig:
     def validate(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "ae_heads" and value is None:
+            if f.name in ("ae_heads", "patch_kernel") and value is None:
                 continue
             if f.name == "mlp_ratio":
                 if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
@@ -91,6 +99,9 @@ class ViTConfig:
             raise ConfigError(
                 f"patch_size: {self.patch_size} must divide image_size {self.image_size}"
             )
+        if self.patch_kernel is not None and self.patch_kernel < self.patch_size:
+            raise ConfigError(f"patch_kernel: must be >= patch_size ({self.patch_size}), "
+                              f"got {self.patch_kernel}")
         if self.embed_dim % self.num_heads:
             raise ConfigError(
                 f"num_heads: {self.num_heads} must divide embed_dim {self.embed_dim}"

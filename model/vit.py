@@ -77,8 +77,10 @@ def build_vit(config: ViTConfig, *, quantized: bool = True, autoencoder: bool = 
     grid = config.image_size // config.patch_size
 
     image = tf.keras.Input(shape=config.input_shape, name="image")
-    x = QConv2D(config.embed_dim, kernel_size=config.patch_size, strides=config.patch_size,
-                kernel_quantizer=q.weight, bias_quantizer=q.bias, name="patch_embed")(image)
+    padding = "valid" if config.embed_kernel == config.patch_size else "same"
+    x = QConv2D(config.embed_dim, kernel_size=config.embed_kernel, strides=config.patch_size,
+                padding=padding, kernel_quantizer=q.weight, bias_quantizer=q.bias,
+                name="patch_embed")(image)
     x = tf.keras.layers.Reshape((grid * grid, config.embed_dim), name="patch_tokens")(x)
     x = ClassTokenPosition(quantizer=q.bias, name="embed")(x)
 

@@ -193,7 +193,8 @@ typename CONFIG_T::exp_t lookup_exp(const typename CONFIG_T::score_t row_max, co
 // 1 / row_sum as ONE fixed-point integer division, rounded half up:
 //   raw(inv) = (2^(Finv + Fsum) + raw(sum) / 2) / raw(sum)
 // row_sum >= 1.0 (the row maximum reads table[0] == 1.0), so inv <= 1.0 and the quotient always
-// fits inv_t (checked by the code generator).
+// fits inv_t (checked by the code generator). The raw bits are written directly, so inv_t's own
+// quantization/overflow modes play no part: the rounding is the division's (half up).
 template <typename CONFIG_T>
 typename CONFIG_T::inv_t row_reciprocal(const typename CONFIG_T::sum_t row_sum) {
     #pragma HLS INLINE

@@ -1,0 +1,338 @@
+"""C-simulation harness: compile a generated engine config with g++ and run it on raw integers.
+
+Where this fits: :mod:`vitcod.hls.engines` writes the per-layer header; this module generates a
+tiny C++ driver around it (``extern "C"`` entry point that loads raw integers into the ap_fixed
+inputs, calls the engine once per sample, reads raw bits back and copies out the C-simulation
+MAC counters), compiles it into a shared library with ``g++ -O2 -std=c++11`` against the ap_types
+headers shipped with hls4ml, and calls it through ctypes. Tests compare its outputs bit for bit with
+:mod:`vitcod.hls.golden`.
+
+Builds are cached by a content hash of everything that goes into them (engine headers, generated
+header, driver, compiler, flags) under ``$VITCOD_CSIM_CACHE`` (default: a per-user folder in the
+system temp dir), so repeated test runs only pay for the first compilation.
+
+Example::
+
+    engine = build_attention_engine(cfg, polarizations, name="attn0")
+    lib = build(engine)                       # compiles (or reuses the cached .so)
+    result = lib.run(q_raw, k_raw, v_raw)     # (S, N*E) raw inputs
+    result.outputs, result.counters["dense"]
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .engines import FIRMWARE_DIR, AttentionEngine, EmbedEngine, HeadMixEngine
+from .fixed_point import FixedType, parse_type, wrap_to_type
+
+log = logging.getLogger(__name__)
+
+#: Order of the counters in vitcod_common.h (enum mac_counter_id).
+COUNTER_NAMES = ("dense", "sparse", "softmax", "reciprocal", "pv", "encoder", "decoder", "embed")
+
+CXX = os.environ.get("CXX", "g++")
+CXX_FLAGS = ("-O2", "-std=c++11", "-fPIC", "-shared")
+
+
+class CompileError(RuntimeError):
+    """g++ rejected a generated harness; the message carries the compiler's diagnostics."""
+
+
+def ap_types_dir() -> Path:
+    """The ap_types headers bundled with hls4ml (``$VITCOD_AP_TYPES`` overrides).
+
+    Located without importing hls4ml (its import pulls in heavy dependencies).
+    """
+    env = os.environ.get("VITCOD_AP_TYPES")
+    if env:
+        return Path(env)
+    spec = importlib.util.find_spec("hls4ml")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("hls4ml is not installed; set VITCOD_AP_TYPES to a folder with ap_fixed.h")
+    path = Path(spec.origin).parent / "templates" / "vivado" / "ap_types"
+    if not (path / "ap_fixed.h").is_file():
+        raise FileNotFoundError(f"no ap_fixed.h under {path}")
+    return path
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("VITCOD_CSIM_CACHE")
+    path = Path(env) if env else Path(tempfile.gettempdir()) / f"vitcod-csim-{os.getuid()}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+_compiler_version: str | None = None
+
+
+def _compiler_id() -> str:
+    global _compiler_version
+    if _compiler_version is None:
+        out = subprocess.run([CXX, "--version"], check=True, capture_output=True, text=True).stdout
+        _compiler_version = out.splitlines()[0] if out else CXX
+    return _compiler_version
+
+
+# ---- C++ driver source ----------------------------------------------------------------------
+
+_DRIVER = """// Generated C-simulation driver (vitcod.hls.csim_harness). Not part of the firmware.
+#include "{header}"
+
+namespace {{
+template <class T> inline void set_raw(T &x, long long raw) {{ x.range(T::width - 1, 0) = (unsigned long long)raw; }}
+template <class T> inline long long get_raw(T &x) {{ return (long long)x.range(T::width - 1, 0).to_uint64(); }}
+}}
+
+extern "C" int vitcod_run(long long n_samples, const long long *const *inputs, long long *out,
+                          unsigned long long *counters) {{
+{declarations}
+    vitcod::reset_counters();
+    for (long long s = 0; s < n_samples; s++) {{
+{loads}
+        {call}
+        for (unsigned i = 0; i < {out_size}u; i++) out[s * {out_size} + i] = get_raw(res[i]);
+    }}
+    for (unsigned c = 0; c < vitcod::n_mac_counters; c++) counters[c] = vitcod::counters().count[c];
+    return 0;
+}}
+"""
+
+
+def _driver_source(header: str, inputs: Sequence[tuple[str, str, int]], result: tuple[str, int], call: str) -> str:
+    decl = [f"    static {t} {name}[{size}];" for name, t, size in inputs]
+    decl.append(f"    static {result[0]} res[{result[1]}];")
+    loads = [
+        f"        for (unsigned i = 0; i < {size}u; i++) set_raw({name}[i], inputs[{j}][s * {size} + i]);"
+        for j, (name, _, size) in enumerate(inputs)
+    ]
+    return _DRIVER.format(header=header, declarations="\n".join(decl), loads="\n".join(loads), call=call,
+                          out_size=result[1])
+
+
+# ---- building -------------------------------------------------------------------------------
+
+_build_lock = threading.Lock()
+_loaded: dict[str, ctypes.CDLL] = {}
+
+
+def compile_library(sources: dict[str, str], main: str, extra_flags: Sequence[str] = ()) -> Path:
+    """Compile ``main`` (a key of ``sources``, all written into one folder) into a cached .so.
+
+    Raises:
+        CompileError: g++ failed; the message holds its stderr.
+    """
+    ap_dir = ap_types_dir()
+    flags = list(CXX_FLAGS) + list(extra_flags)
+    digest = hashlib.sha256()
+    digest.update(_compiler_id().encode())
+    digest.update(" ".join(flags).encode())
+    for header in sorted(FIRMWARE_DIR.glob("*.h")):
+        digest.update(header.name.encode())
+        digest.update(header.read_bytes())
+    for name in sorted(sources):
+        digest.update(name.encode())
+        digest.update(sources[name].encode())
+    key = digest.hexdigest()[:20]
+    target = cache_dir() / key / "libvitcod_csim.so"
+    if target.is_file():
+        return target
+    build_dir = Path(tempfile.mkdtemp(prefix=f"build-{key}-", dir=cache_dir()))
+    try:
+        for name, text in sources.items():
+            (build_dir / name).write_text(text)
+        tmp_lib = build_dir / "lib.so"
+        cmd = [CXX, *flags, "-isystem", str(ap_dir), "-I", str(FIRMWARE_DIR), "-I", str(build_dir),
+               str(build_dir / main), "-o", str(tmp_lib)]
+        log.info("compiling C-simulation library %s", key)
+        proc = subprocess.run(cmd, cwd=build_dir, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise CompileError(f"g++ failed ({' '.join(cmd)}):\n{proc.stderr[-6000:]}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for name, text in sources.items():  # keep the sources next to the library for debugging
+            (target.parent / name).write_text(text)
+        os.replace(tmp_lib, target)
+    finally:
+        shutil.rmtree(build_dir, ignore_errors=True)
+    return target
+
+
+def _load(path: Path) -> ctypes.CDLL:
+    with _build_lock:
+        key = str(path)
+        if key not in _loaded:
+            lib = ctypes.CDLL(key)
+            lib.vitcod_run.restype = ctypes.c_int
+            lib.vitcod_run.argtypes = [ctypes.c_longlong, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p,
+                                       ctypes.c_void_p]
+            _loaded[key] = lib
+        return _loaded[key]
+
+
+@dataclass
+class CsimResult:
+    """Outputs of one harness call.
+
+    Attributes:
+        outputs: (S, out_size) int64 raws of the result type.
+        counters: operation counts summed over the S samples, by name (see COUNTER_NAMES).
+        samples: S.
+    """
+
+    outputs: np.ndarray
+    counters: dict[str, int]
+    samples: int
+
+    def counters_per_call(self) -> dict[str, int]:
+        """Counters of one engine call (they are identical for every sample)."""
+        return {k: v // self.samples for k, v in self.counters.items()} if self.samples else dict(self.counters)
+
+
+@dataclass
+class CsimLibrary:
+    """A compiled engine: call :meth:`run` with raw inputs, one row per sample."""
+
+    path: Path
+    input_types: tuple[FixedType, ...]
+    input_sizes: tuple[int, ...]
+    output_type: FixedType
+    output_size: int
+
+    def run(self, *inputs) -> CsimResult:
+        if len(inputs) != len(self.input_types):
+            raise ValueError(f"expected {len(self.input_types)} inputs, got {len(inputs)}")
+        arrays = []
+        samples = None
+        for j, (x, t, size) in enumerate(zip(inputs, self.input_types, self.input_sizes)):
+            arr = np.ascontiguousarray(np.asarray(x, dtype=np.int64).reshape(-1, size))
+            if arr.size and (arr.min() < t.min_raw or arr.max() > t.max_raw):
+                raise ValueError(f"input {j}: raws must lie in [{t.min_raw}, {t.max_raw}] for {t}")
+            if samples is None:
+                samples = arr.shape[0]
+            elif arr.shape[0] != samples:
+                raise ValueError("all inputs must have the same number of samples")
+            arrays.append(arr)
+        out = np.zeros((samples, self.output_size), dtype=np.int64)
+        counters = np.zeros(len(COUNTER_NAMES), dtype=np.uint64)
+        ptrs = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])
+        lib = _load(self.path)
+        rc = lib.vitcod_run(samples, ptrs, out.ctypes.data, counters.ctypes.data)
+        if rc != 0:
+            raise RuntimeError(f"C-simulation returned {rc}")
+        return CsimResult(outputs=wrap_to_type(out, self.output_type),
+                          counters={n: int(c) for n, c in zip(COUNTER_NAMES, counters)}, samples=samples)
+
+
+def _library_for(engine) -> tuple[dict[str, str], str, tuple, tuple, FixedType, int]:
+    header = engine.header_filename
+    if isinstance(engine, AttentionEngine):
+        t, cfg = engine.types, engine.config
+        size = cfg.tokens * cfg.embed_dim
+        inputs = (("q", t.q.cpp(), size), ("k", t.k.cpp(), size), ("v", t.v.cpp(), size))
+        call = engine.function_call("q", "k", "v", "res")
+        result = (t.result, size)
+    elif isinstance(engine, HeadMixEngine):
+        t, cfg = engine.config.types, engine.config
+        inputs = (("data", t["data"].cpp(), cfg.tokens * cfg.heads_in * cfg.head_dim),)
+        call = engine.function_call("data", "res")
+        result = (t["result"], cfg.tokens * cfg.heads_out * cfg.head_dim)
+    elif isinstance(engine, EmbedEngine):
+        t, cfg = engine.config.types, engine.config
+        inputs = (("data", t["data"].cpp(), (cfg.tokens - 1) * cfg.embed_dim),)
+        call = engine.function_call("data", "res")
+        result = (t["result"], cfg.tokens * cfg.embed_dim)
+    else:
+        raise TypeError(f"no C-simulation harness for {type(engine).__name__}")
+    driver = _driver_source(header, inputs, (result[0].cpp(), result[1]), call)
+    sources = {header: engine.header(), "csim_main.cpp": driver}
+    in_types = tuple(parse_type(spec) for _, spec, _ in inputs)
+    in_sizes = tuple(size for _, _, size in inputs)
+    return sources, "csim_main.cpp", in_types, in_sizes, result[0], result[1]
+
+
+def build(engine) -> CsimLibrary:
+    """Compile (or fetch from the cache) the C-simulation library of one engine."""
+    sources, main, in_types, in_sizes, out_type, out_size = _library_for(engine)
+    path = compile_library(sources, main)
+    return CsimLibrary(path=path, input_types=in_types, input_sizes=in_sizes, output_type=out_type,
+                       output_size=out_size)
+
+
+def build_many(engines: Sequence, jobs: int | None = None) -> list[CsimLibrary]:
+    """Compile several engines in parallel (g++ runs outside the GIL); same order as ``engines``."""
+    jobs = jobs or max(1, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(build, engines))
+
+
+def run(engine, *inputs) -> CsimResult:
+    """Build (cached) and run one engine on raw inputs."""
+    return build(engine).run(*inputs)
+
+
+# ---- ap_fixed casts (to check the fixed-point model itself against ap_types) -------------------
+
+_CAST_DRIVER = """// Generated ap_types cast driver (vitcod.hls.csim_harness).
+#include "ap_fixed.h"
+#include "ap_int.h"
+
+namespace {{
+template <class T> inline void set_raw(T &x, long long raw) {{ x.range(T::width - 1, 0) = (unsigned long long)raw; }}
+template <class T> inline long long get_raw(T &x) {{ return (long long)x.range(T::width - 1, 0).to_uint64(); }}
+template <class S, class D> void cast_all(long long n, const long long *in, long long *out) {{
+    for (long long j = 0; j < n; j++) {{
+        S x;
+        set_raw(x, in[j]);
+        D y = x;
+        out[j] = get_raw(y);
+    }}
+}}
+}}
+
+extern "C" int vitcod_cast(int which, long long n, const long long *in, long long *out) {{
+    switch (which) {{
+{cases}
+    default: return 1;
+    }}
+    return 0;
+}}
+"""
+
+
+def build_cast_library(pairs: Sequence[tuple[str, str]]):
+    """Compile C++ ``dst = src`` assignments for (src, dst) type pairs.
+
+    Returns ``cast(index, raws) -> raws`` (raws of pair ``index``'s src -> raws of its dst).
+    """
+    parsed = [(parse_type(s), parse_type(d)) for s, d in pairs]
+    cases = "\n".join(
+        f"    case {i}: cast_all<{s.cpp()}, {d.cpp()} >(n, in, out); break;" for i, (s, d) in enumerate(parsed)
+    )
+    path = compile_library({"cast_main.cpp": _CAST_DRIVER.format(cases=cases)}, "cast_main.cpp")
+    lib = ctypes.CDLL(str(path))
+    lib.vitcod_cast.restype = ctypes.c_int
+    lib.vitcod_cast.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p]
+
+    def cast(index: int, raws) -> np.ndarray:
+        src, dst = parsed[index]
+        arr = np.ascontiguousarray(np.asarray(raws, dtype=np.int64))
+        out = np.zeros_like(arr)
+        if lib.vitcod_cast(index, arr.size, arr.ctypes.data, out.ctypes.data) != 0:
+            raise RuntimeError("cast driver failed")
+        return wrap_to_type(out, dst)
+
+    return cast

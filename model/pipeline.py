@@ -1,0 +1,242 @@
+"""The model stages of the flow, each reading and writing one run directory.
+
+``build/<run>/`` after the model stages::
+
+    dense/          model.h5 config.json metrics.json   (train)
+    ae/             model.h5 config.json metrics.json   (autoencoder)
+    statistics/     attention_mean.npz                  (statistics)
+    sparse_0.90/    masks.npz masks.json model.h5 config.json metrics.json
+                                                         (masks + finetune)
+    report/         accuracy.md accuracy.json *.png     (report)
+    summary.json    one object per stage (the demo's summary)
+
+Each stage is a function here and a ``python -m vitcod <stage>`` command; a stage
+reads what the previous one wrote, so any stage can be re-run on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from . import autoencoder as ae
+from .config import ViTConfig
+from .data import Dataset
+from .mask_artifact import load_mask_artifact, save_mask_artifact
+from .masks import AttentionStatistics, format_sparsity_table, mask_for_sparsity, sparsity_report
+from .statistics import collect_attention_statistics
+from .storage import load_model, save_model, update_json, write_json
+from .train import TrainConfig, accuracy, fit, make_deterministic
+from .vit import build_vit, model_masks
+
+log = logging.getLogger(__name__)
+
+DENSE, AUTOENCODER, STATISTICS, REPORT = "dense", "ae", "statistics", "report"
+SUMMARY = "summary.json"
+DEFAULT_SPARSITIES = (0.8, 0.9, 0.95)
+
+
+def sparse_dir(run_dir: Path, target: float) -> Path:
+    return Path(run_dir) / f"sparse_{target:.2f}"
+
+
+@dataclass
+class FineTuneConfig:
+    """Fine-tuning after the dense training (auto-encoder and masked stages)."""
+
+    epochs: int = 60
+    learning_rate: float = 5e-4
+    patience: int = 15
+    reconstruction_weight: float = ae.DEFAULT_RECONSTRUCTION_WEIGHT
+
+    def train_config(self, seed: int) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, learning_rate=self.learning_rate,
+                           patience=self.patience, seed=seed)
+
+
+def float_twin(model: tf.keras.Model, config: ViTConfig) -> tf.keras.Model:
+    """Same weights, quantizers off: the float reference of a quantized model."""
+    twin = build_vit(config, quantized=False,
+                     autoencoder=any(layer.name.endswith("_encoder") for layer in model.layers),
+                     masks=model_masks(model))
+    ae.transfer_weights(model, twin)
+    return twin
+
+
+def evaluate_model(model: tf.keras.Model, config: ViTConfig, data: Dataset) -> dict:
+    return {"test_accuracy": accuracy(model, data.x_test, data.y_test),
+            "val_accuracy": accuracy(model, data.x_val, data.y_val),
+            "float_test_accuracy": accuracy(float_twin(model, config), data.x_test, data.y_test)}
+
+
+def _finish(folder: Path, model, config, data, extra: dict) -> dict:
+    metrics = {**evaluate_model(model, config, data), **extra}
+    save_model(model, config, folder)
+    write_json(folder / "metrics.json", metrics)
+    return metrics
+
+
+# ----------------------------------------------------------------------------- stages
+def train_dense(run_dir: Path, config: ViTConfig, data: Dataset, train: TrainConfig) -> dict:
+    """Train the quantized dense ViT from scratch."""
+    make_deterministic(train.seed)
+    model = build_vit(config)
+    result = fit(model, data, train, description="dense")
+    metrics = _finish(Path(run_dir) / DENSE, model, config, data, {
+        "params": int(model.count_params()), "train_seconds": result["train_seconds"],
+        "epochs_run": result["epochs_run"], "train_config": train.to_dict(),
+        "dataset": data.summary()})
+    log.info("dense: test accuracy %.4f (float twin %.4f)", metrics["test_accuracy"],
+             metrics["float_test_accuracy"])
+    return metrics
+
+
+def _fine_tune(model, data: Dataset, tune: FineTuneConfig, seed: int, description: str) -> dict:
+    losses, weights = ae.reconstruction_loss_settings(tune.reconstruction_weight)
+    wrapper = ae.training_model(model)
+    zeros = np.zeros(len(data.y_train), np.float32)
+    return fit(wrapper, data, tune.train_config(seed), description=description,
+               targets=(data.y_train, zeros),
+               val_targets=(data.y_val, np.zeros(len(data.y_val), np.float32)),
+               loss=losses, loss_weights=weights)
+
+
+def train_autoencoder(run_dir: Path, data: Dataset, tune: FineTuneConfig, seed: int = 0) -> dict:
+    """Insert the Q/K auto-encoder (PCA-initialised) and fine-tune jointly."""
+    dense, config = load_model(Path(run_dir) / DENSE)
+    make_deterministic(seed)
+    model = build_vit(config, autoencoder=True)
+    ae.transfer_weights(dense, model)
+    ae.pca_initialise(model, data.x_train)
+    after_init = accuracy(model, data.x_test, data.y_test)
+    result = _fine_tune(model, data, tune, seed, "autoencoder")
+    metrics = _finish(Path(run_dir) / AUTOENCODER, model, config, data, {
+        "test_accuracy_after_pca_init": after_init,
+        "qk_bytes_ratio": ae.qk_storage_bytes(config, True) / ae.qk_storage_bytes(config, False),
+        "qk_channel_ratio_in_graph": ae.compressed_channel_ratio(model),
+        "qk_bytes_per_image": {"before": ae.qk_storage_bytes(config, False),
+                               "after": ae.qk_storage_bytes(config, True)},
+        "train_seconds": result["train_seconds"], "epochs_run": result["epochs_run"]})
+    log.info("autoencoder: test accuracy %.4f", metrics["test_accuracy"])
+    return metrics
+
+
+def compute_statistics(run_dir: Path, data: Dataset) -> Path:
+    """Mean attention maps of the auto-encoder model over the training set."""
+    model, _ = load_model(Path(run_dir) / AUTOENCODER)
+    stats = collect_attention_statistics(model, data.x_train)
+    return stats.save(Path(run_dir) / STATISTICS / "attention_mean.npz")
+
+
+def make_masks(run_dir: Path, target: float, threshold: float | int = 0.5) -> Path:
+    """Masks at a target sparsity (info rule + bisection), polarized into masks.npz."""
+    stats = AttentionStatistics.load(Path(run_dir) / STATISTICS / "attention_mean.npz")
+    mask, info_cut = mask_for_sparsity(stats.mean(), target)
+    path = save_mask_artifact(sparse_dir(run_dir, target) / "masks.npz", mask, threshold,
+                              info_cut=info_cut, target_sparsity=target)
+    log.info("masks at %.2f:\n%s", target, format_sparsity_table(sparsity_report(mask)))
+    return path
+
+
+def finetune_masked(run_dir: Path, target: float, data: Dataset, tune: FineTuneConfig,
+                    seed: int = 0) -> dict:
+    """Fine-tune the auto-encoder model with its fixed masks."""
+    base, config = load_model(Path(run_dir) / AUTOENCODER)
+    folder = sparse_dir(run_dir, target)
+    artifact = load_mask_artifact(folder / "masks.npz", num_layers=config.depth,
+                                  num_heads=config.num_heads, num_tokens=config.num_tokens)
+    make_deterministic(seed)
+    model = build_vit(config, autoencoder=True, masks=artifact.mask)
+    ae.transfer_weights(base, model)
+    before = accuracy(model, data.x_test, data.y_test)
+    result = _fine_tune(model, data, tune, seed, f"masked {target:.2f}")
+    metrics = _finish(folder, model, config, data, {
+        "target_sparsity": target, "achieved_sparsity": artifact.sparsity,
+        "info_cut": artifact.metadata.get("info_cut"),
+        "test_accuracy_before_finetune": before,
+        "train_seconds": result["train_seconds"], "epochs_run": result["epochs_run"]})
+    log.info("masked %.2f: test accuracy %.4f", target, metrics["test_accuracy"])
+    return metrics
+
+
+def attention_macs(config: ViTConfig, masks: np.ndarray | None) -> int:
+    """Multiply-accumulates of QK^T and PV per image over all blocks (kept entries only)."""
+    kept = config.depth * config.num_heads * config.num_tokens ** 2 if masks is None \
+        else int(np.asarray(masks).sum())
+    return 2 * kept * config.head_dim
+
+
+def write_report(run_dir: Path, sparsities=DEFAULT_SPARSITIES) -> dict:
+    """Accuracy table, MACs/bytes, and plots, from the metrics the stages wrote."""
+    from . import plots
+
+    run_dir = Path(run_dir)
+    out = run_dir / REPORT
+    out.mkdir(parents=True, exist_ok=True)
+    config = ViTConfig.load(run_dir / DENSE / "config.json")
+    rows = []
+
+    def row(name, folder, sparsity_target=None, masks=None):
+        metrics = json.loads((folder / "metrics.json").read_text())
+        rows.append({"model": name, "target_sparsity": sparsity_target,
+                     "achieved_sparsity": metrics.get("achieved_sparsity", 0.0),
+                     "quantized_test_accuracy": metrics["test_accuracy"],
+                     "float_test_accuracy": metrics["float_test_accuracy"],
+                     "attention_macs": attention_macs(config, masks),
+                     "qk_bytes_per_image": ae.qk_storage_bytes(config, name != "dense")})
+
+    row("dense", run_dir / DENSE)
+    row("+AE", run_dir / AUTOENCODER)
+    done = []
+    for target in sparsities:
+        folder = sparse_dir(run_dir, target)
+        if (folder / "metrics.json").is_file():
+            artifact = load_mask_artifact(folder / "masks.npz")
+            row(f"+AE+mask {target:.2f}", folder, target, artifact.mask)
+            done.append(target)
+    dense_acc = rows[0]["quantized_test_accuracy"]
+    lines = ["| model | sparsity (target / achieved) | test acc. quantized | test acc. float twin "
+             "| drop vs dense (points) | attention MACs/image | Q/K bytes/image |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        target = "-" if r["target_sparsity"] is None else f"{r['target_sparsity']:.2f}"
+        lines.append(
+            f"| {r['model']} | {target} / {r['achieved_sparsity']:.4f} | "
+            f"{100 * r['quantized_test_accuracy']:.2f}% | {100 * r['float_test_accuracy']:.2f}% | "
+            f"{100 * (dense_acc - r['quantized_test_accuracy']):+.2f} | {r['attention_macs']} | "
+            f"{r['qk_bytes_per_image']} |")
+    table = "\n".join(lines)
+    note = ("\nFloat twin = the same trained weights with every quantizer off. Q/K bytes assume "
+            "16-bit activations in the hardware buffers; MACs count QK^T and PV over kept "
+            "entries.\n")
+    (out / "accuracy.md").write_text(table + "\n" + note)
+    write_json(out / "accuracy.json", {"rows": rows})
+    if done:
+        mid = 0.9 if 0.9 in done else done[0]
+        artifact = load_mask_artifact(sparse_dir(run_dir, mid) / "masks.npz")
+        plots.plot_masks(artifact, layer=0, path=out / f"masks_layer0_{mid:.2f}.png")
+        plots.plot_accuracy_vs_sparsity(rows, out / "accuracy_vs_sparsity.png")
+    log.info("report:\n%s", table)
+    return {"rows": rows, "table": table}
+
+
+def update_summary(run_dir: Path, stage: str, values: dict) -> dict:
+    return update_json(Path(run_dir) / SUMMARY, stage, values)
+
+
+def repo_relative(path: Path) -> str:
+    """A path relative to the current directory (the repo root under make), else absolute."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+__all__ = ["train_dense", "train_autoencoder", "compute_statistics", "make_masks",
+           "finetune_masked", "write_report", "FineTuneConfig", "sparse_dir"]

@@ -1,0 +1,121 @@
+"""A small stand-in network with an exact numpy reference, for C-simulating the overlay top and for
+dry runs of the build without the real hls4ml project.
+
+Where this fits: the real network (the hls4ml-generated ``myproject``) is written by the HLS
+stage. To test the IP top (packing, batching, TLAST, registers) bit for bit, and to run
+``make -C overlay stub-check`` before that network exists, this module writes a network with the
+same io_parallel signature::
+
+    void dummy_net(input_t x[N_IN], result_t y[N_OUT]);   // y[j] = sum_i x[i] * c(i, j)
+
+with integer coefficients ``c(i, j) = ((i + 3 j) mod 5) - 2`` (every output depends on the order
+of the inputs), an exact wide accumulator, and the output type's own quantization and overflow
+on assignment - which :func:`DummyNetwork.reference` reproduces on raw integers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from wire_format import WireType
+
+_MODES = re.compile(r"^\s*ap_u?fixed\s*<\s*\d+\s*,\s*-?\d+\s*(?:,\s*(\w+)\s*)?(?:,\s*(\w+)\s*)?>\s*$")
+
+
+@dataclass(frozen=True)
+class DummyNetwork:
+    """``y[j] = sum_i x[i] * c(i, j)`` between two ap_fixed types (see the module docstring)."""
+
+    input_type: str = "ap_fixed<12,4>"
+    output_type: str = "ap_fixed<10,3,AP_RND,AP_SAT>"
+    n_in: int = 23
+    n_out: int = 7
+    name: str = "dummy_net"
+    model_id: str = "0x0123456789abcdef"
+
+    def __post_init__(self) -> None:
+        self.output_modes()  # reject modes the reference does not model
+        tin = WireType.parse(self.input_type)
+        # the accumulator ap_fixed<48,24> must hold every sum exactly
+        if tin.frac > 24 or self.n_in * 2 * max(-tin.min_raw, tin.max_raw) >= 2 ** (23 + tin.frac):
+            raise ValueError("the example's accumulator (ap_fixed<48,24>) cannot hold these sums exactly")
+
+    def coefficients(self) -> np.ndarray:
+        i = np.arange(self.n_in)[:, None]
+        j = np.arange(self.n_out)[None, :]
+        return ((i + 3 * j) % 5) - 2
+
+    def output_modes(self) -> tuple[str, str]:
+        m = _MODES.match(self.output_type)
+        if not m:
+            raise ValueError(f"example output type must be ap_fixed/ap_ufixed, got {self.output_type!r}")
+        q, o = m.group(1) or "AP_TRN", m.group(2) or "AP_WRAP"
+        if q not in ("AP_TRN", "AP_RND") or o not in ("AP_WRAP", "AP_SAT"):
+            raise ValueError(f"the example models AP_TRN/AP_RND and AP_WRAP/AP_SAT only, got {q}, {o}")
+        return q, o
+
+    def reference(self, raw_in: np.ndarray) -> np.ndarray:
+        """Output raws for input raws ``(batch, n_in)``, exactly as the C++ computes them."""
+        tin, tout = WireType.parse(self.input_type), WireType.parse(self.output_type)
+        acc = np.asarray(raw_in, dtype=np.int64) @ self.coefficients()  # exact, in units of 2**-frac_in
+        shift = tin.frac - tout.frac
+        rounding, overflow = self.output_modes()
+        if shift > 0:
+            if rounding == "AP_RND":
+                acc = acc + (1 << (shift - 1))
+            out = acc >> shift  # arithmetic shift = floor
+        else:
+            out = acc << (-shift)
+        if overflow == "AP_SAT":
+            return np.clip(out, tout.min_raw, tout.max_raw)
+        span = 1 << tout.width
+        return ((out - tout.min_raw) % span) + tout.min_raw
+
+    def header(self) -> str:
+        return f"""\
+// Example network for the overlay's C simulation and dry runs (overlay/scripts/overlay_example.py).
+#ifndef {self.name.upper()}_H_
+#define {self.name.upper()}_H_
+#include "ap_fixed.h"
+
+typedef {self.input_type} input_t;
+typedef {self.output_type} result_t;
+typedef ap_fixed<48, 24> {self.name}_acc_t;  // exact for these sizes: 24 fraction bits
+
+inline void {self.name}(input_t x[{self.n_in}], result_t y[{self.n_out}]) {{
+    for (int j = 0; j < {self.n_out}; j++) {{
+        #pragma HLS UNROLL
+        {self.name}_acc_t acc = 0;
+        for (int i = 0; i < {self.n_in}; i++) {{
+            #pragma HLS UNROLL
+            acc += x[i] * (((i + 3 * j) % 5) - 2);
+        }}
+        y[j] = acc;
+    }}
+}}
+#endif
+"""
+
+    def write(self, folder: str | Path) -> Path:
+        """Write ``<name>.h``, ``<name>.cpp`` and ``network.json`` into ``folder``; returns the JSON path."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{self.name}.h").write_text(self.header())
+        (folder / f"{self.name}.cpp").write_text(f'// The network is header-only; this is its HLS source.\n#include "{self.name}.h"\n')
+        spec = {
+            "name": self.name,
+            "header": f"{self.name}.h",
+            "sources": [f"{self.name}.cpp"],
+            "include_dirs": ["."],
+            "input": {"type": self.input_type, "shape": [self.n_in]},
+            "output": {"type": self.output_type, "shape": [self.n_out]},
+            "model_id": self.model_id,
+        }
+        path = folder / "network.json"
+        path.write_text(json.dumps(spec, indent=2) + "\n")
+        return path

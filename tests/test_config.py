@@ -1,0 +1,46 @@
+import json
+
+import pytest
+
+from vitcod.model.config import ConfigError, ViTConfig
+
+
+def test_defaults_are_the_digits_demo():
+    c = ViTConfig()
+    assert (c.num_tokens, c.embed_dim, c.num_heads, c.head_dim, c.depth) == (65, 32, 4, 8, 2)
+    assert c.mlp_dim == 64 and c.compressed_heads == 2 and c.weight_bits == 8
+
+
+@pytest.mark.parametrize("fields, named", [
+    ({"num_heads": 5}, "num_heads"),
+    ({"patch_size": 3}, "patch_size"),
+    ({"embed_dim": 0}, "embed_dim"),
+    ({"depth": 1.5}, "depth"),
+    ({"mlp_ratio": -1}, "mlp_ratio"),
+    ({"num_classes": 1}, "num_classes"),
+    ({"ae_heads": 5}, "ae_heads"),
+    ({"weight_bits": 4, "weight_integer_bits": 4}, "weight_integer_bits"),
+    ({"channels": True}, "channels"),
+])
+def test_invalid_values_name_the_field(fields, named):
+    with pytest.raises(ConfigError, match=named):
+        ViTConfig(**fields)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_save_load_round_trip(tmp_path, suffix):
+    c = ViTConfig(embed_dim=48, num_heads=6, depth=3, ae_heads=2, mlp_ratio=1.5)
+    path = c.save(tmp_path / f"config{suffix}")
+    assert ViTConfig.load(path) == c
+
+
+def test_unknown_field_and_bad_json_rejected(tmp_path):
+    bad = tmp_path / "c.json"
+    bad.write_text(json.dumps({"embed_dim": 32, "heads": 4}))
+    with pytest.raises(ConfigError, match="heads"):
+        ViTConfig.load(bad)
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        ViTConfig.load(bad)
+    with pytest.raises(FileNotFoundError):
+        ViTConfig.load(tmp_path / "missing.json")

@@ -1,0 +1,219 @@
+"""Command line of the flow: ``python -m vitcod <stage> --run-dir build/<run>``.
+
+Each sub-command is one stage of :mod:`vitcod.model.pipeline` (and later hls/,
+overlay/, host/); ``demo`` runs them all on the bundled digits. The Makefile's
+targets are thin calls into these.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner out of logs
+
+log = logging.getLogger("vitcod")
+
+
+def _dataset(args):
+    from vitcod.model.data import load_dataset
+
+    return load_dataset(args.dataset, seed=args.seed)
+
+
+def _config(args, data):
+    from vitcod.model.config import ViTConfig
+
+    config = ViTConfig.load(args.config) if args.config else ViTConfig()
+    if (config.image_size, config.channels) != (data.image_size, data.channels) or \
+            config.num_classes != data.num_classes:
+        raise SystemExit(
+            f"error: config expects {config.image_size}x{config.image_size}x{config.channels} "
+            f"images and {config.num_classes} classes, the dataset has "
+            f"{data.image_size}x{data.image_size}x{data.channels} and {data.num_classes}; "
+            f"pass --config with matching image_size/channels/num_classes")
+    return config
+
+
+def _tune(args):
+    from vitcod.model.pipeline import FineTuneConfig
+
+    return FineTuneConfig(epochs=args.finetune_epochs,
+                          reconstruction_weight=args.reconstruction_weight)
+
+
+def cmd_train(args) -> dict:
+    from vitcod.model.pipeline import train_dense
+    from vitcod.model.train import TrainConfig
+
+    data = _dataset(args)
+    log.info("%s", data.summary())
+    metrics = train_dense(args.run_dir, _config(args, data), data,
+                          TrainConfig(epochs=args.epochs, seed=args.seed))
+    return {"test_accuracy": metrics["test_accuracy"], "params": metrics["params"],
+            "train_seconds": round(metrics["train_seconds"], 2)}
+
+
+def cmd_evaluate(args) -> dict:
+    from vitcod.model.pipeline import evaluate_model
+    from vitcod.model.storage import load_model
+
+    data = _dataset(args)
+    folder = Path(args.run_dir) / args.stage
+    model, config = load_model(folder)
+    metrics = evaluate_model(model, config, data)
+    print(json.dumps({"model": str(folder), **metrics}, indent=2))
+    return metrics
+
+
+def cmd_autoencoder(args) -> dict:
+    from vitcod.model.pipeline import train_autoencoder
+
+    metrics = train_autoencoder(args.run_dir, _dataset(args), _tune(args), args.seed)
+    return {"test_accuracy": metrics["test_accuracy"], "qk_bytes_ratio": metrics["qk_bytes_ratio"]}
+
+
+def cmd_statistics(args) -> None:
+    from vitcod.model.pipeline import compute_statistics
+
+    print(compute_statistics(args.run_dir, _dataset(args)))
+
+
+def cmd_masks(args) -> None:
+    from vitcod.model.pipeline import make_masks
+
+    for target in args.sparsity:
+        print(make_masks(args.run_dir, target, _threshold(args.global_threshold)))
+
+
+def cmd_finetune(args) -> list[dict]:
+    from vitcod.model.pipeline import finetune_masked
+
+    data = _dataset(args)
+    return [finetune_masked(args.run_dir, t, data, _tune(args), args.seed) for t in args.sparsity]
+
+
+def cmd_report(args) -> None:
+    from vitcod.model.pipeline import write_report
+
+    print(write_report(args.run_dir, args.sparsity)["table"])
+
+
+def cmd_import_masks(args) -> None:
+    from vitcod.model.mask_artifact import import_masks
+
+    print(import_masks(args.source, args.convention, args.out, _threshold(args.global_threshold)))
+
+
+def _threshold(text: str):
+    """'0.5' -> fraction of N, '3' -> absolute count of query rows."""
+    return int(text) if text.isdigit() else float(text)
+
+
+def cmd_demo(args) -> None:
+    """train -> AE -> statistics -> masks -> masked fine-tune -> polarize -> report."""
+    from vitcod.model import pipeline
+
+    run_dir = Path(args.run_dir)
+    started = time.perf_counter()
+    summary_path = run_dir / pipeline.SUMMARY
+    if summary_path.exists():
+        summary_path.unlink()  # a fresh demo never mixes with an older run's figures
+    dense = cmd_train(args)
+    pipeline.update_summary(run_dir, "dense", dense)
+    ae_metrics = cmd_autoencoder(args)
+    pipeline.update_summary(run_dir, "ae", ae_metrics)
+    cmd_statistics(args)
+    cmd_masks(args)
+    sparse = {m["target_sparsity"]: m for m in cmd_finetune(args)}
+    main_target = args.main_sparsity if args.main_sparsity in sparse else args.sparsity[0]
+    m = sparse[main_target]
+    pipeline.update_summary(run_dir, "sparse", {
+        "target_sparsity": m["target_sparsity"], "achieved_sparsity": m["achieved_sparsity"],
+        "test_accuracy": m["test_accuracy"],
+        "masks": pipeline.repo_relative(pipeline.sparse_dir(run_dir, main_target) / "masks.npz"),
+        "all": {f"{t:.2f}": {"achieved_sparsity": v["achieved_sparsity"],
+                             "test_accuracy": v["test_accuracy"]} for t, v in sparse.items()}})
+    report = pipeline.write_report(run_dir, args.sparsity)
+    print("\n" + report["table"])
+    print(f"\nsummary: {summary_path}  ({time.perf_counter() - started:.0f} s)")
+    print(json.dumps(json.loads(summary_path.read_text()), indent=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vitcod", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def stage(name, func, help_text, data=True):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--run-dir", type=Path, default=Path("build/demo"),
+                       help="run directory (default build/demo)")
+        if data:
+            p.add_argument("--dataset", default="digits",
+                           help="'digits' (bundled, default) or a .npz with x_train, y_train, "
+                                "x_test, y_test")
+            p.add_argument("--seed", type=int, default=0, help="seed of splits and training")
+        p.set_defaults(func=func)
+        return p
+
+    def sparsities(p, default):
+        p.add_argument("--sparsity", type=float, nargs="+", default=default,
+                       help="target overall attention sparsity/sparsities")
+
+    def tuning(p):
+        p.add_argument("--finetune-epochs", type=int, default=60)
+        p.add_argument("--reconstruction-weight", type=float, default=1e-4,
+                       help="weight of the Q/K reconstruction loss (ViTCoD: 1e-4)")
+
+    p = stage("train", cmd_train, "train the quantized dense ViT")
+    p.add_argument("--config", type=Path, help="ViTConfig JSON/YAML (default: digits demo)")
+    p.add_argument("--epochs", type=int, default=200, help="maximum epochs (early stopping)")
+    p = stage("evaluate", cmd_evaluate, "evaluate a trained stage on the test split")
+    p.add_argument("--stage", default="dense", help="dense, ae or sparse_0.90 ...")
+    tuning(stage("autoencoder", cmd_autoencoder, "add the Q/K auto-encoder and fine-tune"))
+    stage("statistics", cmd_statistics, "mean attention maps over the training set")
+    p = stage("masks", cmd_masks, "fixed masks at target sparsities, polarized", data=False)
+    sparsities(p, [0.9])
+    p.add_argument("--global-threshold", default="0.5",
+                   help="global-token threshold: a fraction of N (0.5) or a row count (3)")
+    p = stage("finetune", cmd_finetune, "masked fine-tuning")
+    sparsities(p, [0.9])
+    tuning(p)
+    p = stage("report", cmd_report, "accuracy/MACs/bytes table and plots", data=False)
+    sparsities(p, [0.8, 0.9, 0.95])
+    p = sub.add_parser("import-masks", help="masks.npz from a boolean (L,H,N,N) array made elsewhere")
+    p.add_argument("source", type=Path, help=".npy or .npz holding the boolean array")
+    p.add_argument("--convention", required=True, choices=["keep", "pruned"],
+                   help="what True means in the source array")
+    p.add_argument("--out", type=Path, required=True, help="output masks.npz")
+    p.add_argument("--global-threshold", default="0.5")
+    p.set_defaults(func=cmd_import_masks)
+    p = stage("demo", cmd_demo, "the whole flow on the bundled digits")
+    p.add_argument("--config", type=Path)
+    p.add_argument("--epochs", type=int, default=200)
+    sparsities(p, [0.8, 0.9, 0.95])
+    p.add_argument("--main-sparsity", type=float, default=0.9)
+    p.add_argument("--global-threshold", default="0.5")
+    tuning(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    result = args.func(args)
+    if args.command in ("train", "autoencoder") and result:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
