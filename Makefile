@@ -13,7 +13,10 @@ BOARD       ?= pynq-z2
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-all train evaluate clean distclean
+SPARSITY    ?= 0.9
+STAGE       ?= dense
+
+.PHONY: help setup demo test train evaluate autoencoder statistics masks finetune report clean distclean
 
 help:  ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,8 +36,23 @@ setup: $(STAMP)  ## Create .venv with the pinned flow environment
 train: $(STAMP)  ## Train the quantized dense ViT into build/$(RUN)/
 	$(PY) -m vitcod train --run-dir $(RUN_DIR)
 
-evaluate: $(STAMP)  ## Evaluate build/$(RUN)/ on the test split
-	$(PY) -m vitcod evaluate --run-dir $(RUN_DIR)
+evaluate: $(STAMP)  ## Evaluate build/$(RUN)/$(STAGE)/ on the test split (STAGE=dense|ae|sparse_0.90)
+	$(PY) -m vitcod evaluate --run-dir $(RUN_DIR) --stage $(STAGE)
+
+autoencoder: $(STAMP)  ## Add the Q/K auto-encoder to build/$(RUN)/dense and fine-tune -> ae/
+	$(PY) -m vitcod autoencoder --run-dir $(RUN_DIR)
+
+statistics: $(STAMP)  ## Mean attention maps of ae/ over the training set
+	$(PY) -m vitcod statistics --run-dir $(RUN_DIR)
+
+masks: $(STAMP)  ## Fixed masks at SPARSITY (info rule + bisection), polarized -> masks.npz
+	$(PY) -m vitcod masks --run-dir $(RUN_DIR) --sparsity $(SPARSITY)
+
+finetune: $(STAMP)  ## Masked fine-tuning at SPARSITY -> sparse_<s>/
+	$(PY) -m vitcod finetune --run-dir $(RUN_DIR) --sparsity $(SPARSITY)
+
+report: $(STAMP)  ## Accuracy/MACs/Q-K bytes table and plots -> report/
+	$(PY) -m vitcod report --run-dir $(RUN_DIR)
 
 demo: $(STAMP)  ## The whole flow on the bundled digits; writes build/demo/summary.json
 	$(PY) -m vitcod demo --run-dir $(BUILD)/demo

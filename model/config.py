@@ -23,16 +23,18 @@ class ViTConfig:
     """Geometry and quantization of the QKeras Vision Transformer.
 
     Defaults are the digits demo: 8x8x1 images, patch 1 -> 64 patches + CLS = 65
-    tokens, embed 32, 4 heads (head dim 8), depth 2, MLP ratio 2, 8-bit weights.
+    tokens (3x3 embedding kernel), embed 32, 4 heads (head dim 8), depth 2, MLP
+    ratio 2, 8-bit weights.
     """
 
     image_size: int = 8
     channels: int = 1
     patch_size: int = 1
-    #: Kernel of the patch-embedding QConv2D (stride is always patch_size).
-    #: None = patch_size (plain non-overlapping patches); 3 gives each token its
-    #: 3x3 neighbourhood ('same' padding).
-    patch_kernel: int | None = None
+    #: Kernel of the patch-embedding QConv2D; its stride is always patch_size.
+    #: None = patch_size (plain non-overlapping patches). The default 3 gives each
+    #: 1-pixel token its 3x3 neighbourhood ('same' padding): measured 90.3% -> 97.8%
+    #: test accuracy on digits (README, "Defaults and why").
+    patch_kernel: int | None = 3
     embed_dim: int = 32
     depth: int = 2
     num_heads: int = 4

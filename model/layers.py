@@ -58,9 +58,12 @@ class ClassTokenPosition(tf.keras.layers.Layer):
 
     def build(self, input_shape):
         tokens, dim = int(input_shape[1]) + 1, int(input_shape[2])
-        init = tf.keras.initializers.TruncatedNormal(stddev=0.02)
-        self.cls_token = self.add_weight(name="cls_token", shape=(1, 1, dim), initializer=init)
-        self.position = self.add_weight(name="position", shape=(1, tokens, dim), initializer=init)
+        def init():  # one initializer per weight: Keras warns about reusing one
+            return tf.keras.initializers.TruncatedNormal(stddev=0.02)
+
+        self.cls_token = self.add_weight(name="cls_token", shape=(1, 1, dim), initializer=init())
+        self.position = self.add_weight(name="position", shape=(1, tokens, dim),
+                                        initializer=init())
         super().build(input_shape)
 
     def quantized_weights(self):

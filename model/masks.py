@@ -353,14 +353,21 @@ class AttentionStatistics:
         if self._sum is None:
             raise ValueError("AttentionStatistics.save: no batch has been added yet")
         path = Path(path)
-        with open(path, "wb") as handle:  # a handle, so numpy does not append .npz
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as handle:  # a handle, so numpy does not append .npz
             np.savez(handle, sum=self._sum, count=np.int64(self.count))
+        os.replace(tmp, path)  # atomic: never a half-written statistics file
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "AttentionStatistics":
         """Read statistics written by :meth:`save`."""
-        with np.load(Path(path), allow_pickle=False) as data:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"attention statistics not found: {path} "
+                                    "(run `make statistics` / `python -m vitcod statistics` first)")
+        with np.load(path, allow_pickle=False) as data:
             missing = {"sum", "count"} - set(data.files)
             if missing:
                 raise ValueError(f"{path}: missing field(s) {sorted(missing)}")

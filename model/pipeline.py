@@ -49,14 +49,15 @@ def sparse_dir(run_dir: Path, target: float) -> Path:
 class FineTuneConfig:
     """Fine-tuning after the dense training (auto-encoder and masked stages)."""
 
-    epochs: int = 60
+    epochs: int = 30
     learning_rate: float = 5e-4
     patience: int = 15
+    warmup_epochs: int = 2
     reconstruction_weight: float = ae.DEFAULT_RECONSTRUCTION_WEIGHT
 
     def train_config(self, seed: int) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, learning_rate=self.learning_rate,
-                           patience=self.patience, seed=seed)
+                           patience=self.patience, warmup_epochs=self.warmup_epochs, seed=seed)
 
 
 def float_twin(model: tf.keras.Model, config: ViTConfig) -> tf.keras.Model:

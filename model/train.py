@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainConfig:
-    epochs: int = 200
+    epochs: int = 100
     batch_size: int = 32
     learning_rate: float = 2e-3
     #: AdamW decoupled weight decay; ViTs on small data need it.

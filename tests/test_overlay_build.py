@@ -207,3 +207,31 @@ def test_model_identifier_tracks_weights_masks_and_precision():
     m2 = {"layer0": np.eye(4, dtype=bool)[::-1]}
     variants = {model_identifier(w2, m, p), model_identifier(w, m2, p), model_identifier(w, m, {"default": "ap_fixed<16,7>"})}
     assert base not in variants and len(variants) == 3
+
+
+def test_network_description_round_trip(tmp_path):
+    from overlay_config import NetworkSpec
+
+    spec = NetworkSpec.load(DummyNetwork(n_in=9, n_out=3).write(tmp_path / "a"))
+    again = NetworkSpec.load(spec.save(tmp_path / "b" / "network.json"))  # absolute paths survive the move
+    assert again == spec
+    assert again.sources == ((tmp_path / "a" / "dummy_net.cpp").resolve(),)
+    assert (again.input.values, again.output.values, again.model_id) == (9, 3, 0x0123456789ABCDEF)
+
+
+@needs_make
+@pytest.mark.vivado
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("vitis_hls") is None or shutil.which("vivado") is None,
+                    reason="vitis_hls / vivado not on PATH (the real build takes an hour or more)")
+def test_real_bitstream_build(tmp_path):
+    """The real flow on the example network, where the tools exist."""
+    network = DummyNetwork().write(tmp_path / "net")
+    build = tmp_path / "build"
+    proc = subprocess.run([MAKE, "-C", str(OVERLAY), "bitstream", "BOARD=pynq-z2", f"NETWORK={network}",
+                           "MAX_BATCH=8", f"BUILD_DIR={build}"], capture_output=True, text=True, timeout=4 * 3600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    meta = json.loads((build / "vitcod.json").read_text())
+    check_metadata(meta)
+    assert "(stub)" not in meta["tools"]["vivado"]
+    assert (build / "vitcod.bit").stat().st_size > 100_000

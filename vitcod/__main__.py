@@ -168,13 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="target overall attention sparsity/sparsities")
 
     def tuning(p):
-        p.add_argument("--finetune-epochs", type=int, default=60)
+        p.add_argument("--finetune-epochs", type=int, default=30)
         p.add_argument("--reconstruction-weight", type=float, default=1e-4,
                        help="weight of the Q/K reconstruction loss (ViTCoD: 1e-4)")
 
     p = stage("train", cmd_train, "train the quantized dense ViT")
     p.add_argument("--config", type=Path, help="ViTConfig JSON/YAML (default: digits demo)")
-    p.add_argument("--epochs", type=int, default=200, help="maximum epochs (early stopping)")
+    p.add_argument("--epochs", type=int, default=100, help="maximum epochs (early stopping)")
     p = stage("evaluate", cmd_evaluate, "evaluate a trained stage on the test split")
     p.add_argument("--stage", default="dense", help="dense, ae or sparse_0.90 ...")
     tuning(stage("autoencoder", cmd_autoencoder, "add the Q/K auto-encoder and fine-tune"))
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_import_masks)
     p = stage("demo", cmd_demo, "the whole flow on the bundled digits")
     p.add_argument("--config", type=Path)
-    p.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--epochs", type=int, default=100)
     sparsities(p, [0.8, 0.9, 0.95])
     p.add_argument("--main-sparsity", type=float, default=0.9)
     p.add_argument("--global-threshold", default="0.5")

@@ -144,10 +144,11 @@ def check_block_design(record: dict[str, Any], ip_record: dict[str, Any], config
     cfg = d.cells[dma]["config"]
     if cfg.get("c_include_sg") != "0":
         problems.append(f"{dma}: scatter-gather enabled (c_include_sg={cfg.get('c_include_sg')})")
-    needed = (config.max_batch * max(config.input.words, config.output.words) * 8).bit_length()
+    largest = config.max_batch * max(config.input.words, config.output.words) * 8  # bytes, computed here afresh
     width = int(cfg.get("c_sg_length_width", 0))
-    if width < needed or 2**width - 1 < config.max_batch * config.input.words * 8:
-        problems.append(f"{dma}: c_sg_length_width {width} cannot hold a batch of {config.max_batch} ({needed} bits needed)")
+    if 2**width - 1 < largest:
+        problems.append(f"{dma}: c_sg_length_width {width} cannot hold a batch of {config.max_batch} "
+                        f"({largest} bytes need {largest.bit_length()} bits)")
     for key in ("c_m_axis_mm2s_tdata_width", "c_s_axis_s2mm_tdata_width"):
         if cfg.get(key) != "64":
             problems.append(f"{dma}: {key} is {cfg.get(key)}, expected 64")

@@ -191,6 +191,13 @@ class NetworkSpec:
             raise ConfigError(f"network description {path} is not valid JSON: {exc}") from None
         return cls.from_dict(data, path.resolve().parent)
 
+    def save(self, path: str | Path) -> Path:
+        """Write network.json (absolute paths), as the HLS stage hands the network to the overlay."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -1,0 +1,100 @@
+"""Exceptions and warnings of the board-side driver.
+
+Every failure the driver can detect has its own type, so callers can tell a bad input (fix the
+call) from a refused overlay (fix the files) from a device fault (retry; the driver has already
+tried to recover). All derive from :class:`VitcodError`; the input and metadata errors are also
+``ValueError`` and the device errors ``RuntimeError``, so generic handlers keep working.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+
+class VitcodError(Exception):
+    """Base class of every error raised by :mod:`vitcod.host`."""
+
+
+class MetadataError(VitcodError, ValueError):
+    """``vitcod.json`` or ``network.json`` is missing, unreadable or inconsistent.
+
+    Attributes:
+        problems: one message per problem found.
+    """
+
+    def __init__(self, problems: Sequence[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("invalid overlay metadata:\n  - " + "\n  - ".join(self.problems))
+
+
+class WireFormatError(VitcodError, ValueError):
+    """Raws or stream words that do not follow the overlay's wire format."""
+
+
+class InputError(VitcodError, ValueError):
+    """Images with the wrong shape or dtype, NaN/Inf values, or an empty batch."""
+
+
+class OverlayMismatchError(VitcodError):
+    """The bitstream / .hwh do not match ``vitcod.json``: files, DMA or IP names, IP types or DMA
+    configuration differ. Nothing is run on such an overlay."""
+
+
+class IdentityMismatchError(OverlayMismatchError):
+    """The IP's identifier registers (format version, model id, geometry, max batch) differ from
+    ``vitcod.json``: the bitstream was built for another model or another wire format.
+
+    Attributes:
+        mismatches: ``{register: (reported by the IP, expected by vitcod.json)}``.
+    """
+
+    def __init__(self, message: str, mismatches: dict[str, tuple[int, int]]):
+        self.mismatches = dict(mismatches)
+        super().__init__(message)
+
+
+class DeviceError(VitcodError, RuntimeError):
+    """A fault reported (or a hang detected) while the accelerator ran a batch."""
+
+
+class DeviceTimeoutError(DeviceError, TimeoutError):
+    """A wait on the DMA or the IP did not finish within the driver's ``timeout``.
+
+    Attributes:
+        waiting_for: what had not finished (e.g. ``["S2MM idle", "IP ap_done"]``).
+        timeout: the limit that expired, in seconds.
+    """
+
+    def __init__(self, message: str, waiting_for: Sequence[str] = (), timeout: float | None = None):
+        self.waiting_for = list(waiting_for)
+        self.timeout = timeout
+        super().__init__(message)
+
+
+class DmaError(DeviceError):
+    """An AXI DMA channel set error bits in its status register (DMASR).
+
+    Attributes:
+        channel: ``"MM2S"`` (memory to stream, the input) or ``"S2MM"`` (stream to memory).
+        bits: names of the error bits set, e.g. ``["DMASlvErr"]``.
+        status: the raw DMASR value.
+    """
+
+    def __init__(self, message: str, channel: str, bits: Sequence[str], status: int):
+        self.channel = channel
+        self.bits = list(bits)
+        self.status = status
+        super().__init__(message)
+
+
+class StreamError(DeviceError):
+    """The IP or the DMA finished but reported a wrong stream: TLAST in the wrong place, fewer
+    images or bytes than requested."""
+
+
+class CsimBuildError(VitcodError, RuntimeError):
+    """The C-simulation library could not be built (missing sources, headers or compiler)."""
+
+
+class SaturationWarning(UserWarning):
+    """Input values outside the input type's range were saturated (warned once per driver)."""

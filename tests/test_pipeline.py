@@ -1,0 +1,65 @@
+"""The model stages end to end on a tiny ViT: every stage reads what the previous wrote."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from vitcod.model import pipeline  # noqa: E402
+from vitcod.model.mask_artifact import load_mask_artifact  # noqa: E402
+from vitcod.model.storage import load_model  # noqa: E402
+from vitcod.model.train import TrainConfig  # noqa: E402
+from vitcod.model.vit import model_masks  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_config, digits):
+    run_dir = tmp_path_factory.mktemp("run")
+    tune = pipeline.FineTuneConfig(epochs=2, patience=2)
+    pipeline.train_dense(run_dir, tiny_config, digits, TrainConfig(epochs=4, patience=4))
+    pipeline.train_autoencoder(run_dir, digits, tune)
+    pipeline.compute_statistics(run_dir, digits)
+    pipeline.make_masks(run_dir, 0.8)
+    metrics = pipeline.finetune_masked(run_dir, 0.8, digits, tune)
+    report = pipeline.write_report(run_dir, sparsities=(0.8,))
+    return run_dir, metrics, report
+
+
+def test_masked_model_carries_the_artifact_masks(run, tiny_config):
+    run_dir, metrics, _ = run
+    artifact = load_mask_artifact(run_dir / "sparse_0.80" / "masks.npz",
+                                  num_layers=tiny_config.depth, num_heads=tiny_config.num_heads,
+                                  num_tokens=tiny_config.num_tokens)
+    model, config = load_model(run_dir / "sparse_0.80")
+    assert config == tiny_config
+    assert np.array_equal(model_masks(model), artifact.mask)
+    assert abs(artifact.sparsity - 0.8) <= 0.005
+    assert metrics["achieved_sparsity"] == pytest.approx(artifact.sparsity)
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+
+
+def test_report_rows_and_files(run):
+    run_dir, metrics, report = run
+    names = [r["model"] for r in report["rows"]]
+    assert names == ["dense", "+AE", "+AE+mask 0.80"]
+    masked = report["rows"][2]
+    assert masked["quantized_test_accuracy"] == metrics["test_accuracy"]
+    # attention MACs scale with the kept entries: 2 * kept * head_dim
+    assert masked["attention_macs"] < report["rows"][0]["attention_macs"] * 0.21
+    assert report["rows"][1]["qk_bytes_per_image"] * 2 == report["rows"][0]["qk_bytes_per_image"]
+    out = run_dir / "report"
+    for name in ("accuracy.md", "accuracy.json", "masks_layer0_0.80.png",
+                 "accuracy_vs_sparsity.png"):
+        assert (out / name).stat().st_size > 0
+    assert (out / "masks_layer0_0.80.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = json.loads((out / "accuracy.json").read_text())["rows"]
+    assert rows == json.loads(json.dumps(report["rows"]))
+
+
+def test_stage_without_its_input_says_what_to_run(tmp_path, digits):
+    with pytest.raises(FileNotFoundError, match="make train"):
+        pipeline.train_autoencoder(tmp_path, digits, pipeline.FineTuneConfig(epochs=1))
+    with pytest.raises(FileNotFoundError, match="statistics"):
+        pipeline.make_masks(tmp_path, 0.9)
