@@ -55,7 +55,8 @@ class EpochProgress(tf.keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=self.epochs, desc=self.description, unit="epoch", leave=True)
+        self.bar = tqdm(total=self.epochs, desc=self.description, unit="epoch", leave=True,
+                        mininterval=2.0)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

@@ -43,7 +43,7 @@ def _config(args, data):
 def _tune(args):
     from vitcod.model.pipeline import FineTuneConfig
 
-    return FineTuneConfig(epochs=args.finetune_epochs,
+    return FineTuneConfig(epochs=args.finetune_epochs, learning_rate=args.finetune_lr,
                           reconstruction_weight=args.reconstruction_weight)
 
 
@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def tuning(p):
         p.add_argument("--finetune-epochs", type=int, default=30)
+        p.add_argument("--finetune-lr", type=float, default=5e-4, help="peak learning rate")
         p.add_argument("--reconstruction-weight", type=float, default=1e-4,
                        help="weight of the Q/K reconstruction loss (ViTCoD: 1e-4)")
 
@@ -207,8 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    # Our loggers at INFO; third-party root loggers (QKeras logs every quantizer
+    # it parses at INFO) stay at WARNING.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("vitcod").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     result = args.func(args)
     if args.command in ("train", "autoencoder") and result:
         print(json.dumps(result, indent=2))

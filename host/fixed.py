@@ -1,0 +1,195 @@
+"""Fixed-point formats of the overlay's input and output, and float <-> raw conversion in numpy.
+
+Where this fits: ``vitcod.json`` names the input and output types of the network as C++
+spellings (``ap_fixed<16,6>``, ``ap_ufixed<8,0,AP_RND,AP_SAT>``, ``ap_int<8>`` ...). The driver
+turns float images into *raws* (``raw = value * 2**frac`` as an integer) before packing them
+onto the stream (:mod:`vitcod.host.wire`), and turns output raws back into floats.
+
+Host quantization policy (float -> raw):
+
+* Rounding: the type's own quantization mode when its spelling names one, else round half up
+  (``AP_RND``), which is what a user expects of "the nearest representable value". The modes are
+  those of ap_types and are exact (ties are detected on the exact binary value, never with
+  ``floor(x + 0.5)``).
+* Overflow: always saturate to the type's range (symmetric for ``AP_SAT_SYM``), never wrap:
+  a wrapped input would silently turn a bright pixel into a dark one. Saturated values are
+  counted, and the driver warns once.
+
+Only board-side dependencies (numpy). The flow's exact ap_fixed model is
+``vitcod.hls.fixed_point``; tests check that both agree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import MetadataError
+
+ROUNDING_MODES = ("AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV")
+SATURATION_MODES = ("AP_WRAP", "AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM", "AP_WRAP_SM")
+HOST_DEFAULT_ROUNDING = "AP_RND"
+"""Rounding the host uses when a type does not name one: round half up."""
+
+MAX_WIDTH = 62
+"""Widest value the wire format carries (raws are handled as int64)."""
+MAX_QUANTIZE_WIDTH = 52
+"""Widest type whose float -> raw conversion is exact in float64."""
+
+_FIXED_RE = re.compile(
+    r"^\s*(ap_fixed|ap_ufixed)\s*<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,\s*(\w+)\s*)?(?:,\s*(\w+)\s*)?(?:,\s*(\d+)\s*)?>\s*$")
+_INT_RE = re.compile(r"^\s*(ap_int|ap_uint)\s*<\s*(\d+)\s*>\s*$")
+
+
+@dataclass(frozen=True)
+class FixedFormat:
+    """One ap_types type as the host sees it.
+
+    Attributes:
+        cpp: the C++ spelling, as in vitcod.json.
+        width: bits on the wire.
+        integer: integer bits, counting the sign bit of signed types (``ap_fixed<W, I>``).
+        signed: two's-complement signed.
+        rounding: the type's quantization mode (``AP_TRN`` when not spelled out).
+        saturation: the type's overflow mode (``AP_WRAP`` when not spelled out).
+        rounding_explicit: whether the spelling names the quantization mode.
+    """
+
+    cpp: str
+    width: int
+    integer: int
+    signed: bool
+    rounding: str = "AP_TRN"
+    saturation: str = "AP_WRAP"
+    rounding_explicit: bool = False
+
+    @classmethod
+    def parse(cls, cpp: str) -> "FixedFormat":
+        """Parse ``ap_fixed<W,I[,Q[,O[,N]]]>``, ``ap_ufixed<...>``, ``ap_int<W>`` or ``ap_uint<W>``.
+
+        Raises:
+            MetadataError: another spelling (floats are never on the wire), an unknown mode, or a
+                width outside 1..62.
+        """
+        if not isinstance(cpp, str):
+            raise MetadataError(f"a type must be a C++ spelling like 'ap_fixed<16,6>', got {cpp!r}")
+        m = _FIXED_RE.match(cpp)
+        if m:
+            kind, width, integer, rnd, sat, _ = m.groups()
+            fmt = cls(cpp.strip(), int(width), int(integer), kind == "ap_fixed", rnd or "AP_TRN",
+                      sat or "AP_WRAP", rnd is not None)
+        else:
+            m = _INT_RE.match(cpp)
+            if not m:
+                raise MetadataError(
+                    f"unsupported type {cpp!r}: expected ap_fixed<W,I,...>, ap_ufixed<W,I,...>, ap_int<W> or "
+                    "ap_uint<W> (floats are not allowed on the wire)")
+            width = int(m.group(2))
+            fmt = cls(cpp.strip(), width, width, m.group(1) == "ap_int")
+        if fmt.rounding not in ROUNDING_MODES:
+            raise MetadataError(f"{cpp!r}: unknown quantization mode {fmt.rounding!r}; expected one of {ROUNDING_MODES}")
+        if fmt.saturation not in SATURATION_MODES:
+            raise MetadataError(f"{cpp!r}: unknown overflow mode {fmt.saturation!r}; expected one of {SATURATION_MODES}")
+        if not 1 <= fmt.width <= MAX_WIDTH:
+            raise MetadataError(f"{cpp!r}: width must be in 1..{MAX_WIDTH} bits, got {fmt.width}")
+        return fmt
+
+    # ---- geometry ------------------------------------------------------------------------------
+    @property
+    def frac(self) -> int:
+        """Fraction bits, ``width - integer`` (may be negative)."""
+        return self.width - self.integer
+
+    @property
+    def min_raw(self) -> int:
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def max_raw(self) -> int:
+        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+
+    @property
+    def lsb(self) -> float:
+        return float(np.ldexp(1.0, -self.frac))
+
+    @property
+    def min_value(self) -> float:
+        return float(np.ldexp(float(self.min_raw), -self.frac))
+
+    @property
+    def max_value(self) -> float:
+        return float(np.ldexp(float(self.max_raw), -self.frac))
+
+    @property
+    def host_rounding(self) -> str:
+        """Rounding the host applies when converting floats: the type's, or round half up."""
+        return self.rounding if self.rounding_explicit else HOST_DEFAULT_ROUNDING
+
+    @property
+    def host_min_raw(self) -> int:
+        """Lowest raw the host saturates to (``-max`` for ``AP_SAT_SYM`` signed types)."""
+        return -self.max_raw if (self.signed and self.saturation == "AP_SAT_SYM") else self.min_raw
+
+    # ---- conversion ----------------------------------------------------------------------------
+    def round_float(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """Round floats to raws (as float64 integers) and saturate them to the type's range.
+
+        Args:
+            x: real values, any shape; must be finite (the driver checks before calling).
+
+        Returns:
+            ``(raws, saturated)``: float64 array of integral raws within
+            ``[host_min_raw, max_raw]``, and how many values were out of range.
+        """
+        if self.width > MAX_QUANTIZE_WIDTH:
+            raise NotImplementedError(
+                f"{self.cpp}: float conversion is exact only up to {MAX_QUANTIZE_WIDTH} bits; pass raws instead")
+        lo, hi = self.host_min_raw, self.max_raw
+        x = np.asarray(x)
+        # float32 images stay float32 when every raw of the type is a float32 integer (width <= 23):
+        # scaling by 2**frac, floor and the fraction below are exact in either precision.
+        dtype = np.float32 if x.dtype == np.float32 and self.width <= 23 else np.float64
+        # exact: scaling by a power of two (np.ldexp is the same operation, ~40x slower)
+        scaled = np.multiply(x, dtype(2.0 ** self.frac), dtype=dtype)
+        # Anything beyond [lo - 2, hi + 2] saturates whatever the rounding; clipping keeps every
+        # later step exact and within int64. Skipped (two reductions instead) when nothing is out.
+        if scaled.size and (scaled.min() < lo - 2 or scaled.max() > hi + 2):
+            np.clip(scaled, lo - 2, hi + 2, out=scaled)
+        raws = np.floor(scaled)
+        rest = np.subtract(scaled, raws, out=scaled)  # the fraction, exact, in [0, 1)
+        mode = self.host_rounding
+        if mode == "AP_RND":  # ties towards +inf: the common case, one comparison
+            raws += rest >= 0.5
+        elif mode == "AP_TRN_ZERO":
+            raws += (rest > 0) & (raws < 0)
+        elif mode != "AP_TRN":
+            up = rest > 0.5
+            tie = rest == 0.5
+            if mode == "AP_RND_ZERO":  # ties towards zero
+                up |= tie & (raws < 0)
+            elif mode == "AP_RND_INF":  # ties away from zero
+                up |= tie & (raws >= 0)
+            elif mode == "AP_RND_CONV":  # ties to even
+                up |= tie & (np.fmod(raws, 2) != 0)
+            # AP_RND_MIN_INF: ties towards -inf, i.e. only strictly above the half
+            raws += up
+        saturated = 0
+        if raws.size and (raws.min() < lo or raws.max() > hi):
+            saturated = int(np.count_nonzero(raws < lo)) + int(np.count_nonzero(raws > hi))
+            np.clip(raws, lo, hi, out=raws)
+        return raws, saturated
+
+    def quantize(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """Floats -> int64 raws with the host policy (see the module docstring).
+
+        Returns:
+            ``(raws, saturated)``.
+        """
+        raws, saturated = self.round_float(x)
+        return raws.astype(np.int64), saturated
+
+    def dequantize(self, raws: np.ndarray) -> np.ndarray:
+        """Raws -> float64 values (exact for widths up to 53 bits)."""
+        return np.ldexp(np.asarray(raws, dtype=np.float64), -self.frac)

@@ -1,0 +1,196 @@
+"""The overlay's stream wire format, vectorised for the board: pack raws into 64-bit words and back.
+
+Where this fits: the DMA buffers the driver hands to the AXI DMA hold the IP's AXI4-Stream words.
+The format (version :data:`FORMAT_VERSION`) is defined by ``overlay/scripts/wire_format.py`` (the
+reference the C-simulation of the IP top is checked against); this module re-implements it for the
+board, where overlay/ is not installed, and ``tests/test_host_pack.py`` checks both give the same
+words on random data so they cannot drift apart:
+
+* a value of a ``W``-bit type travels as its raw two's-complement bits, ``floor(64 / W)`` values
+  per word, value ``k`` in bits ``[k*W, k*W + W)``, unused bits zero;
+* each image starts on a fresh word (``ceil(n / values_per_word)`` words per image).
+
+Two code paths, same result: byte-aligned widths (8, 16, 32) are a reinterpreting cast on a
+little-endian host (what PYNQ boards and x86 are); every other width shifts whole columns of
+values into place, one numpy operation per slot of the word (at most 64), never per value.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from .errors import WireFormatError
+from .fixed import FixedFormat
+
+FORMAT_VERSION = 1
+"""Version of the word format and register map this driver speaks (the IP reports its own)."""
+
+WORD_BITS = 64
+WORD_BYTES = WORD_BITS // 8
+
+_LITTLE_ENDIAN = sys.byteorder == "little"
+_CAST_TYPES = {(8, True): np.int8, (8, False): np.uint8, (16, True): np.int16, (16, False): np.uint16,
+               (32, True): np.int32, (32, False): np.uint32}
+
+
+def values_per_word(width: int) -> int:
+    """Values of ``width`` bits in one 64-bit word."""
+    if not 1 <= width <= 62:
+        raise WireFormatError(f"value width must be in 1..62 bits, got {width}")
+    return WORD_BITS // width
+
+
+def words_per_image(n_values: int, width: int) -> int:
+    """Words one image of ``n_values`` values occupies (each image starts on a fresh word)."""
+    if n_values < 1:
+        raise WireFormatError(f"an image needs at least one value, got {n_values}")
+    return -(-n_values // values_per_word(width))
+
+
+def _cast_type(width: int, signed: bool):
+    return _CAST_TYPES.get((width, signed)) if _LITTLE_ENDIAN else None
+
+
+def _slots_view(words: np.ndarray, batch: int, width: int, signed: bool) -> np.ndarray:
+    """The word buffer seen as (batch, words_per_image * values_per_word) fields (cast path only)."""
+    return words.view(_cast_type(width, signed)).reshape(batch, -1)
+
+
+def _check_out(out: np.ndarray | None, n_words: int) -> np.ndarray:
+    if out is None:
+        return np.empty(n_words, dtype=np.uint64)
+    if out.dtype != np.uint64 or out.ndim != 1 or not out.flags.c_contiguous:
+        raise WireFormatError(f"output buffer must be a contiguous 1-D uint64 array, got {out.dtype} {out.shape}")
+    if out.size != n_words:
+        raise WireFormatError(f"output buffer holds {out.size} words, the batch needs {n_words}")
+    return out
+
+
+def pack(raws, width: int, signed: bool, out: np.ndarray | None = None) -> np.ndarray:
+    """Pack raws ``(batch, n_values)`` into stream words.
+
+    Args:
+        raws: integer array (a single image may be 1-D); every raw must fit ``width`` bits.
+        width: bits per value.
+        signed: two's-complement signed raws.
+        out: optional contiguous uint64 array of exactly ``batch * words_per_image`` words to
+            write into (e.g. a DMA buffer); allocated when omitted.
+
+    Returns:
+        The uint64 words in stream order (``out`` when given).
+
+    Raises:
+        WireFormatError: raws that are not integers or do not fit ``width`` bits (never wrapped
+            silently), or a wrong output buffer.
+    """
+    raws = np.asarray(raws)
+    if raws.ndim == 1:
+        raws = raws[None, :]
+    if raws.ndim != 2 or raws.shape[1] < 1:
+        raise WireFormatError(f"expected raws of shape (batch, n_values), got {raws.shape}")
+    if raws.dtype.kind not in "iu":
+        raise WireFormatError(f"raws must be integers, got {raws.dtype}")
+    fmt_lo, fmt_hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
+    if raws.size and (int(raws.min()) < fmt_lo or int(raws.max()) > fmt_hi):
+        bad = raws[(raws < fmt_lo) | (raws > fmt_hi)].flat[0]
+        raise WireFormatError(f"raw {int(bad)} does not fit {width}-bit {'signed' if signed else 'unsigned'}")
+    return _pack_checked(raws, width, signed, out)
+
+
+def _pack_checked(values: np.ndarray, width: int, signed: bool, out: np.ndarray | None) -> np.ndarray:
+    """Pack (batch, n) values already known to lie in the type's range (ints or integral floats)."""
+    batch, n_values = values.shape
+    vpw = values_per_word(width)
+    n_words = words_per_image(n_values, width)
+    out = _check_out(out, batch * n_words)
+    if _cast_type(width, signed) is not None:
+        fields = _slots_view(out, batch, width, signed)
+        fields[:, :n_values] = values  # a cast: values fit the field type
+        fields[:, n_values:] = 0
+        return out
+    slots = np.zeros((batch, n_words * vpw), dtype=np.int64)
+    slots[:, :n_values] = values  # (a ufunc writing into this strided view is ~10x slower)
+    slots &= (1 << width) - 1  # the low `width` bits of each raw: two's complement for negatives
+    fields = slots.reshape(batch * n_words, vpw).view(np.uint64)
+    np.copyto(out, fields[:, 0])
+    for k in range(1, vpw):  # one column of slots per step, shifted into place
+        out |= fields[:, k] << np.uint64(k * width)
+    return out
+
+
+def pack_formatted(raws: np.ndarray, fmt: FixedFormat, out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`pack` with the width and sign of a :class:`FixedFormat`."""
+    return pack(raws, fmt.width, fmt.signed, out)
+
+
+def quantize_pack(x: np.ndarray, fmt: FixedFormat, out: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Quantize floats ``(batch, n_values)`` with the host policy and pack them in one go.
+
+    Returns:
+        ``(words, saturated)``: the stream words (``out`` when given) and the number of values
+        that were outside the type's range.
+    """
+    raws, saturated = fmt.round_float(x)
+    return _pack_checked(raws, fmt.width, fmt.signed, out), saturated
+
+
+def unpack(words, n_values: int, width: int, signed: bool, strict: bool = True) -> np.ndarray:
+    """Unpack stream words into raws ``(batch, n_values)`` int64, the inverse of :func:`pack`.
+
+    Args:
+        words: uint64 words, a whole number of images.
+        n_values: values per image.
+        width: bits per value.
+        signed: sign-extend the fields.
+        strict: also check that every unused bit is zero, as the IP writes them (catches a
+            wrong geometry or a corrupted buffer).
+
+    Raises:
+        WireFormatError: not a whole number of images, or (strict) a padding bit is set.
+    """
+    words = np.asarray(words)
+    if words.ndim != 1 or words.dtype.kind not in "iu":
+        raise WireFormatError(f"expected a 1-D integer array of words, got {words.dtype} {words.shape}")
+    if words.dtype != np.uint64:
+        words = words.astype(np.uint64)
+    vpw = values_per_word(width)
+    n_words = words_per_image(n_values, width)
+    if words.size == 0 or words.size % n_words:
+        raise WireFormatError(f"{words.size} words is not a whole number of images of {n_words} words ({n_values} values)")
+    batch = words.size // n_words
+    if _cast_type(width, signed) is not None:
+        fields = _slots_view(np.ascontiguousarray(words), batch, width, signed)
+        if strict and n_values < fields.shape[1] and np.any(fields[:, n_values:]):
+            _padding_error(fields[:, n_values:], n_values)
+        return fields[:, :n_values].astype(np.int64)
+    mask = np.uint64((1 << width) - 1)
+    grid = words.reshape(batch, n_words, 1)
+    fields = np.empty((batch, n_words, vpw), dtype=np.uint64)
+    for k in range(vpw):
+        np.bitwise_and(grid[:, :, 0] >> np.uint64(k * width), mask, out=fields[:, :, k])
+    fields = fields.reshape(batch, n_words * vpw)
+    if strict:
+        used = vpw * width
+        if used < WORD_BITS and np.any(words >> np.uint64(used)):
+            bad = int(np.flatnonzero(words >> np.uint64(used))[0])
+            raise WireFormatError(f"word {bad}: bits above {used} are not zero")
+        if np.any(fields[:, n_values:]):
+            _padding_error(fields[:, n_values:], n_values)
+    raw = fields[:, :n_values].astype(np.int64)
+    if signed:
+        sign = np.int64(1 << (width - 1))
+        raw ^= sign
+        raw -= sign
+    return raw
+
+
+def unpack_formatted(words: np.ndarray, n_values: int, fmt: FixedFormat, strict: bool = True) -> np.ndarray:
+    """:func:`unpack` with the width and sign of a :class:`FixedFormat`."""
+    return unpack(words, n_values, fmt.width, fmt.signed, strict)
+
+
+def _padding_error(padding: np.ndarray, n_values: int) -> None:
+    image = int(np.flatnonzero(np.any(padding, axis=1))[0])
+    raise WireFormatError(f"image {image}: padding slots after value {n_values - 1} are not zero")

@@ -1,0 +1,237 @@
+"""vitcod.host.metadata: reading vitcod.json / network.json on the board side, and agreement with the
+overlay flow that writes them (overlay/scripts), so the two cannot drift.
+
+Also home of the helpers the other host tests share (``make_overlay``, ``shared_overlays``): an
+overlay folder as ``make -C overlay bitstream`` leaves it (vitcod.json from
+overlay_metadata.build_metadata, placeholder .bit/.hwh), around the dummy network of
+overlay/scripts/overlay_example.py, plus its network.json.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+OVERLAY = Path(__file__).resolve().parents[1] / "overlay"
+sys.path.insert(0, str(OVERLAY / "scripts"))
+
+from overlay_codegen import configure, render_config_header  # noqa: E402
+from overlay_config import REGISTERS, OverlayConfig  # noqa: E402
+from overlay_example import DummyNetwork  # noqa: E402
+from overlay_metadata import build_metadata, check_metadata  # noqa: E402
+
+from vitcod.host import MetadataError, NetworkDescription, OverlayMetadata, OverlayMismatchError  # noqa: E402
+from vitcod.host.metadata import REGISTER_MAP_V1  # noqa: E402
+
+TOOLS = {"vitis_hls": "2024.1", "vivado": "2024.1"}
+
+# The networks the host tests run: signed 12-bit in / rounded saturated 10-bit out (general pack
+# path, 5 values per word with a partly empty last word), and unsigned 8-bit pixels in / 16-bit out
+# (the byte-aligned cast path; input shaped like the digits, 8x8x1).
+NETWORKS = {
+    "fixed12": (DummyNetwork("ap_fixed<12,4>", "ap_fixed<10,3,AP_RND,AP_SAT>", n_in=23, n_out=7,
+                             model_id="0x0123456789abcdef"), None),
+    "digits": (DummyNetwork("ap_ufixed<8,0>", "ap_fixed<16,6,AP_RND,AP_SAT>", n_in=64, n_out=10,
+                            model_id="0xfedcba9876543210"), [8, 8, 1]),
+}
+MAX_BATCH = 8
+
+
+@dataclass
+class TestOverlay:
+    __test__ = False  # a helper, not a test class
+
+    net: DummyNetwork
+    folder: Path            # vitcod.json + vitcod.bit + vitcod.hwh + network.json
+    network_json: Path
+    config: OverlayConfig
+
+    @property
+    def metadata(self) -> OverlayMetadata:
+        return OverlayMetadata.load(self.folder)
+
+    def random_raws(self, batch: int, seed: int = 0) -> np.ndarray:
+        meta = self.metadata.input.format
+        return np.random.default_rng(seed).integers(meta.min_raw, meta.max_raw, size=(batch, self.net.n_in),
+                                                    endpoint=True, dtype=np.int64)
+
+
+def make_overlay(root: Path, key: str = "fixed12", max_batch: int = MAX_BATCH, board: str = "pynq-z2",
+                 edit=None) -> TestOverlay:
+    """An overlay folder as a build leaves it; ``edit(meta_dict)`` may change vitcod.json."""
+    net, shape = NETWORKS[key]
+    net_json = net.write(root / "net")
+    if shape is not None:  # same C function, input declared with the image shape
+        spec = json.loads(net_json.read_text())
+        spec["input"]["shape"] = shape
+        net_json.write_text(json.dumps(spec, indent=2))
+    config = OverlayConfig.create(net_json, board, max_batch=max_batch, build_dir=root / "build")
+    configure(config)
+    (config.build_dir / "vitcod.bit").write_bytes(b"\x00placeholder bitstream")
+    (config.build_dir / "vitcod.hwh").write_text("<placeholder/>")
+    meta = build_metadata(config, TOOLS)
+    check_metadata(meta)
+    if edit is not None:
+        edit(meta)
+    (config.build_dir / "vitcod.json").write_text(json.dumps(meta, indent=2))
+    spec = json.loads(net_json.read_text())  # next to vitcod.json, with absolute paths
+    for key in ("sources", "include_dirs"):
+        spec[key] = [str((net_json.parent / p).resolve()) for p in spec[key]]
+    (config.build_dir / "network.json").write_text(json.dumps(spec, indent=2))
+    return TestOverlay(net, config.build_dir, config.build_dir / "network.json", config)
+
+
+_shared: dict[str, TestOverlay] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_overlays(tmp_path_factory) -> dict[str, TestOverlay]:
+    """One overlay folder per network for the whole session, with its C-simulation library built
+    (both concurrently; cached across runs by content hash)."""
+    from vitcod.host.csim import CsimLibrary
+
+    with _shared_lock:
+        if not _shared:
+            root = tmp_path_factory.mktemp("host-overlays")
+            overlays = {key: make_overlay(root / key, key) for key in NETWORKS}
+
+            def build(ov: TestOverlay):
+                return CsimLibrary.build(NetworkDescription.load(ov.network_json), MAX_BATCH, board="pynq-z2")
+            with ThreadPoolExecutor(len(overlays)) as pool:
+                list(pool.map(build, overlays.values()))
+            _shared.update(overlays)
+    return _shared
+
+
+@pytest.fixture()
+def overlay(tmp_path) -> TestOverlay:
+    return make_overlay(tmp_path)
+
+
+# ---- reading what the flow writes ------------------------------------------------------------------
+def test_reads_packaged_metadata(overlay):
+    meta = overlay.metadata
+    assert meta.model_id == 0x0123456789ABCDEF and meta.model_id_hex == "0x0123456789abcdef"
+    assert meta.max_batch == MAX_BATCH
+    assert meta.input.shape == (23,) and meta.input.format.cpp == "ap_fixed<12,4>"
+    assert (meta.input.values_per_word, meta.input.words_per_image, meta.input.bytes_per_image) == (5, 5, 40)
+    assert (meta.output.values_per_word, meta.output.words_per_image) == (6, 2)
+    assert meta.output.format.rounding == "AP_RND" and meta.output.format.saturation == "AP_SAT"
+    assert (meta.dma_name, meta.ip_name, meta.ip_vlnv) == ("axi_dma_0", "vitcod_0", "vitcod:hls:vitcod_top:1.0")
+    assert meta.registers == {name: off for name, (off, _) in REGISTER_MAP_V1.items()}
+    assert meta.max_images_per_transfer == MAX_BATCH
+    assert meta.file_path("bitstream") == overlay.folder / "vitcod.bit"
+    meta.verify_files()  # the SHA-256 recorded at packaging time
+
+
+def test_register_map_is_the_overlays():
+    assert REGISTER_MAP_V1 == {r.name: (r.offset, r.access) for r in REGISTERS}
+
+
+@pytest.mark.parametrize("key", sorted(NETWORKS))
+def test_derived_metadata_equals_a_builds(tmp_path, key):
+    ov = make_overlay(tmp_path, key)
+    built = ov.metadata
+    derived = OverlayMetadata.from_network(NetworkDescription.load(ov.network_json), MAX_BATCH)
+    for attr in ("model_id", "max_batch", "input", "output", "dma_name", "dma_length_width", "ip_name", "ip_vlnv",
+                 "registers", "status_bits", "format_version"):
+        assert getattr(derived, attr) == getattr(built, attr), attr
+
+
+def test_config_header_equals_overlay_codegen(overlay):
+    from vitcod.host.csim import render_config_header as host_render
+
+    net = NetworkDescription.load(overlay.network_json)
+    assert host_render(net, MAX_BATCH, "pynq-z2") == render_config_header(overlay.config)
+
+
+def test_network_found_next_to_metadata_or_in_overlay_config(overlay):
+    assert NetworkDescription.find(overlay.folder).path.name == "network.json"
+    (overlay.folder / "network.json").unlink()
+    found = NetworkDescription.find(overlay.folder)  # the configure step's overlay_config.json
+    assert found.path.name == "overlay_config.json" and found.name == "dummy_net"
+    assert found.sources == ((overlay.folder.parent / "net" / "dummy_net.cpp").resolve(),)
+    (overlay.folder / "overlay_config.json").unlink()
+    with pytest.raises(MetadataError, match="network=path/to/network.json"):
+        NetworkDescription.find(overlay.folder)
+
+
+# ---- refusing what the driver cannot use -----------------------------------------------------------------
+def _set(path: str, value):
+    def change(meta):
+        *parents, last = path.split(".")
+        for p in parents:
+            meta = meta[p]
+        if value is KeyError:
+            del meta[last]
+        else:
+            meta[last] = value
+    return change
+
+
+BROKEN = {
+    "no_model_id": (_set("model_id", KeyError), "$.model_id"),
+    "short_model_id": (_set("model_id", "0x12"), "16 hex digits"),
+    "format_version": (_set("format_version", 2), "wire format 1"),
+    "float_input": (_set("input.type", "float"), "floats are not allowed"),
+    "words_per_image": (_set("input.words_per_image", 4), "words_per_image is 4"),
+    "shape": (_set("output.shape", [0]), "positive integers"),
+    "missing_register": (_set("ip.registers.status", KeyError), "registers.status: missing"),
+    "register_access": (_set("ip.registers.batch_count", {"offset": 16, "access": "ro"}), "expected 'rw'"),
+    "scatter_gather": (_set("dma.scatter_gather", True), "simple (direct register) mode"),
+    "no_dma_name": (_set("dma.name", KeyError), "$.dma.name"),
+    "length_width": (_set("dma.length_width", 40), "length_width must be in 8..26"),
+    "max_batch": (_set("max_batch", 0), "max_batch"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_metadata_is_refused(overlay, case):
+    change, message = BROKEN[case]
+    meta = json.loads((overlay.folder / "vitcod.json").read_text())
+    broken = copy.deepcopy(meta)
+    change(broken)
+    with pytest.raises(MetadataError) as err:
+        OverlayMetadata.from_dict(broken)
+    assert any(message in p for p in err.value.problems), err.value.problems
+
+
+def test_every_problem_is_listed(overlay):
+    meta = json.loads((overlay.folder / "vitcod.json").read_text())
+    meta["model_id"] = "nope"
+    meta["input"]["type"] = "double"
+    with pytest.raises(MetadataError) as err:
+        OverlayMetadata.from_dict(meta)
+    assert len(err.value.problems) == 2
+
+
+def test_missing_or_unreadable_metadata(tmp_path):
+    with pytest.raises(MetadataError, match="make -C overlay bitstream"):
+        OverlayMetadata.load(tmp_path)
+    (tmp_path / "vitcod.json").write_text("{not json")
+    with pytest.raises(MetadataError, match="cannot be read as JSON"):
+        OverlayMetadata.load(tmp_path)
+
+
+def test_files_from_another_build_are_refused(overlay):
+    (overlay.folder / "vitcod.bit").write_bytes(b"another bitstream")
+    with pytest.raises(OverlayMismatchError, match="different builds"):
+        overlay.metadata.verify_files()
+
+
+def test_narrow_dma_length_register_limits_images_per_transfer(tmp_path):
+    # 5 words (40 bytes) in, 2 words out per image; an 8-bit length register holds 255 bytes
+    ov = make_overlay(tmp_path, max_batch=32, edit=_set("dma.length_width", 8))
+    assert ov.metadata.max_images_per_transfer == 255 // 40 == 6
+    meta = json.loads((ov.folder / "vitcod.json").read_text())
+    meta["input"].update(shape=[200], values=200, words_per_image=40, bytes_per_image=320)  # 320 > 255 bytes
+    with pytest.raises(MetadataError, match="even one image"):
+        OverlayMetadata.from_dict(meta)

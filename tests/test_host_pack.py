@@ -1,0 +1,151 @@
+"""vitcod.host.wire and vitcod.host.fixed: the board's pack/unpack must give the same words as the
+wire-format reference (overlay/scripts/wire_format.py), and its float -> raw conversion the same
+raws as the flow's exact ap_fixed model (vitcod.hls.fixed_point), so neither can drift."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "overlay" / "scripts"))
+
+import wire_format as wf  # noqa: E402
+
+from vitcod.hls import fixed_point as fp  # noqa: E402
+from vitcod.host import FixedFormat, MetadataError, WireFormatError, pack, quantize_pack, unpack  # noqa: E402
+from vitcod.host.wire import values_per_word, words_per_image  # noqa: E402
+
+WIDTHS = [1, 3, 7, 8, 10, 12, 16, 21, 32, 33, 62]
+
+
+def random_raws(width: int, signed: bool, shape, seed: int) -> np.ndarray:
+    lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
+    raws = np.random.default_rng(seed).integers(lo, hi, size=shape, endpoint=True, dtype=np.int64)
+    raws.flat[0], raws.flat[-1] = lo, hi  # the extremes travel too
+    return raws
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("signed", [True, False])
+@pytest.mark.parametrize("n_values", [1, 37, 64])
+def test_pack_and_unpack_equal_the_reference(width, signed, n_values):
+    raws = random_raws(width, signed, (5, n_values), seed=width * 100 + n_values)
+    words = pack(raws, width, signed)
+    reference = wf.pack(raws, width, signed)
+    assert words.dtype == np.uint64
+    np.testing.assert_array_equal(words, reference)
+    np.testing.assert_array_equal(unpack(reference, n_values, width, signed), wf.unpack(reference, n_values, width, signed))
+    np.testing.assert_array_equal(unpack(words, n_values, width, signed), raws)
+    assert values_per_word(width) == wf.values_per_word(width)
+    assert words_per_image(n_values, width) == wf.words_per_image(n_values, width)
+
+
+@pytest.mark.parametrize("width,signed", [(8, False), (16, True), (12, True)])
+def test_pack_into_a_preallocated_buffer(width, signed):
+    raws = random_raws(width, signed, (3, 23), seed=1)
+    buffer = np.full(3 * words_per_image(23, width), 0xFFFF_FFFF_FFFF_FFFF, dtype=np.uint64)  # stale data
+    assert pack(raws, width, signed, out=buffer) is buffer
+    np.testing.assert_array_equal(buffer, wf.pack(raws, width, signed))  # padding overwritten with zeros
+    with pytest.raises(WireFormatError, match="needs"):
+        pack(raws, width, signed, out=buffer[:-1])
+    with pytest.raises(WireFormatError, match="uint64"):
+        pack(raws, width, signed, out=buffer.view(np.int64))
+
+
+def test_pack_refuses_raws_that_do_not_fit():
+    with pytest.raises(WireFormatError, match="does not fit 8-bit signed"):
+        pack(np.array([[0, 128]]), 8, True)
+    with pytest.raises(WireFormatError, match="does not fit 12-bit unsigned"):
+        pack(np.array([[-1, 3]]), 12, False)
+    with pytest.raises(WireFormatError, match="integers"):
+        pack(np.array([[0.5]]), 8, True)
+
+
+@pytest.mark.parametrize("width,signed", [(8, True), (12, True), (10, False)])
+def test_unpack_checks_padding(width, signed):
+    raws = random_raws(width, signed, (2, 23), seed=3)
+    words = pack(raws, width, signed)
+    last_of_first_image = words_per_image(23, width) - 1
+    corrupt = words.copy()
+    corrupt[last_of_first_image] |= np.uint64(1) << np.uint64(63)  # an unused slot, or the unused top bits
+    with pytest.raises(WireFormatError, match="not zero"):
+        unpack(corrupt, 23, width, signed)
+    np.testing.assert_array_equal(unpack(corrupt, 23, width, signed, strict=False), raws)  # tolerated on request
+    with pytest.raises(WireFormatError, match="whole number of images"):
+        unpack(words[:-1], 23, width, signed)
+
+
+# ---- float -> raw ----------------------------------------------------------------------------------------
+FORMATS = ["ap_fixed<8,2>", "ap_fixed<16,6>", "ap_ufixed<8,0>", "ap_uint<4>", "ap_int<8>", "ap_fixed<12,4,AP_TRN>"]
+
+
+@pytest.mark.parametrize("cpp", FORMATS)
+def test_saturation_at_the_limits(cpp):
+    fmt = FixedFormat.parse(cpp)
+    lsb, lo, hi = fmt.lsb, fmt.min_value, fmt.max_value
+    x = np.array([lo, hi, lo - lsb, hi + lsb, -1e30, 1e30, hi + lsb / 4, lo - lsb / 4, 0.0])
+    raws, saturated = fmt.quantize(x)
+    rounds_up = fmt.host_rounding == "AP_RND"
+    expected = [fmt.min_raw, fmt.max_raw, fmt.min_raw, fmt.max_raw, fmt.min_raw, fmt.max_raw, fmt.max_raw,
+                fmt.min_raw, 0]
+    np.testing.assert_array_equal(raws, expected)
+    # out of range: one lsb beyond each limit and the huge values; a quarter lsb above max rounds
+    # back to max (round half up), a quarter below min floors out of range when truncating
+    assert saturated == 4 + (0 if rounds_up else 1)
+    words, count = quantize_pack(x[None, :], fmt)
+    assert count == saturated
+    np.testing.assert_array_equal(unpack(words, x.size, fmt.width, fmt.signed)[0], expected)
+
+
+@pytest.mark.parametrize("mode", ["AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF",
+                                  "AP_RND_CONV", None])
+@pytest.mark.parametrize("base", ["ap_fixed<8,3", "ap_ufixed<10,4", "ap_fixed<16,6", "ap_fixed<30,10"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])  # float32 is computed in float32 up to 23 bits
+def test_rounding_equals_the_flows_ap_fixed_model(mode, base, dtype):
+    cpp = f"{base},{mode},AP_SAT>" if mode else f"{base}>"
+    fmt = FixedFormat.parse(cpp)
+    rng = np.random.default_rng(7)
+    span = fmt.max_value - fmt.min_value
+    x = rng.uniform(fmt.min_value - span / 8, fmt.max_value + span / 8, size=4000)
+    ties = (rng.integers(fmt.min_raw, fmt.max_raw, size=400) + 0.5) * fmt.lsb  # exact halves of an lsb
+    tiny = np.array([1e-30, -1e-30, 1e-45, -1e-45, fmt.lsb / 2 ** 30, -fmt.lsb / 2 ** 30])
+    x = np.concatenate([x, ties, -ties, tiny]).astype(dtype)
+    # the host's policy: the type's rounding if spelled out, else round half up; always saturate
+    model_type = fp.parse_type(cpp).with_modes(rounding=fmt.host_rounding, saturation="AP_SAT")
+    raws, _ = fmt.quantize(x)
+    np.testing.assert_array_equal(raws, fp.from_float(x.astype(np.float64), model_type))
+    assert fmt.host_rounding == (mode or "AP_RND")
+
+
+def test_float32_and_integer_inputs_convert_exactly():
+    fmt = FixedFormat.parse("ap_fixed<16,6>")
+    x = np.array([0.1, -3.3, 7.77, -0.0009765625], dtype=np.float32)
+    np.testing.assert_array_equal(fmt.quantize(x)[0], fp.from_float(x.astype(np.float64), "ap_fixed<16,6,AP_RND,AP_SAT>"))
+    np.testing.assert_array_equal(FixedFormat.parse("ap_uint<4>").quantize(np.array([0, 7, 15, 16], dtype=np.uint8))[0],
+                                  [0, 7, 15, 15])
+
+
+def test_dequantize_is_exact():
+    fmt = FixedFormat.parse("ap_fixed<10,3,AP_RND,AP_SAT>")
+    raws = np.arange(fmt.min_raw, fmt.max_raw + 1)
+    values = fmt.dequantize(raws)
+    np.testing.assert_array_equal(values, raws / 2.0 ** 7)
+    np.testing.assert_array_equal(fmt.quantize(values)[0], raws)
+
+
+@pytest.mark.parametrize("cpp,message", [("float", "floats are not allowed"), ("ap_fixed<70,3>", "1..62"),
+                                         ("ap_fixed<8,3,AP_ROUND>", "unknown quantization mode"),
+                                         ("ap_fixed<8,3,AP_RND,AP_CLAMP>", "unknown overflow mode")])
+def test_unsupported_types_are_refused(cpp, message):
+    with pytest.raises(MetadataError, match=message):
+        FixedFormat.parse(cpp)
+
+
+def test_symmetric_saturation():
+    fmt = FixedFormat.parse("ap_fixed<8,1,AP_RND,AP_SAT_SYM>")
+    raws, saturated = fmt.quantize(np.array([-1.0, -2.0, 0.99]))
+    np.testing.assert_array_equal(raws, [-127, -127, 127])
+    assert saturated == 2
