@@ -40,10 +40,10 @@ def _config(args, data):
     return config
 
 
-def _tune(args):
+def _tune(args, epochs: int | None = None):
     from vitcod.model.pipeline import FineTuneConfig
 
-    return FineTuneConfig(epochs=args.finetune_epochs, learning_rate=args.finetune_lr,
+    return FineTuneConfig(epochs=epochs or args.finetune_epochs, learning_rate=args.finetune_lr,
                           reconstruction_weight=args.reconstruction_weight)
 
 
@@ -74,7 +74,8 @@ def cmd_evaluate(args) -> dict:
 def cmd_autoencoder(args) -> dict:
     from vitcod.model.pipeline import train_autoencoder
 
-    metrics = train_autoencoder(args.run_dir, _dataset(args), _tune(args), args.seed)
+    epochs = getattr(args, "ae_epochs", None)  # the demo sets both stages' epochs
+    metrics = train_autoencoder(args.run_dir, _dataset(args), _tune(args, epochs), args.seed)
     return {"test_accuracy": metrics["test_accuracy"], "qk_bytes_ratio": metrics["qk_bytes_ratio"]}
 
 
@@ -167,9 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--sparsity", type=float, nargs="+", default=default,
                        help="target overall attention sparsity/sparsities")
 
-    def tuning(p):
-        p.add_argument("--finetune-epochs", type=int, default=30)
-        p.add_argument("--finetune-lr", type=float, default=5e-4, help="peak learning rate")
+    def tuning(p, epochs):
+        p.add_argument("--finetune-epochs", type=int, default=epochs)
+        p.add_argument("--finetune-lr", type=float, default=1e-3, help="peak learning rate")
         p.add_argument("--reconstruction-weight", type=float, default=1e-4,
                        help="weight of the Q/K reconstruction loss (ViTCoD: 1e-4)")
 
@@ -178,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=100, help="maximum epochs (early stopping)")
     p = stage("evaluate", cmd_evaluate, "evaluate a trained stage on the test split")
     p.add_argument("--stage", default="dense", help="dense, ae or sparse_0.90 ...")
-    tuning(stage("autoencoder", cmd_autoencoder, "add the Q/K auto-encoder and fine-tune"))
+    tuning(stage("autoencoder", cmd_autoencoder, "add the Q/K auto-encoder and fine-tune"), 60)
     stage("statistics", cmd_statistics, "mean attention maps over the training set")
     p = stage("masks", cmd_masks, "fixed masks at target sparsities, polarized", data=False)
     sparsities(p, [0.9])
@@ -186,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="global-token threshold: a fraction of N (0.5) or a row count (3)")
     p = stage("finetune", cmd_finetune, "masked fine-tuning")
     sparsities(p, [0.9])
-    tuning(p)
+    tuning(p, 30)
     p = stage("report", cmd_report, "accuracy/MACs/bytes table and plots", data=False)
     sparsities(p, [0.8, 0.9, 0.95])
     p = sub.add_parser("import-masks", help="masks.npz from a boolean (L,H,N,N) array made elsewhere")
@@ -202,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     sparsities(p, [0.8, 0.9, 0.95])
     p.add_argument("--main-sparsity", type=float, default=0.9)
     p.add_argument("--global-threshold", default="0.5")
-    tuning(p)
+    tuning(p, 30)
+    p.add_argument("--ae-epochs", type=int, default=60, help="epochs of the auto-encoder stage")
     return parser
 
 
