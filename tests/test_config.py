@@ -9,6 +9,7 @@ def test_defaults_are_the_digits_demo():
     c = ViTConfig()
     assert (c.num_tokens, c.embed_dim, c.num_heads, c.head_dim, c.depth) == (65, 32, 4, 8, 2)
     assert c.mlp_dim == 64 and c.compressed_heads == 2 and c.weight_bits == 8
+    assert c.embed_kernel == 3  # 1-pixel patches see their 3x3 neighbourhood
 
 
 @pytest.mark.parametrize("fields, named", [
@@ -21,6 +22,7 @@ def test_defaults_are_the_digits_demo():
     ({"ae_heads": 5}, "ae_heads"),
     ({"weight_bits": 4, "weight_integer_bits": 4}, "weight_integer_bits"),
     ({"channels": True}, "channels"),
+    ({"patch_overlap": -1}, "patch_overlap"),
 ])
 def test_invalid_values_name_the_field(fields, named):
     with pytest.raises(ConfigError, match=named):

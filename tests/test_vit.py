@@ -17,6 +17,7 @@ from vitcod.model.vit import build_vit, model_masks  # noqa: E402
     dict(image_size=8, patch_size=2, embed_dim=16, depth=1, num_heads=2),
     dict(image_size=12, channels=3, patch_size=4, embed_dim=24, depth=3, num_heads=3,
          num_classes=7, mlp_ratio=1.0),
+    dict(patch_size=2, patch_overlap=0),
 ])
 @pytest.mark.parametrize("autoencoder", [False, True])
 def test_output_shapes(kwargs, autoencoder):
@@ -90,7 +91,8 @@ def test_load_missing_model_says_what_to_do(tmp_path):
 def _short_run(config, digits, seed, epochs=3):
     make_deterministic(seed)
     model = build_vit(config)
-    fit(model, digits, TrainConfig(epochs=epochs, seed=seed, patience=epochs))
+    fit(model, digits, TrainConfig(epochs=epochs, seed=seed, patience=epochs, warmup_epochs=1,
+                                   augment=False, learning_rate=3e-3))
     return model
 
 

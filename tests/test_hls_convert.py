@@ -1,0 +1,434 @@
+"""Tests for the hls4ml translation (vitcod.hls.extension, vitcod.hls.convert, vitcod.hls.csim).
+
+One tiny ViT (patch 2 -> 17 tokens, embed 16, depth 1, 2 heads, Q/K auto-encoder, fixed masks with
+edge cases: query rows whose only key is CLS, a fully dense row, a head with no global token at all)
+is trained for a few epochs on the digits, converted with our extension and compiled ONCE (module
+fixture); the tests then check, against that one C-simulation library:
+
+* the whole model against QKeras on the test split. Tolerance, and why: hls4ml's standard layers are
+  NOT bit-exact with QKeras - Keras computes in float32 with quantized weights, hls4ml in ap_fixed
+  with 12 fraction bits per activation and a 1/sqrt lookup table in LayerNorm (step error up to ~1%
+  of the normalized values) - so only the top-1 decision is required to agree (>= 97% of the test
+  images; images whose two best classes are closer than these rounding errors may flip) and the
+  probabilities to stay within 0.05;
+* each of OUR layers inside the compiled model (embed, Q/K encoders and decoders, attention) bit for
+  bit against its numpy golden model, given the layer's actual traced inputs;
+* the LayerNorm range fix (variances > 1) against a float LayerNorm on its traced input;
+* the written project under ``g++ -std=c++11 -fsyntax-only``.
+
+Rejections (io_stream, backend, mask artifacts that do not fit, scores that do not fit, precisions
+that overflow the profile) are checked on the same saved model; none of them may write a file.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ for the C-simulation")
+
+TEST_IMAGES = 360
+TRACE_IMAGES = 24
+PROFILE_IMAGES = 400
+
+
+# =============================================================================================
+# Fixtures: one tiny trained model, converted and compiled once
+# =============================================================================================
+
+
+def edge_case_masks(n: int) -> np.ndarray:
+    """(1 layer, 2 heads, n, n) keep-masks.
+
+    Head 0: CLS column kept everywhere (a global token), rows 3-5 keep ONLY the CLS key, row 0 is
+    fully dense, ~25% random elsewhere. Head 1: a band (key i and i+1) plus one fully dense row: no
+    column reaches the global threshold, so the head has G = 0 (everything in the sparse engine).
+    """
+    rng = np.random.default_rng(3)
+    m0 = rng.random((n, n)) < 0.25
+    m0[:, 0] = True
+    m0[0, :] = True
+    m0[3:6] = False
+    m0[3:6, 0] = True
+    m1 = np.zeros((n, n), dtype=bool)
+    idx = np.arange(n)
+    m1[idx, idx] = True
+    m1[idx[:-1], idx[:-1] + 1] = True
+    m1[n - 1, :] = True
+    m1[7] = False
+    m1[7, 7] = True  # a row with a single, non-CLS key
+    return np.stack([m0, m1])[None]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, digits, tiny_config):
+    """build/<run>/sparse_0.90 of a tiny ViT trained 4 epochs with fixed masks (+ masks.npz)."""
+    import tensorflow as tf
+
+    from vitcod.model.mask_artifact import save_mask_artifact
+    from vitcod.model.storage import save_model
+    from vitcod.model.vit import build_vit
+
+    masks = edge_case_masks(tiny_config.num_tokens)
+    tf.keras.utils.set_random_seed(0)
+    model = build_vit(tiny_config, autoencoder=True, masks=masks)
+    model.compile(optimizer=tf.keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(digits.x_train, digits.y_train, epochs=4, batch_size=32, verbose=0)
+    run = tmp_path_factory.mktemp("tiny_run")
+    folder = run / "sparse_0.90"
+    save_model(model, tiny_config, folder)
+    save_mask_artifact(folder / "masks.npz", masks[:, :, :, :], 0.5)
+    return run
+
+
+@pytest.fixture(scope="module")
+def compiled(tiny_run, digits, tmp_path_factory):
+    """The tiny model converted, written, compiled (with trace hooks), run on the test split and traced."""
+    from vitcod.hls import convert as hc
+
+    out = tmp_path_factory.mktemp("tiny_hls") / "prj"
+    hls_model = hc.convert(tiny_run, out, data=digits, profile_samples=PROFILE_IMAGES)
+    compile_seconds = hc.compile_project(hls_model, trace=True)
+    x = digits.x_test[:TEST_IMAGES]
+    y_csim = np.asarray(hls_model.predict(np.ascontiguousarray(x, dtype=np.float64))).reshape(len(x), -1)
+    _, traces = hc.trace_layers(hls_model, x[:TRACE_IMAGES])
+    return {"hls_model": hls_model, "out": out, "compile_seconds": compile_seconds, "y_csim": y_csim,
+            "traces": traces, "x": x}
+
+
+# =============================================================================================
+# Registration
+# =============================================================================================
+
+
+def test_register_is_idempotent():
+    import hls4ml
+    from hls4ml.converters.keras_v2_to_hls import get_layer_handlers
+    from hls4ml.model.optimizer.optimizer import optimizer_map
+
+    from vitcod.hls import extension
+
+    extension.register()
+    templates_before = sorted(k for k in optimizer_map if "vitcod" in k)
+    handlers_before = dict(get_layer_handlers())
+    extension.register()
+    extension.register(("Vitis",))
+    assert extension.is_registered()
+    assert sorted(k for k in optimizer_map if "vitcod" in k) == templates_before
+    assert len(templates_before) == 2 * len(extension._classes()[1])
+    assert dict(get_layer_handlers()) == handlers_before
+    for keras_name in ("ClassTokenPosition", "QKEncoder", "QKDecoder", "ViTCoDAttention"):
+        assert get_layer_handlers()[keras_name] is extension.PARSERS[keras_name]
+    for backend in ("Vivado", "Vitis"):
+        b = hls4ml.backends.get_backend(backend)
+        names = {f"{b.name.lower()}:{t().get_name()}" for t in extension._classes()[1]}
+        assert names <= set(optimizer_map), names - set(optimizer_map)
+        sources = {Path(p).name for p in b.get_custom_source().values()}
+        assert set(extension.SOURCES) <= sources
+    for ir in ("VitcodEmbed", "VitcodHeadMix", "VitcodAttention"):
+        assert hls4ml.model.layers.layer_map[ir] is extension.ir_class(ir)
+
+
+def test_register_refuses_foreign_handler(monkeypatch):
+    from hls4ml.converters.keras_v2_to_hls import get_layer_handlers
+
+    from vitcod.hls import extension
+
+    extension.register()
+    monkeypatch.setitem(get_layer_handlers(), "QKEncoder", lambda *a: None)
+    with pytest.raises(RuntimeError, match="different hls4ml handler is already registered for Keras layer QKEncoder"):
+        extension.register()
+
+
+# =============================================================================================
+# The compiled tiny model
+# =============================================================================================
+
+
+@pytest.mark.slow
+def test_tiny_model_csim_agrees_with_qkeras(compiled, tiny_run, digits):
+    from vitcod.model.storage import load_model
+
+    model, _ = load_model(tiny_run / "sparse_0.90")
+    x = compiled["x"]
+    y_keras = model.predict(x, verbose=0).reshape(len(x), -1)
+    y_csim = compiled["y_csim"]
+    keras_acc = np.mean(y_keras.argmax(1) == digits.y_test[: len(x)])
+    assert keras_acc > 0.5, "the tiny model should have learned something in 4 epochs"
+    agreement = np.mean(y_csim.argmax(1) == y_keras.argmax(1))
+    assert agreement >= 0.97, f"top-1 agreement {agreement:.4f}"
+    assert np.abs(y_csim - y_keras).max() <= 0.05
+    assert np.allclose(y_csim.sum(axis=1), 1.0, atol=0.05)  # hls4ml's softmax, table-based
+
+
+@pytest.mark.slow
+def test_our_layers_bit_exact_inside_the_model(compiled):
+    from vitcod.hls.convert import check_engines
+
+    result = check_engines(compiled["hls_model"], compiled["traces"])
+    kinds = sorted(r["engine"] for r in result.values())
+    assert kinds == ["VitcodAttention", "VitcodEmbed"] + ["VitcodHeadMix"] * 4, result
+    for name, r in result.items():
+        assert r["values"] > 0
+        assert r["mismatches"] == 0, f"{name}: {r['mismatches']} of {r['values']} values differ from the golden model"
+
+
+@pytest.mark.slow
+def test_attention_uses_the_artifact_polarization(compiled, tiny_run):
+    """The generated ROMs are the mask artifact's polarization, including the G = 0 head."""
+    from vitcod.hls.extension import attention_engine
+    from vitcod.model.mask_artifact import load_mask_artifact
+
+    node = compiled["hls_model"].graph["block0_attention"]
+    engine = attention_engine(node)
+    art = load_mask_artifact(tiny_run / "sparse_0.90" / "masks.npz")
+    assert [p.num_global for p in engine.heads] == [int(g) for g in art.num_global[0]]
+    assert engine.heads[1].num_global == 0
+    np.testing.assert_array_equal(engine.masks, art.mask[0])
+    params = (compiled["out"] / "firmware" / "parameters.h").read_text()
+    assert "namespace block0_attention_tables" in params
+    assert f"static const unsigned dense_unroll = {engine.dense_unroll};" in params
+
+
+@pytest.mark.slow
+def test_layernorm_matches_float_layernorm_on_its_traced_input(compiled, tiny_run):
+    """hls4ml's LayerNorm (and our range fix where variances exceed 1) vs a float64 LayerNorm.
+
+    The only approximation is the 1/sqrt table: relative error <= step / (2 var) plus a few LSBs.
+    """
+    from vitcod.model.storage import load_model
+
+    hls_model, traces = compiled["hls_model"], compiled["traces"]
+    model, _ = load_model(tiny_run / "sparse_0.90")
+    checked = 0
+    for node in hls_model.get_layers():
+        if node.class_name != "LayerNormalization":
+            continue
+        layer = model.get_layer(node.name)
+        x = np.asarray(traces[node.inputs[0]], dtype=np.float64)
+        x = x.reshape(len(x), -1, layer.input_shape[-1])
+        var = x.var(axis=-1, keepdims=True)
+        ref = (x - x.mean(axis=-1, keepdims=True)) / np.sqrt(var + layer.epsilon)
+        ref = ref * np.asarray(layer.gamma) + np.asarray(layer.beta)
+        got = np.asarray(traces[node.name]).reshape(ref.shape)
+        p = int(node.get_attr("table_range_power2"))
+        step = 2.0 ** -p / int(node.get_attr("table_size"))
+        rel = step / np.maximum(var, step)  # one bin of the table (the fixed-point var may fall one bin lower)
+        bound = np.abs(ref) * rel + 4 * 2.0 ** -10
+        assert np.all(np.abs(got - ref) <= bound), node.name
+        call = node.get_attr("function_cpp")
+        assert call.startswith("vitcod::layernormalize<" if p < 0 else "nnet::layernormalize<"), call
+        checked += 1
+    assert checked == 3
+
+
+@pytest.mark.slow
+def test_written_project_compiles_as_cxx11(compiled):
+    from vitcod.hls.csim_harness import CXX
+
+    fw = compiled["out"] / "firmware"
+    cmd = [CXX, "-std=c++11", "-fsyntax-only", "-I", str(fw), "-I", str(fw / "ap_types"),
+           '-DWEIGHTS_DIR="weights"', str(fw / "myproject.cpp")]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for header in ("vitcod_attention.h", "vitcod_headmix.h", "vitcod_embed.h", "vitcod_layernorm.h"):
+        assert (fw / "nnet_utils" / header).is_file()
+    assert compiled["compile_seconds"] > 0
+
+
+# =============================================================================================
+# Precision configuration and profiling
+# =============================================================================================
+
+
+@pytest.fixture(scope="module")
+def tiny_profile(tiny_run, digits):
+    from vitcod.hls import convert as hc
+    from vitcod.model.storage import load_model
+
+    model, _ = load_model(tiny_run / "sparse_0.90")
+    return model, hc.profile_activations(model, digits.x_train[:200])
+
+
+def test_precision_plan_avoids_the_pitfalls(tiny_profile):
+    from vitcod.hls import convert as hc
+    from vitcod.hls.fixed_point import parse_type
+
+    model, profile = tiny_profile
+    plan = hc.build_precision_config(model, profile)
+    names = plan.hls_config["LayerName"]
+    logits = parse_type(names["head"]["Precision"]["result"])
+    assert logits.width == 16 and logits.integer <= 8  # narrow softmax input
+    assert names["softmax"]["Precision"]["result"] == "ap_ufixed<16,1,AP_RND_CONV,AP_SAT>"
+    for ln in ("block0_norm1", "block0_norm2", "final_norm"):
+        cfg = names[ln]
+        assert "table_t" in cfg and "table" not in cfg["Precision"]  # the key hls4ml 1.3.0 honours
+        assert 2.0 ** -cfg["TableRangePower2"] >= profile[ln].var_max  # variances inside the table
+        assert parse_type(cfg["Precision"]["accum"]).frac >= 20
+    # Conv/Dense accumulators are exact: all fraction bits of input * weight.
+    q = names["block0_q"]["Precision"]
+    x_t = parse_type(names["block0_norm1"]["Precision"]["result"])
+    assert parse_type(q["accum"]).frac == x_t.frac + 7  # weights quantized_bits(8,0) -> 7 fraction bits
+    assert all(row["ok"] for row in plan.report)
+    assert all(row["headroom_bits"] >= 0 for row in plan.report)
+    rows = {(r["layer"], r["what"]) for r in plan.report}
+    assert ("block0_attention", "result") in rows and ("final_norm", "variance") in rows
+
+
+def test_profiling_flags_a_too_narrow_precision(tiny_profile):
+    from vitcod.hls import convert as hc
+
+    model, profile = tiny_profile
+    narrow = {"block0_q": {"Precision": {"result": "ap_fixed<8,1>"}}}
+    with pytest.raises(hc.PrecisionOverflowError, match=r"block0_q \(QConv1D\) result: ap_fixed<8,1> cannot hold") as err:
+        hc.build_precision_config(model, profile, layer_overrides=narrow)
+    assert [row["layer"] for row in err.value.rows] == ["block0_q"]
+    assert err.value.rows[0]["headroom_bits"] < 0
+    # A LayerNorm table narrower than the variances seen is flagged too.
+    small_table = {"final_norm": {"TableRangePower2": 4}}
+    with pytest.raises(hc.PrecisionOverflowError, match="final_norm"):
+        hc.build_precision_config(model, profile, layer_overrides=small_table)
+    # ... or widened on request, with the widening reported.
+    plan = hc.build_precision_config(model, profile, policy=hc.PrecisionPolicy(on_overflow="widen"),
+                                     layer_overrides=narrow)
+    assert "block0_q.result" in plan.widened
+    row = next(r for r in plan.report if r["layer"] == "block0_q" and r["what"] == "result")
+    assert row["widened_from"] == "ap_fixed<8,1>" and row["ok"]
+    assert plan.hls_config["LayerName"]["block0_q"]["Precision"]["result"] == row["type"]
+
+
+# =============================================================================================
+# Rejected configurations: nothing may be written
+# =============================================================================================
+
+
+def _copy_run(tiny_run, tmp_path) -> Path:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    return run
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(io_type="io_stream"), "UnsupportedConfigurationError", "no stream implementation of LayerNormalization"),
+        (dict(io_type="io_serial"), "UnsupportedConfigurationError", "expected 'io_parallel'"),
+        (dict(backend="Quartus"), "UnsupportedConfigurationError", "backend 'Quartus'"),
+    ],
+)
+def test_bad_target_rejected(tiny_run, tmp_path, kwargs, error, message):
+    from vitcod.hls import convert as hc
+
+    out = tmp_path / "prj"
+    with pytest.raises(getattr(hc, error), match=message):
+        hc.convert(tiny_run, out, **kwargs)
+    assert not out.exists()
+
+
+def test_mask_artifact_of_the_wrong_shape_rejected(tiny_run, tmp_path, tiny_config):
+    from vitcod.hls import convert as hc
+    from vitcod.model.mask_artifact import save_mask_artifact
+
+    n = tiny_config.num_tokens
+    bad = save_mask_artifact(tmp_path / "three_heads.npz", np.ones((1, 3, n, n), dtype=bool))
+    out = tmp_path / "prj"
+    with pytest.raises(hc.InconsistentConfigurationError, match="does not match the model .*num_heads = 2"):
+        hc.convert(tiny_run, out, masks=bad)
+    assert not out.exists()
+
+
+def test_mask_artifact_that_differs_from_the_model_rejected(tiny_run, tmp_path, tiny_config):
+    from vitcod.hls import convert as hc
+    from vitcod.model.mask_artifact import save_mask_artifact
+
+    masks = edge_case_masks(tiny_config.num_tokens)
+    masks[0, 0, 9, 9] = not masks[0, 0, 9, 9]
+    other = save_mask_artifact(tmp_path / "other.npz", masks)
+    out = tmp_path / "prj"
+    with pytest.raises(hc.InconsistentConfigurationError, match=r"layer 0 differs .*\(1 entries differ\)"):
+        hc.convert(tiny_run, out, masks=other)
+    assert not out.exists()
+
+
+def test_heads_not_matching_config_rejected(tiny_run, tmp_path):
+    from vitcod.hls import convert as hc
+
+    run = _copy_run(tiny_run, tmp_path)
+    cfg_path = run / "sparse_0.90" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["num_heads"] = 4
+    cfg_path.write_text(json.dumps(cfg))
+    out = tmp_path / "prj"
+    with pytest.raises(hc.InconsistentConfigurationError, match="block0_attention: 2 heads in the model but config.json says num_heads=4"):
+        hc.convert(run, out)
+    assert not out.exists()
+
+
+def test_score_type_that_cannot_hold_the_scores_rejected(tiny_run, tmp_path, digits):
+    from vitcod.hls import convert as hc
+    from vitcod.hls.extension import ExtensionError
+
+    out = tmp_path / "prj"
+    narrow = {"block0_attention": {"Precision": {"score": "ap_fixed<8,2>"}}}
+    with pytest.raises(ExtensionError, match="block0_attention: score_type ap_fixed<8,2> cannot hold the largest"):
+        hc.convert(tiny_run, out, data=digits, profile_samples=50, layer_overrides=narrow)
+    assert not out.exists()
+
+
+def test_lane_split_follows_dense_ratio_and_is_overridable(tiny_run, tmp_path, digits):
+    from vitcod.hls import convert as hc
+    from vitcod.hls.engines import split_lanes
+    from vitcod.hls.extension import attention_engine
+
+    default = hc.convert(tiny_run, tmp_path / "a", data=digits, profile_samples=50,
+                         layer_overrides={"block0_attention": {"LaneBudget": 6}})
+    engine = attention_engine(default.graph["block0_attention"])
+    g_max = max(p.num_global for p in engine.heads)
+    nnz_max = max(p.nnz_sparse for p in engine.heads)
+    assert (engine.dense_unroll, engine.sparse_lanes) == split_lanes(6, engine.dense_ratio, g_max, nnz_max)
+    over = hc.convert(tiny_run, tmp_path / "b", data=digits, profile_samples=50,
+                      layer_overrides={"block0_attention": {"DenseUnroll": 1, "SparseLanes": 3}})
+    node = over.graph["block0_attention"]
+    assert (attention_engine(node).dense_unroll, attention_engine(node).sparse_lanes) == (1, 3)
+    assert "static const unsigned sparse_lanes = 3;" in node.get_attr("config_cpp")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # convert() writes nothing
+
+
+def test_vivado_backend_converts_and_writes(tiny_run, tmp_path, digits):
+    """The Vivado backend gets the same layers, templates and engine headers as Vitis."""
+    from vitcod.hls import convert as hc
+
+    out = tmp_path / "vivado"
+    hls_model = hc.convert(tiny_run, out, backend="Vivado", data=digits, profile_samples=50)
+    calls = {n.name: n.get_attr("function_cpp") for n in hls_model.get_layers()}
+    assert calls["embed"].startswith("vitcod::cls_pos_embed<")
+    assert calls["block0_q_encoder"].startswith("vitcod::head_mix<")
+    assert calls["block0_attention"].startswith("vitcod::sparse_attention<")
+    summary = hc.engine_summary(hls_model)
+    assert summary["block0_attention"]["n_global"][1] == 0
+    hc.write_project(hls_model)
+    for header in ("vitcod_common.h", "vitcod_attention.h", "vitcod_headmix.h", "vitcod_embed.h"):
+        assert (out / "firmware" / "nnet_utils" / header).is_file()
+    assert "struct block0_attention_config : vitcod::attention_config" in (out / "firmware" / "parameters.h").read_text()
+
+
+# =============================================================================================
+# One DeiT-Tiny-size attention layer through hls4ml (N=197, 3 heads, D=64, 90% sparse)
+# =============================================================================================
+
+
+@pytest.mark.slow
+def test_deit_tiny_attention_layer_bit_exact(tmp_path):
+    from vitcod.hls.csim import single_attention_csim
+
+    result = single_attention_csim(tmp_path / "attn", tokens=197, heads=3, head_dim=64, sparsity=0.9, samples=4)
+    assert 0.89 <= result["achieved_sparsity"] <= 0.95
+    assert result["values_compared"] == 4 * 197 * 192
+    assert result["mismatches_vs_golden"] == 0
+    assert result["max_abs_error_vs_keras"] < 0.1
