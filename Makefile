@@ -15,8 +15,17 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 SPARSITY    ?= 0.9
 STAGE       ?= dense
+HLS_STAGE   ?= sparse_0.90
+HOST        ?=
+BOARD_USER  ?= xilinx
+PART_pynq-z2 := xc7z020clg400-1
+PART_zcu104  := xczu7ev-ffvc1156-2-e
+PART_kv260   := xck26-sfvc784-2LV-c
+PART        ?= $(PART_$(BOARD))
+OVERLAY_OUT := overlay/build/$(BOARD)
 
-.PHONY: help setup demo test train evaluate autoencoder statistics masks finetune report clean distclean
+.PHONY: help setup demo test train evaluate autoencoder statistics masks finetune report hls csim \
+        bitstream stub-check run deploy clean distclean
 
 help:  ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,6 +62,33 @@ finetune: $(STAMP)  ## Masked fine-tuning at SPARSITY -> sparse_<s>/
 
 report: $(STAMP)  ## Accuracy/MACs/Q-K bytes table and plots -> report/
 	$(PY) -m vitcod report --run-dir $(RUN_DIR)
+
+hls: $(STAMP)  ## Write the Vitis HLS project of build/$(RUN)/$(HLS_STAGE) (hls4ml + our engines)
+	$(PY) -m vitcod hls --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART)
+
+csim: $(STAMP)  ## g++ C-simulation of the HLS project on the test split -> build/$(RUN)/hls/csim_report.json
+	$(PY) -m vitcod csim --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART)
+
+# The tool check runs first so that, without Vitis HLS / Vivado, nothing else runs.
+bitstream: $(STAMP)  ## hls -> IP -> block design -> bitstream for BOARD (needs vitis_hls + vivado 2024.1)
+	@$(MAKE) --no-print-directory -C overlay check-tools PY=$(abspath $(PY))
+	$(PY) -m vitcod csim --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART)
+	$(MAKE) -C overlay bitstream BOARD=$(BOARD) PY=$(abspath $(PY)) \
+		NETWORK=$(abspath $(RUN_DIR))/hls/$(HLS_STAGE)/network.json
+
+stub-check: $(STAMP)  ## Dry run of the overlay Tcl for BOARD under the recording stub (tclsh only)
+	$(MAKE) -C overlay stub-check BOARD=$(BOARD) PY=$(abspath $(PY)) \
+		$(if $(wildcard $(RUN_DIR)/hls/$(HLS_STAGE)/network.json),NETWORK=$(abspath $(RUN_DIR))/hls/$(HLS_STAGE)/network.json)
+
+run:  ## On the board: classify the digits test split through the overlay in $(OVERLAY_OUT)
+	python3 -m vitcod.host predict --backend pynq --overlay $(OVERLAY_OUT) --dataset digits
+
+deploy:  ## Copy the overlay archive to HOST and install vitcod with the board extra there
+	@test -n "$(HOST)" || { echo "error: HOST=<board address> is required"; exit 1; }
+	@test -f $(OVERLAY_OUT)/vitcod-$(BOARD).tar.gz || { echo "error: $(OVERLAY_OUT)/vitcod-$(BOARD).tar.gz not found; run make bitstream BOARD=$(BOARD) first"; exit 1; }
+	scp $(OVERLAY_OUT)/vitcod-$(BOARD).tar.gz $(BOARD_USER)@$(HOST):
+	ssh $(BOARD_USER)@$(HOST) 'mkdir -p vitcod-$(BOARD) && tar -xzf vitcod-$(BOARD).tar.gz -C vitcod-$(BOARD)'
+	git archive --format=tar.gz --prefix=vitcod-src/ HEAD | ssh $(BOARD_USER)@$(HOST) 'tar -xzf - && sudo pip3 install --no-deps ./vitcod-src'
 
 demo: $(STAMP)  ## The whole flow on the bundled digits; writes build/demo/summary.json
 	$(PY) -m vitcod demo --run-dir $(BUILD)/demo

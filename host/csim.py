@@ -288,6 +288,8 @@ class CsimLibrary:
             digest.update(f"ip/{name}\0".encode() + (ip / name).read_bytes())
         for path in network.source_files():  # names and contents, not locations: a moved tree is reused
             digest.update(f"net/{path.name}\0".encode() + path.read_bytes())
+        if network.weights_dir is not None:  # baked into the library as a path
+            digest.update(f"weights_dir\0{network.weights_dir}".encode())
         key = digest.hexdigest()[:24]
         folder = cache_dir(cache) / key
         target = folder / "libvitcod_csim.so"
@@ -307,7 +309,8 @@ class CsimLibrary:
                 (work / name).write_text(text)
             includes = [work, ip / "sim", ip, *network.include_dirs]
             out = work / target.name
-            cmd = [cxx, *CXX_FLAGS, *(f"-I{d}" for d in includes), "-isystem", str(ap),
+            defines = [] if network.weights_dir is None else [f'-DWEIGHTS_DIR="{network.weights_dir}"']
+            cmd = [cxx, *CXX_FLAGS, *defines, *(f"-I{d}" for d in includes), "-isystem", str(ap),
                    str(work / "vitcod_csim.cpp"), *map(str, network.sources), "-o", str(out)]
             log.info("compiling the C simulation of the IP top around %s -> %s", network.name, target)
             proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, check=False)

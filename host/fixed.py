@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -41,6 +42,41 @@ MAX_QUANTIZE_WIDTH = 52
 _FIXED_RE = re.compile(
     r"^\s*(ap_fixed|ap_ufixed)\s*<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,\s*(\w+)\s*)?(?:,\s*(\w+)\s*)?(?:,\s*(\d+)\s*)?>\s*$")
 _INT_RE = re.compile(r"^\s*(ap_int|ap_uint)\s*<\s*(\d+)\s*>\s*$")
+
+
+def _rne_bounds(lo: int, hi: int) -> tuple[float, bool, float, bool]:
+    # Ties to even: lo - 0.5 rounds to lo only if lo is even, hi + 0.5 to hi only if hi is even.
+    return -0.5, lo % 2 != 0, 0.5, hi % 2 != 0
+
+
+#: Rounding modes of the fast path -> (lo, hi) -> (under offset, under inclusive, over offset, over
+#: inclusive): a scaled value s saturates low iff s < lo + under offset (<= when inclusive), high iff
+#: s > hi + over offset (>= when inclusive).
+_FAST_BOUNDS = {
+    "AP_RND": lambda lo, hi: (-0.5, False, 0.5, True),  # floor(s + 1/2)
+    "AP_RND_CONV": _rne_bounds,
+    "AP_TRN": lambda lo, hi: (0.0, False, 1.0, True),  # floor(s)
+    "AP_TRN_ZERO": lambda lo, hi: (-1.0, True, 1.0, True),  # trunc(s)
+}
+
+
+@lru_cache(maxsize=256)
+def _fast_plan(fmt: "FixedFormat", dtype: np.dtype) -> tuple | None:
+    """Constants of :meth:`FixedFormat.round_float_into` for one format and input dtype (cached:
+    the per-call numpy scalar set-up would otherwise cost as much as a pass over a small batch)."""
+    if dtype == np.float32 and fmt.width <= 23:
+        ftype = np.float32
+    elif dtype == np.float64 and fmt.width <= MAX_QUANTIZE_WIDTH:
+        ftype = np.float64
+    else:
+        return None
+    mode = fmt.host_rounding
+    if mode not in _FAST_BOUNDS:
+        return None
+    lo, hi = fmt.host_min_raw, fmt.max_raw
+    under_off, under_eq, over_off, over_eq = _FAST_BOUNDS[mode](lo, hi)
+    return (mode, ftype(2.0 ** fmt.frac), ftype(lo + under_off), under_eq, ftype(hi + over_off), over_eq,
+            ftype(lo), ftype(hi), ftype(0.0), ftype(-0.5), np.nextafter(ftype(0.5), ftype(0.0)))
 
 
 @dataclass(frozen=True)
@@ -180,6 +216,65 @@ class FixedFormat:
             saturated = int(np.count_nonzero(raws < lo)) + int(np.count_nonzero(raws > hi))
             np.clip(raws, lo, hi, out=raws)
         return raws, saturated
+
+    def round_float_into(self, x: np.ndarray, out: np.ndarray) -> int | None:
+        """Fast path of :meth:`round_float`: round, saturate and write the raws into ``out`` directly.
+
+        Same raws and the same saturation count as :meth:`round_float` (bit for bit; the tests compare
+        both), in fewer numpy passes: scale (exact), min/max, saturate only if something is out of
+        range, then ONE rounding ufunc that writes straight into the integer array ``out`` - e.g. the
+        byte view of a DMA buffer, so no int64 or float intermediate of the raws is ever made.
+
+        Rounding is exact in the input's own precision (float32 up to 23 bits, float64 up to 52):
+
+        * AP_RND_CONV / AP_TRN / AP_TRN_ZERO: ``rint`` / ``floor`` / ``trunc`` are exact.
+        * AP_RND (ties up): ``floor(s + c)`` with ``c`` the largest float below 0.5. The sum rounds,
+          but never across an integer except for ``s == -0.5`` (checked exhaustively over every
+          float32 with ``|s| < 2^23``); that one value is replaced by 0 first (it rounds to 0)
+          whenever the minimum reaches -0.5. ``floor(s + 0.5)`` would instead fail for the largest
+          float below 0.5, which is in the middle of every range.
+
+        Args:
+            x: real values; must be finite (the driver checks first).
+            out: integer array of ``x``'s shape (may be a strided view) whose dtype holds every raw.
+
+        Returns:
+            How many values were out of range (saturated), or None when the fast path does not
+            apply (another input dtype or width, another rounding mode, NaN) - nothing was written
+            and the caller uses :meth:`round_float`.
+        """
+        x = np.asarray(x)
+        plan = _fast_plan(self, x.dtype)
+        if plan is None or out.shape != x.shape:
+            return None
+        if x.size == 0:
+            return 0
+        mode, scale, under_bound, under_eq, over_bound, over_eq, lo, hi, zero, minus_half, below_half = plan
+        scaled = np.multiply(x, scale, dtype=scale.dtype)  # exact (power of two)
+        low, high = scaled.min(), scaled.max()
+        if low != low or high != high:  # NaN
+            return None
+        saturated = 0
+        if high > over_bound or (over_eq and high == over_bound):
+            over = scaled >= over_bound if over_eq else scaled > over_bound
+            saturated += int(np.count_nonzero(over))
+            np.copyto(scaled, hi, where=over)
+        if low < under_bound or (under_eq and low == under_bound):
+            under = scaled <= under_bound if under_eq else scaled < under_bound
+            saturated += int(np.count_nonzero(under))
+            np.copyto(scaled, lo, where=under)
+        if mode == "AP_RND":
+            if low <= minus_half:
+                np.copyto(scaled, zero, where=scaled == minus_half)  # the one value floor(s + c) misses
+            np.add(scaled, below_half, out=scaled)
+            np.floor(scaled, out=out, casting="unsafe")
+        elif mode == "AP_RND_CONV":
+            np.rint(scaled, out=out, casting="unsafe")
+        elif mode == "AP_TRN":
+            np.floor(scaled, out=out, casting="unsafe")
+        else:  # AP_TRN_ZERO
+            np.trunc(scaled, out=out, casting="unsafe")
+        return saturated
 
     def quantize(self, x: np.ndarray) -> tuple[np.ndarray, int]:
         """Floats -> int64 raws with the host policy (see the module docstring).

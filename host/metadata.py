@@ -340,6 +340,9 @@ class NetworkDescription:
     output: TensorMeta
     model_id: int
     path: Path | None = None
+    #: Optional: hls4ml's C-simulation reads weights from text files in this folder at run
+    #: time (its -DWEIGHTS_DIR); synthesis uses the initialised arrays instead.
+    weights_dir: Path | None = None
 
     @classmethod
     def from_dict(cls, data: Any, base_dir: Path, where: str = "network.json") -> "NetworkDescription":
@@ -364,10 +367,14 @@ class NetworkDescription:
         model_id = data["model_id"]
         if not isinstance(model_id, str) or not _MODEL_ID.match(model_id):
             problems.append(f"model_id must be '0x' + 16 hex digits, got {model_id!r}")
+        weights_dir = data.get("weights_dir")
+        if weights_dir is not None and not isinstance(weights_dir, str):
+            problems.append(f"weights_dir must be a path, got {weights_dir!r}")
         if problems:
             raise MetadataError([f"{where}: {p}" for p in problems])
         return cls(data["name"], data["header"], paths["sources"], paths["include_dirs"], tensors["input"],
-                   tensors["output"], int(model_id, 16))
+                   tensors["output"], int(model_id, 16),
+                   weights_dir=None if weights_dir is None else (base_dir / weights_dir).resolve())
 
     @classmethod
     def load(cls, path: str | Path) -> "NetworkDescription":

@@ -111,6 +111,46 @@ def cmd_import_masks(args) -> None:
     print(import_masks(args.source, args.convention, args.out, _threshold(args.global_threshold)))
 
 
+def cmd_hls(args) -> None:
+    """Convert a stage with hls4ml + our extension and write the Vitis HLS project (no compile)."""
+    from vitcod.hls.convert import convert, write_project
+
+    out = args.out or Path(args.run_dir) / "hls" / args.stage
+    hls_model = convert(args.run_dir, out, backend=args.backend, part=args.part,
+                        clock=args.clock, stage=args.stage)
+    print(write_project(hls_model))
+
+
+def cmd_csim(args) -> dict:
+    """Convert, write, compile (g++) and C-simulate the test split; JSON report."""
+    from vitcod.hls.csim import run_csim
+
+    report = run_csim(args.run_dir, stage=args.stage, backend=args.backend, part=args.part,
+                      clock=args.clock)
+    print(f"QKeras accuracy {100 * report['keras_accuracy']:.2f}%  |  C-simulation accuracy "
+          f"{100 * report['csim_accuracy']:.2f}%  |  top-1 agreement "
+          f"{100 * report['top1_agreement']:.2f}%  |  compile {report['compile_seconds']:.0f} s")
+    return report
+
+
+def cmd_host_check(args, network_json: Path) -> dict:
+    """Classify the test split through vitcod.host: emulated board vs C-simulation backend."""
+    import numpy as np
+
+    from vitcod.host import open_driver
+
+    data = _dataset(args)
+    outputs = {}
+    for backend in ("csim", "emulated"):
+        driver = open_driver(None, backend=backend, network=network_json, max_batch=64)
+        outputs[backend] = driver.predict(data.x_test)
+    accuracy = float(np.mean(outputs["emulated"].argmax(axis=1) == data.y_test))
+    identical = bool(np.array_equal(outputs["emulated"], outputs["csim"]))
+    print(f"host API, emulated board: accuracy {100 * accuracy:.2f}%, outputs identical to the "
+          f"csim backend: {identical}")
+    return {"backend": "emulated", "test_accuracy": accuracy, "identical_to_csim": identical}
+
+
 def _threshold(text: str):
     """'0.5' -> fraction of N, '3' -> absolute count of query rows."""
     return int(text) if text.isdigit() else float(text)
@@ -142,6 +182,13 @@ def cmd_demo(args) -> None:
                              "test_accuracy": v["test_accuracy"]} for t, v in sparse.items()}})
     report = pipeline.write_report(run_dir, args.sparsity)
     print("\n" + report["table"])
+    args.stage = pipeline.sparse_dir(run_dir, main_target).name
+    csim = cmd_csim(args)
+    pipeline.update_summary(run_dir, "csim", {
+        "test_accuracy": csim["csim_accuracy"], "agreement": csim["top1_agreement"],
+        "keras_test_accuracy": csim["keras_accuracy"], "compile_seconds": csim["compile_seconds"],
+        "project": pipeline.repo_relative(Path(csim["project_dir"]))})
+    pipeline.update_summary(run_dir, "host", cmd_host_check(args, Path(csim["network_json"])))
     print(f"\nsummary: {summary_path}  ({time.perf_counter() - started:.0f} s)")
     print(json.dumps(json.loads(summary_path.read_text()), indent=2))
 
@@ -197,7 +244,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output masks.npz")
     p.add_argument("--global-threshold", default="0.5")
     p.set_defaults(func=cmd_import_masks)
+    def hls_target(p):
+        p.add_argument("--stage", default="sparse_0.90", help="model folder in the run dir")
+        p.add_argument("--backend", default="Vitis", choices=["Vitis", "Vivado"])
+        p.add_argument("--part", default="xc7z020clg400-1", help="FPGA part (default PYNQ-Z2)")
+        p.add_argument("--clock", type=float, default=10.0, help="clock period in ns")
+
+    p = stage("hls", cmd_hls, "write the Vitis HLS project (hls4ml + our engines)", data=False)
+    hls_target(p)
+    p.add_argument("--out", type=Path, help="project folder (default <run>/hls/<stage>)")
+    hls_target(stage("csim", cmd_csim, "compile the HLS project with g++ and C-simulate the test split",
+                     data=False))
     p = stage("demo", cmd_demo, "the whole flow on the bundled digits")
+    hls_target(p)
     p.add_argument("--config", type=Path)
     p.add_argument("--epochs", type=int, default=100)
     sparsities(p, [0.8, 0.9, 0.95])

@@ -149,7 +149,8 @@ class NetworkSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base_dir: Path) -> "NetworkSpec":
         expected = {"name", "header", "sources", "include_dirs", "input", "output", "model_id"}
-        missing, extra = expected - set(data), set(data) - expected
+        optional = {"weights_dir"}  # hls4ml's C-simulation weight files; synthesis ignores it
+        missing, extra = expected - set(data), set(data) - expected - optional
         if missing or extra:
             raise ConfigError(f"network description: missing keys {sorted(missing)}, unknown keys {sorted(extra)}")
         if not re.fullmatch(r"[A-Za-z_]\w*", str(data["name"])):

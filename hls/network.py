@@ -1,0 +1,86 @@
+"""The hand-over from the HLS stage to overlay/ and host/: ``network.json``.
+
+It names the hls4ml io_parallel function (``void myproject(input_t in[N_IN], result_t out[N_OUT])``),
+its header, sources and include directories, the input/output fixed-point types and shapes, and
+the model identifier: a 64-bit hash of the quantized weights, the masks and the precision
+configuration (``overlay/scripts/overlay_config.model_identifier``, the one definition the IP's
+identifier register and the host's check share). The format is documented in
+``overlay/scripts/overlay_config.py``; the overlay build (``make bitstream``) and the host's
+``csim``/``emulated`` backends read it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+OVERLAY_SCRIPTS = REPO_ROOT / "overlay" / "scripts"
+NETWORK_FILE = "network.json"
+
+
+def overlay_config_module():
+    """overlay/scripts/overlay_config.py (overlay/ is a folder of build scripts, not a package)."""
+    if str(OVERLAY_SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(OVERLAY_SCRIPTS))
+    return importlib.import_module("overlay_config")
+
+
+def _precision(variable) -> str:
+    """hls4ml's C++ spelling of a variable's type, without the saturation-bits argument."""
+    return variable.type.precision.definition_cpp().replace(",0>", ">")
+
+
+def quantized_weights(keras_model) -> dict[str, np.ndarray]:
+    """Every weight as the hardware holds it (quantizers applied), by ``layer/weight`` name."""
+    weights: dict[str, np.ndarray] = {}
+    for layer in keras_model.layers:
+        if hasattr(layer, "quantized_weights"):  # our layers quantize in call()
+            values = [np.asarray(w) for w in layer.quantized_weights()]
+        elif hasattr(layer, "get_quantized_weights"):  # QKeras layers
+            values = [np.asarray(w) for w in layer.get_quantized_weights()]
+        else:
+            values = layer.get_weights()
+        for i, value in enumerate(values):
+            weights[f"{layer.name}/{i}"] = np.asarray(value, dtype=np.float64)
+    return weights
+
+
+def write_network_description(hls_model, keras_model, masks: np.ndarray | None,
+                              path: str | Path | None = None) -> Path:
+    """Write ``network.json`` for a written (and compiled) hls4ml project; returns its path."""
+    oc = overlay_config_module()
+    project = Path(hls_model.config.get_output_dir())
+    name = hls_model.config.get_project_name()
+    firmware = project / "firmware"
+    inputs, outputs = hls_model.get_input_variables(), hls_model.get_output_variables()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ValueError(f"the IP top wraps one input and one output, the network has "
+                         f"{len(inputs)} inputs and {len(outputs)} outputs")
+    precision = json.loads(json.dumps(hls_model.config.config.get("HLSConfig", {}), default=str))
+    model_id = oc.model_identifier(quantized_weights(keras_model),
+                                   {} if masks is None else {"masks": np.asarray(masks)},
+                                   precision)
+    path = Path(path) if path is not None else project / NETWORK_FILE
+
+    def rel(p: Path) -> str:  # relative to network.json, so the project folder can move
+        return os.path.relpath(p.resolve(), path.parent.resolve())
+
+    description = {
+        "name": name,
+        "header": f"{name}.h",
+        "sources": [rel(firmware / f"{name}.cpp")],
+        "include_dirs": [rel(firmware), rel(firmware / "ap_types")],
+        "input": {"type": _precision(inputs[0]), "shape": [int(d) for d in inputs[0].shape]},
+        "output": {"type": _precision(outputs[0]), "shape": [int(d) for d in outputs[0].shape]},
+        "model_id": model_id,
+        "weights_dir": rel(firmware / "weights"),
+    }
+    oc.NetworkSpec.from_dict(description, path.parent)  # validate before writing
+    path.write_text(json.dumps(description, indent=2) + "\n")
+    return path
