@@ -24,7 +24,7 @@ PART_kv260   := xck26-sfvc784-2LV-c
 PART        ?= $(PART_$(BOARD))
 OVERLAY_OUT := overlay/build/$(BOARD)
 
-.PHONY: help setup demo test train evaluate autoencoder statistics masks finetune report hls csim \
+.PHONY: help setup demo test train evaluate autoencoder statistics masks finetune report hls csim bench \
         bitstream stub-check run deploy clean distclean
 
 help:  ## List the targets
@@ -72,9 +72,13 @@ csim: $(STAMP)  ## g++ C-simulation of the HLS project on the test split -> buil
 # The tool check runs first so that, without Vitis HLS / Vivado, nothing else runs.
 bitstream: $(STAMP)  ## hls -> IP -> block design -> bitstream for BOARD (needs vitis_hls + vivado 2024.1)
 	@$(MAKE) --no-print-directory -C overlay check-tools PY=$(abspath $(PY))
+	$(PY) -m vitcod.hls.perf fit --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --board $(BOARD)
 	$(PY) -m vitcod csim --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART)
 	$(MAKE) -C overlay bitstream BOARD=$(BOARD) PY=$(abspath $(PY)) \
 		NETWORK=$(abspath $(RUN_DIR))/hls/$(HLS_STAGE)/network.json
+
+bench: $(STAMP)  ## Modelled engine latency/resources vs dense, C-sim and host-packing figures -> build/bench/
+	$(PY) -m vitcod.hls.bench --run-dir $(RUN_DIR) --out $(BUILD)/bench
 
 stub-check: $(STAMP)  ## Dry run of the overlay Tcl for BOARD under the recording stub (tclsh only)
 	$(MAKE) -C overlay stub-check BOARD=$(BOARD) PY=$(abspath $(PY)) \

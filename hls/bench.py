@@ -31,10 +31,10 @@ import logging
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -268,7 +268,6 @@ print("BENCH_JSON:" + json.dumps({"engine": engine.name, "compile_seconds": comp
 _WHOLE_CSIM_CHILD = r"""
 import json, resource, sys, time
 args = json.loads(sys.argv[1])
-import numpy as np
 from vitcod.hls.csim import run_csim
 from vitcod.model.data import load_digits
 data = load_digits()
@@ -298,13 +297,11 @@ def measure_engine_csim(run_dir: Path, stage: str, estimate: perf.ModelEstimate,
     from . import csim_harness as ch
 
     cache = (out_dir / "csim_cache_probe").resolve()  # absolute: g++ runs in its own build folder
-    if cache.exists():
-        import shutil
-
-        shutil.rmtree(cache)
+    shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True)
     args = {"run_dir": str(run_dir.resolve()), "stage": stage, "assumptions": estimate.assumptions.to_dict()}
     child, reason = _rusage_child(_ENGINE_COMPILE_CHILD, args, timeout, env={"VITCOD_CSIM_CACHE": str(cache)})
+    shutil.rmtree(cache, ignore_errors=True)  # the probe's library is not needed afterwards
     out: dict[str, Any] = {"label": "measured", "stage": stage}
     if child is None:
         out.update(compile_seconds=None, peak_mb=None, reason=f"engine compile probe failed: {reason}")

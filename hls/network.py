@@ -22,6 +22,24 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OVERLAY_SCRIPTS = REPO_ROOT / "overlay" / "scripts"
 NETWORK_FILE = "network.json"
+SUPPORT_FILE = "vitcod_csim_support.cpp"
+
+# hls4ml's trace hooks (written into myproject.cpp when the project is compiled with tracing)
+# refer to globals that only its Python bridge defines. A C-simulation of the IP top has no
+# bridge, so it gets these definitions with tracing off. Synthesis never sees them.
+SUPPORT_SOURCE = """\
+// Written by vitcod.hls.network: definitions hls4ml's bridge would provide, tracing off.
+#ifndef __SYNTHESIS__
+#include <cstddef>
+#include <map>
+#include <string>
+namespace nnet {
+bool trace_enabled = false;
+std::map<std::string, void *> *trace_outputs = NULL;
+size_t trace_type_size = sizeof(double);
+}  // namespace nnet
+#endif
+"""
 
 
 def overlay_config_module():
@@ -74,13 +92,14 @@ def write_network_description(hls_model, keras_model, masks: np.ndarray | None,
     description = {
         "name": name,
         "header": f"{name}.h",
-        "sources": [rel(firmware / f"{name}.cpp")],
+        "sources": [rel(firmware / f"{name}.cpp"), rel(firmware / SUPPORT_FILE)],
         "include_dirs": [rel(firmware), rel(firmware / "ap_types")],
         "input": {"type": _precision(inputs[0]), "shape": [int(d) for d in inputs[0].shape]},
         "output": {"type": _precision(outputs[0]), "shape": [int(d) for d in outputs[0].shape]},
         "model_id": model_id,
         "weights_dir": rel(firmware / "weights"),
     }
+    (firmware / SUPPORT_FILE).write_text(SUPPORT_SOURCE)
     oc.NetworkSpec.from_dict(description, path.parent)  # validate before writing
     path.write_text(json.dumps(description, indent=2) + "\n")
     return path

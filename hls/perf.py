@@ -77,14 +77,14 @@ import math
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from ..model.config import ViTConfig
 from ..model.polarize import HeadPolarization, polarize_head
 from . import engines
-from .fixed_point import FixedType, parse_type, unsigned_bits_for
+from .fixed_point import FixedType, unsigned_bits_for
 
 log = logging.getLogger(__name__)
 

@@ -432,3 +432,40 @@ def test_deit_tiny_attention_layer_bit_exact(tmp_path):
     assert result["values_compared"] == 4 * 197 * 192
     assert result["mismatches_vs_golden"] == 0
     assert result["max_abs_error_vs_keras"] < 0.1
+
+
+# =============================================================================================
+# Hand-over to overlay/ and host/: network.json
+# =============================================================================================
+
+
+def test_network_json_drives_the_host_bit_exactly(compiled, tiny_run, tmp_path, monkeypatch):
+    """The IP top around the hls4ml network, driven through vitcod.host (csim and emulated
+    backends), gives exactly hls4ml's own C-simulation outputs: one network, two harnesses."""
+    import json
+
+    from vitcod.hls.network import write_network_description
+    from vitcod.host import open_driver
+    from vitcod.model.storage import load_model
+    from vitcod.model.vit import model_masks
+
+    monkeypatch.setenv("VITCOD_CSIM_CACHE", str(tmp_path / "cache"))
+    model, _ = load_model(tiny_run / "sparse_0.90")
+    path = write_network_description(compiled["hls_model"], model, model_masks(model))
+    description = json.loads(path.read_text())
+    assert description["input"]["shape"] == [8, 8, 1]
+    assert description["input"]["type"].startswith("ap_fixed<")
+    assert description["output"]["shape"] == [10]
+    x = compiled["x"][:24]
+    outputs = {}
+    for backend in ("csim", "emulated"):
+        driver = open_driver(None, backend=backend, network=path, max_batch=16)
+        outputs[backend] = driver.predict(x)  # 24 images: two transfers of 16 + 8
+        assert driver.identity["model_id"] == int(description["model_id"], 16)
+    np.testing.assert_array_equal(outputs["csim"], outputs["emulated"])
+    np.testing.assert_array_equal(outputs["csim"], compiled["y_csim"][:24])
+    # a different mask bit gives a different model identifier
+    masks = model_masks(model).copy()
+    masks[0, 0, 1, 2] = ~masks[0, 0, 1, 2]
+    other = write_network_description(compiled["hls_model"], model, masks, tmp_path / "n.json")
+    assert json.loads(other.read_text())["model_id"] != description["model_id"]
