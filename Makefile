@@ -23,6 +23,8 @@ PART_zcu104  := xczu7ev-ffvc1156-2-e
 PART_kv260   := xck26-sfvc784-2LV-c
 PART        ?= $(PART_$(BOARD))
 OVERLAY_OUT := overlay/build/$(BOARD)
+OVERLAY     ?= $(OVERLAY_OUT)
+IMAGES      ?=
 
 .PHONY: help setup demo test train evaluate autoencoder statistics masks finetune report hls csim bench \
         bitstream stub-check run deploy clean distclean
@@ -84,8 +86,9 @@ stub-check: $(STAMP)  ## Dry run of the overlay Tcl for BOARD under the recordin
 	$(MAKE) -C overlay stub-check BOARD=$(BOARD) PY=$(abspath $(PY)) \
 		$(if $(wildcard $(RUN_DIR)/hls/$(HLS_STAGE)/network.json),NETWORK=$(abspath $(RUN_DIR))/hls/$(HLS_STAGE)/network.json)
 
-run:  ## On the board: classify the digits test split through the overlay in $(OVERLAY_OUT)
-	python3 -m vitcod.host predict --backend pynq --overlay $(OVERLAY_OUT) --dataset digits
+run:  ## On the board: classify IMAGES=file.npy (default: digits test split) through OVERLAY=dir
+	python3 -m vitcod.host predict --backend pynq --overlay $(OVERLAY) \
+		$(if $(IMAGES),--images $(IMAGES),--dataset digits)
 
 deploy:  ## Copy the overlay archive to HOST and install vitcod with the board extra there
 	@test -n "$(HOST)" || { echo "error: HOST=<board address> is required"; exit 1; }

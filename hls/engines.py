@@ -476,8 +476,42 @@ def split_lanes(lane_budget: int, dense_ratio: float, g_max: int, nnz_max: int,
     return int(dense), int(sparse)
 
 
+class _GeneratedEngine:
+    """What every engine shares: the generated header (include guard, engine include, constant
+    tables, config struct) named after the layer. Subclasses define ``include`` and
+    ``description`` and provide ``cpp_tables()`` / ``cpp_config()``."""
+
+    @property
+    def include(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def description(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def tables_namespace(self) -> str:
+        return f"{self.name}_tables"
+
+    @property
+    def header_filename(self) -> str:
+        return f"{self.name}_config.h"
+
+    def header(self) -> str:
+        """Complete generated header: include guard, engine include, tables, config struct."""
+        return _header_template.format(
+            name=self.name, engine=self.description, guard=f"VITCOD_GEN_{self.name.upper()}_H_",
+            include=self.include, tables=self.cpp_tables(), config=self.cpp_config(),
+        )
+
+    def write_header(self, directory: str | Path) -> Path:
+        path = Path(directory) / self.header_filename
+        path.write_text(self.header())
+        return path
+
+
 @dataclass(frozen=True, eq=False)
-class AttentionEngine:
+class AttentionEngine(_GeneratedEngine):
     """A validated, fully resolved attention layer: the single source for C++ and golden model.
 
     Build it with :func:`build_attention_engine`. ``sparse_rows``/``sparse_cols`` are the CSR
@@ -502,14 +536,6 @@ class AttentionEngine:
     @property
     def config_name(self) -> str:
         return f"{self.name}_config"
-
-    @property
-    def tables_namespace(self) -> str:
-        return f"{self.name}_tables"
-
-    @property
-    def header_filename(self) -> str:
-        return f"{self.name}_config.h"
 
     @cached_property
     def masks(self) -> np.ndarray:
@@ -603,17 +629,13 @@ class AttentionEngine:
             accum_t=t.accum.cpp(),
         )
 
-    def header(self) -> str:
-        """Complete generated header: include guard, engine include, tables, config struct."""
-        return _header_template.format(
-            name=self.name, engine="sparse attention", guard=f"VITCOD_GEN_{self.name.upper()}_H_",
-            include="vitcod_attention.h", tables=self.cpp_tables(), config=self.cpp_config(),
-        )
+    @property
+    def description(self) -> str:
+        return "sparse attention"
 
-    def write_header(self, directory: str | Path) -> Path:
-        path = Path(directory) / self.header_filename
-        path.write_text(self.header())
-        return path
+    @property
+    def include(self) -> str:
+        return "vitcod_attention.h"
 
     def function_call(self, q: str = "q", k: str = "k", v: str = "v", res: str = "res") -> str:
         t = self.types
@@ -709,7 +731,7 @@ class HeadMixEngineConfig:
 
 
 @dataclass(frozen=True, eq=False)
-class HeadMixEngine:
+class HeadMixEngine(_GeneratedEngine):
     """A resolved head-mix layer with its weights quantized to raws (the single source)."""
 
     name: str
@@ -720,14 +742,6 @@ class HeadMixEngine:
     @property
     def config_name(self) -> str:
         return f"{self.name}_config"
-
-    @property
-    def tables_namespace(self) -> str:
-        return f"{self.name}_tables"
-
-    @property
-    def header_filename(self) -> str:
-        return f"{self.name}_config.h"
 
     @property
     def multiplier_limit(self) -> int:
@@ -759,16 +773,13 @@ class HeadMixEngine:
             weight_t=t["weight"].cpp(), bias_t=t["bias"].cpp(), accum_t=t["accum"].cpp(),
         )
 
-    def header(self) -> str:
-        return _header_template.format(
-            name=self.name, engine=f"head-mix ({self.config.role})", guard=f"VITCOD_GEN_{self.name.upper()}_H_",
-            include="vitcod_headmix.h", tables=self.cpp_tables(), config=self.cpp_config(),
-        )
+    @property
+    def description(self) -> str:
+        return f"head-mix ({self.config.role})"
 
-    def write_header(self, directory: str | Path) -> Path:
-        path = Path(directory) / self.header_filename
-        path.write_text(self.header())
-        return path
+    @property
+    def include(self) -> str:
+        return "vitcod_headmix.h"
 
     def function_call(self, data: str = "data", res: str = "res", weights: str | None = None,
                       biases: str | None = None) -> str:
@@ -845,7 +856,7 @@ class EmbedEngineConfig:
 
 
 @dataclass(frozen=True, eq=False)
-class EmbedEngine:
+class EmbedEngine(_GeneratedEngine):
     """A resolved embedding layer with cls (E,) and pos (N, E) quantized to raws."""
 
     name: str
@@ -856,14 +867,6 @@ class EmbedEngine:
     @property
     def config_name(self) -> str:
         return f"{self.name}_config"
-
-    @property
-    def tables_namespace(self) -> str:
-        return f"{self.name}_tables"
-
-    @property
-    def header_filename(self) -> str:
-        return f"{self.name}_config.h"
 
     def expected_macs(self) -> dict[str, int]:
         return {"embed": self.config.tokens * self.config.embed_dim}
@@ -888,16 +891,13 @@ class EmbedEngine:
             pos_t=t["pos"].cpp(), accum_t=t["accum"].cpp(),
         )
 
-    def header(self) -> str:
-        return _header_template.format(
-            name=self.name, engine="CLS + position embedding", guard=f"VITCOD_GEN_{self.name.upper()}_H_",
-            include="vitcod_embed.h", tables=self.cpp_tables(), config=self.cpp_config(),
-        )
+    @property
+    def description(self) -> str:
+        return "CLS + position embedding"
 
-    def write_header(self, directory: str | Path) -> Path:
-        path = Path(directory) / self.header_filename
-        path.write_text(self.header())
-        return path
+    @property
+    def include(self) -> str:
+        return "vitcod_embed.h"
 
     def function_call(self, data: str = "data", res: str = "res", cls: str | None = None, pos: str | None = None) -> str:
         t = self.config.types
