@@ -33,9 +33,12 @@ L = sparse_lanes, Gmax = n_global_max, r_i = sparse non-zeros of query row i)::
     sparse_engine ceil(nnz_max / L) iterations at II ceil(L / 2): every lane reads a random row
                   of q_sparse / k_sparse and a ROM entry; memories have 2 ports (the header's own
                   comment: beyond two lanes the II rises unless rows are banked)
-    softmax_pv    per query row, sequentially: RowMaxDense Gmax, RowMaxSparse r_i, ExpDense Gmax,
-                  ExpSparse r_i (II 1 each), ONE fixed-point division (latency ~ its width),
-                  PvDense Gmax, PvSparse r_i (II 1, D MACs per iteration)
+    softmax_pv    four pipelined loops per head, each flattened over ALL query rows (row state
+                  carried, no per-row restart); S_h = N * G_h + nnz_h slots (row i: its G_h dense
+                  slots, kept or not, then its r_i CSR non-zeros):
+                  SoftmaxMax S_h, SoftmaxExpSum S_h (II 1 each), SoftmaxRecip N rows at II 1 (a
+                  pipelined divider: its latency ~ its width is paid once per head, not per row),
+                  SoftmaxPv S_h (II 1, exp again + p = e * inv + D MACs per iteration)
     head          load + max(dense, sparse) + softmax_pv  (DATAFLOW: dense || sparse, the slower
                   one bounds that stage; the region's II would be max(load, dense, sparse, softmax))
     layer         sum over heads (the Heads loop calls the DATAFLOW region once per head)
@@ -527,15 +530,14 @@ def _attention_model(name: str, kind: str, tokens: int, head_dim: int, works: Se
         else:
             dense = n * pipelined_loop(dense_trips, 1, dot_depth, a)
         sparse = pipelined_loop(math.ceil(nnz_max / lanes), sparse_ii, mem + dot_depth, a) if sparse_on else 0
-        softmax = pv = 0
-        for r in (w.rows if sparse_on else (0,) * n):
-            # 1. row max, 2. exp + sum (dense then sparse loops), 3. one division
-            softmax += pipelined_loop(g_max, 1, mem + 2, a) + pipelined_loop(g_max, 1, mem + 3, a) + div_latency
-            # 4. P x V: init, dense loop (p = e * inv, then D MACs), store
-            pv += 1 + pipelined_loop(g_max, 1, mem + 2 * mul + add, a) + 1
-            if sparse_on:  # row_ptr(h, i), row_ptr(h, i + 1), then the sparse row's own loops
-                softmax += mem + pipelined_loop(r, 1, mem + 2, a) + pipelined_loop(r, 1, mem + 3, a)
-                pv += pipelined_loop(r, 1, 2 * mem + 2 * mul + add, a)
+        # Every softmax / P x V loop walks the head's slots once, flattened over the rows.
+        slots = n * w.g + (w.nnz_sparse if sparse_on else 0)
+        # 1. row max (keep bit / score read, compare), 2. exp (score + row max reads, index rounding,
+        # table read) + exact sum, 3. one pipelined division per row (row sum read, divider)
+        softmax = (pipelined_loop(slots, 1, mem + 2, a) + pipelined_loop(slots, 1, 2 * mem + 1 + add, a)
+                   + pipelined_loop(n, 1, mem + div_latency + 1, a))
+        # 4. acc init, then per slot: score + key reads, exp again, p = e * inv, D MACs; row store
+        pv = 1 + pipelined_loop(slots, 1, 3 * mem + 1 + 2 * mul + add, a)
         heads.append(HeadEstimate(head=h, num_global=w.g, nnz_dense=w.nnz_dense, nnz_sparse=w.nnz_sparse,
                                   kept=w.nnz_dense + w.nnz_sparse, load=load, dense=dense, sparse=sparse,
                                   softmax=softmax, pv=pv))
@@ -585,14 +587,13 @@ def _attention_model(name: str, kind: str, tokens: int, head_dim: int, works: Se
             multipliers=lanes * d, resources=sparse_res, part_of=full,
             note=f"ceil(nnz_max/L) = ceil({nnz_max}/{lanes}) iterations per head at II {sparse_ii}"))
 
-    loops = 2 if sparse_on else 1  # dense and sparse variants of each softmax / P x V loop
+    loops = 1  # one merged (dense slots + CSR) loop per softmax / P x V pass
     softmax_res = control(a) + multipliers(loops, signed_width(t.exp), signed_width(t.inv), t.prob.width, a)
     softmax_res += Resources(lut=div_bits * div_bits, ff=div_bits * div_bits)  # pipelined array divider
     softmax_res += Resources(lut=loops * (score_bits + t.sum.width), ff=score_bits + t.sum.width)  # max, sum
-    softmax_res += memory(exp_table_size, exp_bits, a)  # exp ROM
-    softmax_res += memory(g_max, exp_bits, a)  # e_dense
+    softmax_res += memory(exp_table_size, exp_bits, a, copies=2)  # exp ROM (ExpSum and Pv read it)
+    softmax_res += memory(n, score_bits, a) + memory(n, t.sum.width, a) + memory(n, t.inv.width, a)  # row bufs
     if sparse_on:
-        softmax_res += memory(row_nnz_max, exp_bits, a)  # e_sparse
         softmax_res += memory(h_count * n * g_max, 1, a)  # dense_keep ROM
         softmax_res += memory(h_count * (n + 1), nnz_bits, a)  # row_ptr ROM
     pv_res = control(a) + multipliers(loops * d, signed_width(t.prob), vb, t.accum.width, a)
@@ -608,14 +609,14 @@ def _attention_model(name: str, kind: str, tokens: int, head_dim: int, works: Se
         name=f"{full}/softmax", kind="softmax", block=block, multiplies=counters["softmax"],
         counters={"softmax": counters["softmax"], "reciprocal": counters["reciprocal"]}, cycles=softmax_cycles,
         interval=softmax_cycles + pv_cycles, multipliers=loops, resources=softmax_res, part_of=full,
-        note=(f"per row: row max + exp loops over Gmax={g_max}" + (" and r_i" if sparse_on else "")
-              + f", one {div_bits}-bit division ({div_latency} cycles); the e*inv multiplies run in the P x V "
-              "loops; same DATAFLOW process as P x V")))
+        note=(f"per head: row max + exp loops over N*G_h" + (" + nnz_h" if sparse_on else "")
+              + f" slots (all rows flattened, II 1), {n} pipelined {div_bits}-bit divisions (II 1, latency "
+              f"{div_latency} once); the e*inv multiplies run in the P x V loop; same DATAFLOW process as P x V")))
     engines_.append(EngineEstimate(
         name=f"{full}/pv", kind="pv", block=block, multiplies=counters["pv"], counters={"pv": counters["pv"]},
         cycles=pv_cycles, interval=softmax_cycles + pv_cycles, multipliers=loops * d, resources=pv_res,
-        part_of=full, note=f"per row: PvDense Gmax={g_max}" + (" + PvSparse r_i" if sparse_on else "")
-        + f" iterations at II 1, {d} MACs each"))
+        part_of=full, note=f"per head: SoftmaxPv N*G_h" + (" + nnz_h" if sparse_on else "")
+        + f" slots at II 1 (all rows flattened), {d} MACs per kept entry"))
 
     # Authors-style counter: every multiplier busy every cycle, dense || sparse, softmax and memory
     # fully overlapped (ViTCoD's simulator assumptions), on the same multipliers.

@@ -214,8 +214,65 @@ typename CONFIG_T::inv_t row_reciprocal(const typename CONFIG_T::sum_t row_sum) 
     return inv;
 }
 
+// Walk over one head's kept-entry slots, flattened over ALL query rows: row i has G_h dense slots
+// (global column g, valid when its keep bit is set) followed by its r_i CSR non-zeros. One slot per
+// iteration, so a pipelined loop over this walk runs N*G_h + nnz_h iterations at II=1 with no
+// per-row restart; the row index, column and CSR position are carried state. Every row keeps at
+// least one key, so every row has at least one slot (G_h > 0 or r_i > 0).
+template <typename CONFIG_T>
+struct slot_walker {
+    unsigned i;       // query row
+    unsigned g;       // next dense slot of row i
+    unsigned nz;      // next CSR non-zero (flat index into the head's list)
+    unsigned row_end; // row_ptr(h, i + 1)
+
+    void start(const unsigned h) {
+        #pragma HLS INLINE
+        i = 0;
+        g = 0;
+        nz = 0;
+        row_end = CONFIG_T::row_ptr(h, 1);
+    }
+    bool done() const {
+        #pragma HLS INLINE
+        return i >= CONFIG_T::n_tokens;
+    }
+    // Current slot: dense (column g) or sparse (non-zero nz), and whether it is a kept entry.
+    bool is_dense(const unsigned n_global) const {
+        #pragma HLS INLINE
+        return g < n_global;
+    }
+    // Advance past the current slot; returns true when that slot was the last one of row i (the
+    // walker then already points at row i + 1).
+    bool advance(const unsigned h, const unsigned n_global) {
+        #pragma HLS INLINE
+        if (g < n_global) {
+            g++;
+        } else {
+            nz++;
+        }
+        if (g >= n_global && nz >= row_end) {
+            i++;
+            g = 0;
+            row_end = i < CONFIG_T::n_tokens ? (unsigned)CONFIG_T::row_ptr(h, i + 1) : nz;
+            return true;
+        }
+        return false;
+    }
+};
+
 // Row softmax over the union of the dense (kept global columns) and sparse (CSR) parts, then
 // P x V over the kept entries only. Pruned entries are never touched: they contribute exactly 0.
+//
+// No per-row loop restarts: every pass is ONE pipelined loop over the whole head (rows carried as
+// state), so a row costs its kept-slot count and nothing else:
+//   SoftmaxMax    slots of all rows, II 1: running row max          -> row_max_buf[i] at row end
+//   SoftmaxExpSum slots of all rows, II 1: table exp, exact row sum  -> row_sum_buf[i] at row end
+//   SoftmaxRecip  N rows, II 1: one pipelined division per row (latency paid once per head)
+//   SoftmaxPv     slots of all rows, II 1: exp again (same table read, same bits), p = e * inv,
+//                 D MACs into acc, row stored and acc cleared at row end
+// Within a row the entries are visited in the same order as before (kept dense columns by g, then
+// the CSR non-zeros), and max / sum / accumulation are exact, so every output bit is unchanged.
 template <class v_T, class res_T, typename CONFIG_T>
 void softmax_pv(const typename CONFIG_T::score_t s_dense[CONFIG_T::n_tokens][CONFIG_T::n_global_max],
                 const typename CONFIG_T::score_t s_sparse[CONFIG_T::nnz_max],
@@ -224,59 +281,83 @@ void softmax_pv(const typename CONFIG_T::score_t s_dense[CONFIG_T::n_tokens][CON
     #pragma HLS INLINE off
     typedef typename CONFIG_T::score_t score_t;
     typedef typename CONFIG_T::exp_t exp_t;
+    typedef typename CONFIG_T::sum_t sum_t;
+    typedef typename CONFIG_T::inv_t inv_t;
+    static const unsigned max_slots = CONFIG_T::n_tokens * CONFIG_T::n_global_max + CONFIG_T::nnz_max;
     const unsigned n_global = CONFIG_T::n_global(h);
     const unsigned head_offset = h * CONFIG_T::head_dim;
 
-SoftmaxRows:
-    for (unsigned i = 0; i < CONFIG_T::n_tokens; i++) {
-        const unsigned row_begin = CONFIG_T::row_ptr(h, i);
-        const unsigned row_len = CONFIG_T::row_ptr(h, i + 1) - row_begin;
+    score_t row_max_buf[CONFIG_T::n_tokens];
+    sum_t row_sum_buf[CONFIG_T::n_tokens];
+    inv_t inv_buf[CONFIG_T::n_tokens];
+    slot_walker<CONFIG_T> w;
 
-        // 1. Row maximum over the kept scores (every row keeps at least one key).
+    // 1. Row maximum over the kept scores (every row keeps at least one key).
+    {
         score_t row_max = 0;
         bool row_has_max = false;
-    RowMaxDense:
-        for (unsigned g = 0; g < CONFIG_T::n_global_max; g++) {
+        w.start(h);
+    SoftmaxMax:
+        for (unsigned it = 0; it < max_slots; it++) {
             #pragma HLS PIPELINE II=1
-            if (g < n_global && CONFIG_T::dense_keep(h, i, g)) {
-                if (!row_has_max || s_dense[i][g] > row_max) row_max = s_dense[i][g];
+            if (w.done()) break;
+            const unsigned i = w.i;
+            bool kept;
+            score_t s = 0;
+            if (w.is_dense(n_global)) {
+                kept = CONFIG_T::dense_keep(h, i, w.g);
+                if (kept) s = s_dense[i][w.g];
+            } else {
+                kept = true;
+                s = s_sparse[w.nz];
+            }
+            if (kept) {
+                if (!row_has_max || s > row_max) row_max = s;
                 row_has_max = true;
             }
-        }
-    RowMaxSparse:
-        for (unsigned t = 0; t < CONFIG_T::row_nnz_max; t++) {
-            #pragma HLS PIPELINE II=1
-            if (t >= row_len) break;
-            const score_t s = s_sparse[row_begin + t];
-            if (!row_has_max || s > row_max) row_max = s;
-            row_has_max = true;
-        }
-
-        // 2. Table exp and the exact row sum.
-        exp_t e_dense[CONFIG_T::n_global_max];
-        exp_t e_sparse[CONFIG_T::row_nnz_max];
-        typename CONFIG_T::sum_t row_sum = 0;
-    ExpDense:
-        for (unsigned g = 0; g < CONFIG_T::n_global_max; g++) {
-            #pragma HLS PIPELINE II=1
-            e_dense[g] = 0;
-            if (g < n_global && CONFIG_T::dense_keep(h, i, g)) {
-                e_dense[g] = lookup_exp<CONFIG_T>(row_max, s_dense[i][g]);
-                row_sum += e_dense[g];
+            if (w.advance(h, n_global)) {
+                row_max_buf[i] = row_max;
+                row_max = 0;
+                row_has_max = false;
             }
         }
-    ExpSparse:
-        for (unsigned t = 0; t < CONFIG_T::row_nnz_max; t++) {
+    }
+
+    // 2. Table exp and the exact row sum.
+    {
+        sum_t row_sum = 0;
+        w.start(h);
+    SoftmaxExpSum:
+        for (unsigned it = 0; it < max_slots; it++) {
             #pragma HLS PIPELINE II=1
-            if (t >= row_len) break;
-            e_sparse[t] = lookup_exp<CONFIG_T>(row_max, s_sparse[row_begin + t]);
-            row_sum += e_sparse[t];
+            if (w.done()) break;
+            const unsigned i = w.i;
+            bool kept;
+            score_t s = 0;
+            if (w.is_dense(n_global)) {
+                kept = CONFIG_T::dense_keep(h, i, w.g);
+                if (kept) s = s_dense[i][w.g];
+            } else {
+                kept = true;
+                s = s_sparse[w.nz];
+            }
+            if (kept) row_sum += lookup_exp<CONFIG_T>(row_max_buf[i], s);
+            if (w.advance(h, n_global)) {
+                row_sum_buf[i] = row_sum;
+                row_sum = 0;
+            }
         }
+    }
 
-        // 3. One reciprocal per row.
-        const typename CONFIG_T::inv_t inv = row_reciprocal<CONFIG_T>(row_sum);
+    // 3. One reciprocal per row: a pipelined divider, one row per cycle.
+SoftmaxRecip:
+    for (unsigned i = 0; i < CONFIG_T::n_tokens; i++) {
+        #pragma HLS PIPELINE II=1
+        inv_buf[i] = row_reciprocal<CONFIG_T>(row_sum_buf[i]);
+    }
 
-        // 4. P x V over the kept entries, exact accumulation.
+    // 4. p = e * inv and P x V over the kept entries, exact accumulation.
+    {
         typename CONFIG_T::accum_t acc[CONFIG_T::head_dim];
         #pragma HLS ARRAY_PARTITION variable=acc complete
     PvInit:
@@ -284,38 +365,43 @@ SoftmaxRows:
             #pragma HLS UNROLL
             acc[c] = 0;
         }
-    PvDense:
-        for (unsigned g = 0; g < CONFIG_T::n_global_max; g++) {
+        w.start(h);
+    SoftmaxPv:
+        for (unsigned it = 0; it < max_slots; it++) {
             #pragma HLS PIPELINE II=1
-            if (g < n_global && CONFIG_T::dense_keep(h, i, g)) {
-                const typename CONFIG_T::prob_t p = e_dense[g] * inv;
+            if (w.done()) break;
+            const unsigned i = w.i;
+            bool kept;
+            score_t s = 0;
+            unsigned key = 0;
+            if (w.is_dense(n_global)) {
+                kept = CONFIG_T::dense_keep(h, i, w.g);
+                if (kept) {
+                    s = s_dense[i][w.g];
+                    key = CONFIG_T::global_token(h, w.g);
+                }
+            } else {
+                kept = true;
+                s = s_sparse[w.nz];
+                key = CONFIG_T::sparse_col(h, w.nz);
+            }
+            if (kept) {
+                const exp_t e = lookup_exp<CONFIG_T>(row_max_buf[i], s);
+                const typename CONFIG_T::prob_t p = e * inv_buf[i];
                 VITCOD_COUNT(counter_softmax, 1);
-                const unsigned key = CONFIG_T::global_token(h, g);
-            PvDenseChannels:
+            PvChannels:
                 for (unsigned c = 0; c < CONFIG_T::head_dim; c++) {
                     acc[c] += p * v[key * CONFIG_T::embed_dim + head_offset + c];
                 }
                 VITCOD_COUNT(counter_pv, CONFIG_T::head_dim);
             }
-        }
-    PvSparse:
-        for (unsigned t = 0; t < CONFIG_T::row_nnz_max; t++) {
-            #pragma HLS PIPELINE II=1
-            if (t >= row_len) break;
-            const typename CONFIG_T::prob_t p = e_sparse[t] * inv;
-            VITCOD_COUNT(counter_softmax, 1);
-            const unsigned key = CONFIG_T::sparse_col(h, row_begin + t);
-        PvSparseChannels:
-            for (unsigned c = 0; c < CONFIG_T::head_dim; c++) {
-                acc[c] += p * v[key * CONFIG_T::embed_dim + head_offset + c];
+            if (w.advance(h, n_global)) {
+            StoreRow:
+                for (unsigned c = 0; c < CONFIG_T::head_dim; c++) {
+                    res[i * CONFIG_T::embed_dim + head_offset + c] = (res_T)acc[c];
+                    acc[c] = 0;
+                }
             }
-            VITCOD_COUNT(counter_pv, CONFIG_T::head_dim);
-        }
-
-    StoreRow:
-        for (unsigned c = 0; c < CONFIG_T::head_dim; c++) {
-            #pragma HLS UNROLL
-            res[i * CONFIG_T::embed_dim + head_offset + c] = (res_T)acc[c];
         }
     }
 }
