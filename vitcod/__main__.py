@@ -1,8 +1,10 @@
 """Command line of the flow: ``python -m vitcod <stage> --run-dir build/<run>``.
 
-Each sub-command is one stage of :mod:`vitcod.model.pipeline` (and later hls/,
-overlay/, host/); ``demo`` runs them all on the bundled digits. The Makefile's
-targets are thin calls into these.
+Each sub-command is one stage: the model stages of :mod:`vitcod.model.pipeline`,
+then ``hls``/``csim`` (:mod:`vitcod.hls`); ``demo`` runs them all on the bundled
+digits and ends with the host driver (:mod:`vitcod.host`) on an emulated board.
+The board-side CLI is ``python -m vitcod.host``; the bitstream flow is
+``make bitstream`` (overlay/). The Makefile's targets are thin calls into these.
 """
 
 from __future__ import annotations
