@@ -487,7 +487,7 @@ def check_fit(estimate: Mapping[str, int | float], available: Mapping[str, int],
             f"{k}: {estimate[k]:g} needed > {available[k] * max_utilization:g} allowed "
             f"({utilization[k]:.0%} of {available[k]})" for k in over
         )
-        raise ResourceFitError(f"design does not fit {board}: {detail}. Reduce the model or the reuse factor, or pick a larger board.")
+        raise ResourceFitError(f"design does not fit {board}: {detail}. Make the model smaller or raise the reuse factor (fewer multipliers, more cycles), or pick a larger board.")
     return utilization
 
 
