@@ -495,7 +495,9 @@ def run_bench(run_dir: str | Path, out_dir: str | Path, *, assumptions: perf.Ass
                                                       "model_counts_match_csim") else "modelled"}
     bench["figures"] = figures
     bench["bench_seconds"] = time.perf_counter() - started
-    bench = _jsonable(bench)
+    from ..model.storage import jsonable
+
+    bench = jsonable(bench)
     (out_dir / BENCH_JSON).write_text(json.dumps(bench, indent=1) + "\n")
     (out_dir / BENCH_MD).write_text(markdown(bench))
     try:
@@ -504,20 +506,6 @@ def run_bench(run_dir: str | Path, out_dir: str | Path, *, assumptions: perf.Ass
         log.warning("no plot: %s", err)
     log.info("bench written to %s", out_dir)
     return bench
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 # =============================================================================================

@@ -59,7 +59,7 @@ def run_csim(run_dir, stage: str = DEFAULT_STAGE, out_dir=None, *, backend: str 
         The report dict (also written as JSON).
     """
     from ..model.data import load_dataset
-    from ..model.storage import write_json
+    from ..model.storage import jsonable, write_json
     from ..model.vit import model_masks
     from .network import write_network_description
 
@@ -100,7 +100,7 @@ def run_csim(run_dir, stage: str = DEFAULT_STAGE, out_dir=None, *, backend: str 
         "widened": conv.plan.widened,
         "host": {"machine": platform.machine(), "python": platform.python_version()},
     }
-    path = write_json(out_dir.parent / REPORT_FILE, _jsonable(report))
+    path = write_json(out_dir.parent / REPORT_FILE, jsonable(report))
     log.info("C-simulation report: %s (top-1 agreement %.4f, accuracy %.4f vs %.4f)", path,
              report["top1_agreement"], report["csim_accuracy"], report["keras_accuracy"])
     report["report_path"] = str(path)
@@ -193,20 +193,3 @@ def single_attention_csim(out_dir, tokens: int = 197, heads: int = 3, head_dim: 
         "convert_seconds": convert_seconds, "compile_seconds": compile_seconds, "csim_seconds": csim_seconds,
         "project_dir": str(out_dir),
     }
-
-
-def _jsonable(value):
-    """Replace numpy scalars and non-finite floats so the report is strict JSON."""
-    import math
-
-    import numpy as np
-
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -57,6 +57,25 @@ def load_model(folder: str | Path) -> tuple[tf.keras.Model, ViTConfig]:
     return model, config
 
 
+def jsonable(value: Any) -> Any:
+    """Strict-JSON form of a report: numpy scalars -> Python, NaN/Inf -> null, paths -> str."""
+    import math
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
 def write_json(path: str | Path, data: dict) -> Path:
     """Write JSON atomically (temp file + rename), so a crash never leaves half a file."""
     path = Path(path)

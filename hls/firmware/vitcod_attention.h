@@ -242,6 +242,25 @@ struct slot_walker {
         #pragma HLS INLINE
         return g < n_global;
     }
+    // Read the current slot: its score and ORIGINAL key index; returns whether it is a kept entry
+    // (a dense slot may be pruned, a CSR non-zero never is). One definition for every pass.
+    bool read(const unsigned h, const unsigned n_global,
+              const typename CONFIG_T::score_t s_dense[CONFIG_T::n_tokens][CONFIG_T::n_global_max],
+              const typename CONFIG_T::score_t s_sparse[CONFIG_T::nnz_max],
+              typename CONFIG_T::score_t &s, unsigned &key) const {
+        #pragma HLS INLINE
+        s = 0;
+        key = 0;
+        if (is_dense(n_global)) {
+            if (!CONFIG_T::dense_keep(h, i, g)) return false;
+            s = s_dense[i][g];
+            key = CONFIG_T::global_token(h, g);
+            return true;
+        }
+        s = s_sparse[nz];
+        key = CONFIG_T::sparse_col(h, nz);
+        return true;
+    }
     // Advance past the current slot; returns true when that slot was the last one of row i (the
     // walker then already points at row i + 1).
     bool advance(const unsigned h, const unsigned n_global) {
@@ -302,15 +321,9 @@ void softmax_pv(const typename CONFIG_T::score_t s_dense[CONFIG_T::n_tokens][CON
             #pragma HLS PIPELINE II=1
             if (w.done()) break;
             const unsigned i = w.i;
-            bool kept;
-            score_t s = 0;
-            if (w.is_dense(n_global)) {
-                kept = CONFIG_T::dense_keep(h, i, w.g);
-                if (kept) s = s_dense[i][w.g];
-            } else {
-                kept = true;
-                s = s_sparse[w.nz];
-            }
+            score_t s;
+            unsigned key;
+            const bool kept = w.read(h, n_global, s_dense, s_sparse, s, key);
             if (kept) {
                 if (!row_has_max || s > row_max) row_max = s;
                 row_has_max = true;
@@ -332,15 +345,9 @@ void softmax_pv(const typename CONFIG_T::score_t s_dense[CONFIG_T::n_tokens][CON
             #pragma HLS PIPELINE II=1
             if (w.done()) break;
             const unsigned i = w.i;
-            bool kept;
-            score_t s = 0;
-            if (w.is_dense(n_global)) {
-                kept = CONFIG_T::dense_keep(h, i, w.g);
-                if (kept) s = s_dense[i][w.g];
-            } else {
-                kept = true;
-                s = s_sparse[w.nz];
-            }
+            score_t s;
+            unsigned key;
+            const bool kept = w.read(h, n_global, s_dense, s_sparse, s, key);
             if (kept) row_sum += lookup_exp<CONFIG_T>(row_max_buf[i], s);
             if (w.advance(h, n_global)) {
                 row_sum_buf[i] = row_sum;
@@ -371,20 +378,9 @@ SoftmaxRecip:
             #pragma HLS PIPELINE II=1
             if (w.done()) break;
             const unsigned i = w.i;
-            bool kept;
-            score_t s = 0;
-            unsigned key = 0;
-            if (w.is_dense(n_global)) {
-                kept = CONFIG_T::dense_keep(h, i, w.g);
-                if (kept) {
-                    s = s_dense[i][w.g];
-                    key = CONFIG_T::global_token(h, w.g);
-                }
-            } else {
-                kept = true;
-                s = s_sparse[w.nz];
-                key = CONFIG_T::sparse_col(h, w.nz);
-            }
+            score_t s;
+            unsigned key;
+            const bool kept = w.read(h, n_global, s_dense, s_sparse, s, key);
             if (kept) {
                 const exp_t e = lookup_exp<CONFIG_T>(row_max_buf[i], s);
                 const typename CONFIG_T::prob_t p = e * inv_buf[i];
