@@ -33,14 +33,15 @@ FIT_CHECK   ?= 1
 help:  ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-# The venv is rebuilt only when the pins or the package metadata change.
-$(STAMP): requirements-flow.txt requirements-lock.txt pyproject.toml
+# The venv is rebuilt only when the pins, the package metadata or the host's C kernel change.
+$(STAMP): requirements-flow.txt requirements-lock.txt pyproject.toml setup.py host/native/quantize_pack.c
 	@command -v $(PYTHON_BOOT) >/dev/null || { echo "error: $(PYTHON_BOOT) not found; Python 3.11 is required (set PYTHON_BOOT=/path/to/python3.11)"; exit 1; }
 	$(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=23.2" "setuptools>=68" wheel
 	$(PY) -m pip install --quiet -r requirements-flow.txt -c requirements-lock.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
+	@$(PY) -c "import vitcod.host as h; k = h.native_kernel(); print('host quantize+pack:', f'compiled kernel ({k})' if k else 'numpy path - the C kernel did not build (needs gcc and the Python headers; see why with: $(PY) -m pip install -v --no-deps --no-build-isolation -e .)')"
 	touch $@
 
 setup: $(STAMP)  ## Create .venv with the pinned flow environment
@@ -107,5 +108,5 @@ test: $(STAMP)  ## Run the test suite (tool/board tests are reported as skipped)
 clean:  ## Remove build outputs
 	rm -rf $(BUILD)
 
-distclean: clean  ## Remove build outputs and the virtual environment
-	rm -rf $(VENV)
+distclean: clean  ## Remove build outputs, the virtual environment and the built host kernel
+	rm -rf $(VENV) host/_quantize_pack*.so

@@ -30,14 +30,14 @@ from .errors import (CsimBuildError, DeviceError, DeviceTimeoutError, DmaError, 
                      WireFormatError)
 from .fixed import FixedFormat
 from .metadata import NetworkDescription, OverlayMetadata, TensorMeta
-from .wire import FORMAT_VERSION, pack, quantize_pack, unpack
+from .wire import FORMAT_VERSION, native_kernel, pack, quantize_pack, unpack
 
 __all__ = [
     "BACKENDS", "DEFAULT_TIMEOUT_S", "FORMAT_VERSION", "CsimBuildError", "CsimDriver", "CsimLibrary", "DeviceError",
     "DeviceTimeoutError", "DmaError", "EmulatedDevice", "FixedFormat", "IdentityMismatchError", "InputError",
     "MetadataError", "NetworkDescription", "OverlayMetadata", "OverlayMismatchError", "SaturationWarning",
     "StreamError", "TensorMeta", "VitcodDriver", "VitcodError", "VitcodOverlay", "WireFormatError", "open_driver",
-    "open_emulated", "pack", "packing_benchmark", "quantize_pack", "unpack",
+    "native_kernel", "open_emulated", "pack", "packing_benchmark", "quantize_pack", "unpack",
 ]
 
 _LAZY = {"VitcodOverlay": "overlay", "EmulatedDevice": "emulated", "open_emulated": "emulated",

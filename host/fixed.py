@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -162,6 +162,14 @@ class FixedFormat:
     def host_rounding(self) -> str:
         """Rounding the host applies when converting floats: the type's, or round half up."""
         return self.rounding if self.rounding_explicit else HOST_DEFAULT_ROUNDING
+
+    @cached_property
+    def conversion_plan(self) -> tuple[int, int, int, float, int]:
+        """``(width, host_min_raw, max_raw, 2**frac, index of host_rounding in ROUNDING_MODES)``:
+        the format arguments of the compiled quantize+pack kernel, computed once per format (the
+        driver converts every batch with the same one)."""
+        return (self.width, self.host_min_raw, self.max_raw, 2.0 ** self.frac,
+                ROUNDING_MODES.index(self.host_rounding))
 
     @property
     def host_min_raw(self) -> int:

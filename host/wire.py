@@ -13,19 +13,32 @@ words on random data so they cannot drift apart:
 Two code paths, same result: byte-aligned widths (8, 16, 32) are a reinterpreting cast on a
 little-endian host (what PYNQ boards and x86 are); every other width shifts whole columns of
 values into place, one numpy operation per slot of the word (at most 64), never per value.
-:func:`quantize_pack` rounds floats straight into those fields (see
-:meth:`vitcod.host.fixed.FixedFormat.round_float_into`), so the common case makes no intermediate
-array of raws.
+
+:func:`quantize_pack` (floats -> words, what the driver runs per batch) uses the compiled kernel
+``vitcod.host._quantize_pack`` (``host/native/quantize_pack.c``) when it was built at install time:
+numpy cannot fuse scale, round, saturate and pack into one pass, and the passes cost far more than
+the copy of the packed bytes. Without it (or with ``VITCOD_HOST_NATIVE=0``) the numpy path runs:
+it rounds straight into the word buffer's fields (see
+:meth:`vitcod.host.fixed.FixedFormat.round_float_into`). Both give the same words and saturation
+count, bit for bit (``tests/test_host_native.py``); :func:`native_kernel` says which one runs.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
 
 from .errors import WireFormatError
 from .fixed import FixedFormat
+
+try:  # built by setup.py when a C compiler was there at install time
+    from . import _quantize_pack as _native
+except ImportError:
+    _native = None
+if os.environ.get("VITCOD_HOST_NATIVE", "1") == "0" or sys.byteorder != "little":  # (fields are stored LE)
+    _native = None
 
 FORMAT_VERSION = 1
 """Version of the word format and register map this driver speaks (the IP reports its own)."""
@@ -50,6 +63,13 @@ def words_per_image(n_values: int, width: int) -> int:
     if n_values < 1:
         raise WireFormatError(f"an image needs at least one value, got {n_values}")
     return -(-n_values // values_per_word(width))
+
+
+def native_kernel() -> str | None:
+    """Which compiled quantize+pack kernel :func:`quantize_pack` uses: ``"avx2"`` (x86-64 with AVX2
+    and FMA), ``"generic"`` (compiled C, e.g. the boards' Arm cores), or None (numpy path: the
+    extension was not built, or ``VITCOD_HOST_NATIVE=0``)."""
+    return None if _native is None else _native.simd
 
 
 def _cast_type(width: int, signed: bool):
@@ -137,22 +157,35 @@ def pack_formatted(raws: np.ndarray, fmt: FixedFormat, out: np.ndarray | None = 
 def quantize_pack(x: np.ndarray, fmt: FixedFormat, out: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Quantize floats ``(batch, n_values)`` with the host policy and pack them in one go.
 
-    The common case - float32 (or float64) images and a rounding mode of
-    :meth:`FixedFormat.round_float_into` - rounds straight into the word buffer: for byte-aligned
-    widths (8, 16, 32) into its reinterpreted view (no intermediate array of raws at all), otherwise
-    into the int64 slot array the shifts read. Everything else goes through
-    :meth:`FixedFormat.round_float`. Both give the same words (tests compare them bit for bit).
+    float32/float64 images go through the compiled kernel when it is built (one pass, see the
+    module docstring). The numpy path: a rounding mode of :meth:`FixedFormat.round_float_into`
+    rounds straight into the word buffer - for byte-aligned widths (8, 16, 32) into its
+    reinterpreted view (no intermediate array of raws at all), otherwise into the int64 slot array
+    the shifts read; everything else goes through :meth:`FixedFormat.round_float`. All give the
+    same words (tests compare them bit for bit).
 
     Returns:
         ``(words, saturated)``: the stream words (``out`` when given) and the number of values
         that were outside the type's range.
     """
     x = np.asarray(x)
-    if x.ndim == 1:
+    shape = x.shape
+    if len(shape) == 1:
         x = x[None, :]
-    if x.ndim != 2 or x.shape[1] < 1:
-        raise WireFormatError(f"expected values of shape (batch, n_values), got {x.shape}")
-    batch, n_values = x.shape
+        shape = x.shape
+    if len(shape) != 2 or shape[1] < 1:
+        raise WireFormatError(f"expected values of shape (batch, n_values), got {shape}")
+    batch, n_values = shape
+    if _native is not None:  # kept lean: this runs once per batch in the driver
+        words = np.empty(batch * -(-n_values // (WORD_BITS // fmt.width)), np.uint64) if out is None else out
+        try:
+            saturated = _native.quantize_pack(x, words, n_values, *fmt.conversion_plan)
+        except (ValueError, BufferError):
+            _check_out(out, batch * words_per_image(n_values, fmt.width))  # names what is wrong with `out`
+            raise
+        if saturated >= 0:
+            return words, saturated
+        # -1: NaN in the input, -2: not for the kernel (other dtype, not contiguous, width): numpy path
     width, signed = fmt.width, fmt.signed
     if x.dtype in (np.float32, np.float64) and width <= WORD_BITS - 2:
         n_words = words_per_image(n_values, width)

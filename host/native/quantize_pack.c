@@ -1,0 +1,470 @@
+/* vitcod.host._quantize_pack: fused quantize + pack of float images into the overlay's stream words.
+ *
+ * Why this exists: numpy has no fused "scale, round with an ap_types mode, saturate, pack into
+ * 64-bit words" operation, so the numpy path (vitcod.host.wire / vitcod.host.fixed) makes several
+ * passes over the batch; this makes one. It is optional: when it is not built (no C compiler at
+ * install time) the numpy path runs and gives the same words. The numpy path is the reference;
+ * tests/test_host_native.py checks that both give the same words and the same saturation count,
+ * bit for bit, over every rounding mode, widths 1..52 and the edge values (ties, range bounds,
+ * infinities, huge and tiny values).
+ *
+ * Semantics (those of FixedFormat.round_float): s = x * 2^frac in the computation precision
+ * (float for float32 input and width <= 23, else double); raw = round(s) with the type's mode,
+ * saturated to [lo, hi] and counted when it was outside. Word format (wire.py): value k of an
+ * image in bits [k*W, k*W+W) of word k / floor(64/W), each image starts on a fresh word, unused
+ * bits zero.
+ *
+ * Two implementations of the float path:
+ * - generic C, written so that compilers vectorise it (SSE2 on x86-64, NEON on the boards' Arm
+ *   cores);
+ * - AVX2 + FMA intrinsics (x86-64 hosts that have them, checked at import) for the four modes that
+ *   a conversion instruction rounds directly, when scale >= 1. It sets the MXCSR rounding mode for
+ *   the block so that the conversion itself floors (AP_TRN, AP_RND via floor(x*scale + 1/2) with
+ *   one FMA rounding downwards - exact, see avx2_round8) or rounds to even (AP_RND_CONV). A block
+ *   containing NaN or a value beyond int32 is redone by the generic loop.
+ *
+ * Plain C99 + the CPython buffer protocol (no numpy headers).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define VITCOD_AVX2 1 /* compiled in; used only when the CPU reports AVX2 and FMA */
+#else
+#define VITCOD_AVX2 0
+#endif
+
+/* Same order as ROUNDING_MODES in host/fixed.py (the wrapper passes the index). */
+enum { AP_TRN, AP_TRN_ZERO, AP_RND, AP_RND_ZERO, AP_RND_MIN_INF, AP_RND_INF, AP_RND_CONV, N_MODES };
+
+#define CHUNK 4096 /* values per block: the unit of the AVX2 retry and of the staging buffer */
+
+/* ============================================================================================ */
+/* Generic path                                                                                 */
+/* ============================================================================================ */
+
+/* The rounding increment of each mode, from the exact fraction `rest` in [0, 1) and floor `f`.
+ * Bitwise & and | (not && and ||) so the loop has no branches and vectorises. */
+#define UP_TRN(I, rest, f) ((void)(rest), (I)0)
+#define UP_TRN_ZERO(I, rest, f) ((I)((rest) > 0) & (I)((f) < 0))
+#define UP_RND(I, rest, f) ((I)((rest) >= 0.5f))
+#define UP_RND_ZERO(I, rest, f) ((I)((rest) > 0.5f) | ((I)((rest) == 0.5f) & (I)((f) < 0)))
+#define UP_RND_MIN_INF(I, rest, f) ((I)((rest) > 0.5f))
+#define UP_RND_INF(I, rest, f) ((I)((rest) > 0.5f) | ((I)((rest) == 0.5f) & (I)((f) >= 0)))
+/* ties: the parity of f, masked in by -(tie) - written so that GCC still vectorises it */
+#define UP_RND_CONV(I, rest, f) (((I)((rest) > 0.5f) | (-(I)((rest) == 0.5f) & (f))) & 1)
+
+/* n <= CHUNK values: x -> raws in out (type OUT); saturations and NaNs counted. s is clamped to
+ * [lo - 2, hi + 2] first: beyond that every mode saturates, and it keeps the integer conversion
+ * in range. floor(s) = trunc(s) - (s < trunc(s)): truncation is a plain conversion (SSE2/NEON),
+ * where floor() would need SSE4.1 or a libm call per value. */
+#define ROW_LOOP(T, I, OUT, UP)                                                                 \
+    for (Py_ssize_t i = 0; i < n; ++i) {                                                        \
+        T s = x[i] * scale;                                                                     \
+        nan_seen |= (I)(s != s);                                                                \
+        s = s < lo2 ? lo2 : s;                                                                  \
+        s = s > hi2 ? hi2 : s;                                                                  \
+        const I t = (I)s;                                                                       \
+        const I f = t - (I)((T)t > s);                                                          \
+        const T rest = s - (T)f;                                                                \
+        I r = f + UP(I, rest, f);                                                               \
+        sat += (I)(r < lo) + (I)(r > hi);                                                       \
+        r = r < lo ? lo : r;                                                                    \
+        r = r > hi ? hi : r;                                                                    \
+        out[i] = (OUT)r;                                                                        \
+    }
+
+#define DEFINE_ROW(NAME, T, I, OUT)                                                             \
+    static void NAME(const T *restrict x, Py_ssize_t n, OUT *restrict out, T scale, I lo, I hi, \
+                     int mode, int64_t *sat_out, int *nan_out) {                                \
+        const T lo2 = (T)(lo - 2), hi2 = (T)(hi + 2);                                           \
+        I sat = 0, nan_seen = 0; /* n <= CHUNK: no overflow */                                  \
+        switch (mode) {                                                                         \
+        case AP_TRN: ROW_LOOP(T, I, OUT, UP_TRN) break;                                         \
+        case AP_TRN_ZERO: ROW_LOOP(T, I, OUT, UP_TRN_ZERO) break;                               \
+        case AP_RND: ROW_LOOP(T, I, OUT, UP_RND) break;                                         \
+        case AP_RND_ZERO: ROW_LOOP(T, I, OUT, UP_RND_ZERO) break;                               \
+        case AP_RND_MIN_INF: ROW_LOOP(T, I, OUT, UP_RND_MIN_INF) break;                         \
+        case AP_RND_INF: ROW_LOOP(T, I, OUT, UP_RND_INF) break;                                 \
+        default: ROW_LOOP(T, I, OUT, UP_RND_CONV) break;                                        \
+        }                                                                                       \
+        *sat_out += sat;                                                                        \
+        *nan_out |= (nan_seen != 0);                                                            \
+    }
+
+/* float path: float32 input, width <= 23 (every raw is a float integer); int32 raws */
+DEFINE_ROW(row_f_u8, float, int32_t, uint8_t)
+DEFINE_ROW(row_f_u16, float, int32_t, uint16_t)
+DEFINE_ROW(row_f_i32, float, int32_t, int32_t)
+/* double path: float64 input (or float32 with width > 23), width <= 52; int64 raws */
+DEFINE_ROW(row_d_u8, double, int64_t, uint8_t)
+DEFINE_ROW(row_d_u16, double, int64_t, uint16_t)
+DEFINE_ROW(row_d_u32, double, int64_t, uint32_t)
+DEFINE_ROW(row_d_i64, double, int64_t, int64_t)
+
+/* OR n_words * vpw raws (padding raws zero) into whole words; VPW a constant where it is
+ * specialised below, so the inner loop unrolls. */
+#define PACK_LOOP(I, VPW)                                                                       \
+    for (Py_ssize_t w = 0; w < n_words; ++w) {                                                  \
+        uint64_t word = 0;                                                                      \
+        for (int k = 0; k < (VPW); ++k)                                                         \
+            word |= ((uint64_t)raws[w * (VPW) + k] & mask) << (k * width);                      \
+        words[w] = word;                                                                        \
+    }
+
+#define DEFINE_PACK(I)                                                                          \
+    static void pack_words_##I(const I *raws, Py_ssize_t n_words, int width, uint64_t *words) { \
+        const int vpw = 64 / width;                                                             \
+        const uint64_t mask = ((uint64_t)1 << width) - 1; /* width <= 52 */                     \
+        switch (vpw) {                                                                          \
+        case 2: PACK_LOOP(I, 2) break;                                                          \
+        case 3: PACK_LOOP(I, 3) break;                                                          \
+        case 4: PACK_LOOP(I, 4) break;                                                          \
+        case 5: PACK_LOOP(I, 5) break;                                                          \
+        case 6: PACK_LOOP(I, 6) break;                                                          \
+        case 7: PACK_LOOP(I, 7) break;                                                          \
+        default: PACK_LOOP(I, vpw) break;                                                       \
+        }                                                                                       \
+    }
+DEFINE_PACK(int32_t)
+DEFINE_PACK(int64_t)
+
+/* ============================================================================================ */
+/* AVX2 + FMA path                                                                              */
+/* ============================================================================================ */
+
+/* Where a block's results go: fields of the word buffer seen as bytes / uint16, int32 raws for
+ * the staging buffer, or whole words of 4 values of `width` <= 15 bits (widths 13..15). */
+enum { OUT_U8, OUT_U16, OUT_I32, OUT_WORDS4 };
+
+#if VITCOD_AVX2
+#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+
+/* 8 raws, not yet saturated, under the MXCSR rounding that avx2_rounding(mode) names:
+ * - AP_TRN (round down): cvtps(x*scale) = floor(s).
+ * - AP_RND (round down): cvtps(fma(x, scale, 1/2)) = floor(RD(s + 1/2)) = floor(s + 1/2), exact:
+ *   rounding a value down never crosses an integer (integers below 2^24 are floats).
+ * - AP_RND_CONV (nearest even): cvtps(x*scale).
+ * - AP_TRN_ZERO: cvttps truncates whatever the MXCSR mode.
+ * x*scale is exact because scale is a power of two >= 1 (the caller checks). NaN and |s| >= 2^31
+ * come out as INT32_MIN, which the caller's check catches. */
+AVX2_INLINE __m256i avx2_round8(const float *p, __m256 scale, int mode) {
+    const __m256 x = _mm256_loadu_ps(p);
+    switch (mode) {
+    case AP_TRN_ZERO: return _mm256_cvttps_epi32(_mm256_mul_ps(x, scale));
+    case AP_RND: return _mm256_cvtps_epi32(_mm256_fmadd_ps(x, scale, _mm256_set1_ps(0.5f)));
+    default: return _mm256_cvtps_epi32(_mm256_mul_ps(x, scale)); /* AP_TRN, AP_RND_CONV */
+    }
+}
+
+/* Saturate raws to [lo, hi], count the lanes that needed none into *in_range (cmpeq gives -1)
+ * and keep the smallest raw before saturation in *vmin. In 16-bit lanes for outputs of at most
+ * 15 bits (half the operations): int16 holds those raws with room on both sides, so a raw that
+ * the 32 -> 16 pack saturated is still out of [lo, hi] and counted. The NaN marker INT32_MIN
+ * becomes INT16_MIN there (a genuine raw that low only costs a redo of the block). */
+#define SATURATE_COUNT(BITS, raw, out)                                                          \
+    do {                                                                                        \
+        *vmin = _mm256_min_epi##BITS(*vmin, raw);                                               \
+        out = _mm256_min_epi##BITS(_mm256_max_epi##BITS(raw, lo), hi);                          \
+        *in_range = _mm256_sub_epi##BITS(*in_range, _mm256_cmpeq_epi##BITS(raw, out));          \
+    } while (0)
+
+/* 16 raws in 16-bit lanes. packs works per 128-bit lane, so the 64-bit groups of 4 values come
+ * out in the order 0, 2, 1, 3; `ordered` restores it (the 8-bit output reorders once at the end). */
+AVX2_INLINE __m256i avx2_round16(const float *p, __m256 scale, int mode, int ordered) {
+    const __m256i packed = _mm256_packs_epi32(avx2_round8(p, scale, mode), avx2_round8(p + 8, scale, mode));
+    return ordered ? _mm256_permute4x64_epi64(packed, 0xD8) : packed;
+}
+
+/* 16 saturated raws (16-bit lanes, width <= 15) -> 4 words of 4 values; each 64-bit lane holds
+ * the 4 values of one word in 16-bit slots. Masked to their low `width` bits (two's complement),
+ * slot pairs become a + b * 2^W with one madd (b * 2^15 for width 15, where 2^15 is not an int16:
+ * -b * -2^15), and pair pairs become a word by p + q * 2^2W = (p + q * 2^32) - q * (2^32 - 2^2W),
+ * one 32x32 -> 64-bit multiply. */
+AVX2_INLINE __m256i avx2_words4(__m256i h, int width) {
+    __m256i a = _mm256_and_si256(h, _mm256_set1_epi16((short)((1 << width) - 1)));
+    __m256i mul;
+    if (width == 15) {
+        a = _mm256_sign_epi16(a, _mm256_set1_epi32(0xFFFF0001)); /* negate the odd slots */
+        mul = _mm256_set1_epi32((int)0x80000001u);               /* (1, -2^15) */
+    } else {
+        mul = _mm256_set1_epi32((int)(((uint32_t)1 << width) << 16 | 1u)); /* (1, 2^W) */
+    }
+    const __m256i pairs = _mm256_madd_epi16(a, mul);
+    const __m256i high = _mm256_mul_epu32(_mm256_srli_epi64(pairs, 32),
+                                          _mm256_set1_epi64x((long long)(((uint64_t)1 << 32) - ((uint64_t)1 << (2 * width)))));
+    return _mm256_sub_epi64(pairs, high);
+}
+
+/* 32 values -> out in `layout`, saturated and counted (see SATURATE_COUNT). */
+AVX2_INLINE void avx2_step32(const float *x, void *out, int layout, int width, int is_signed, __m256 scale, int mode,
+                             __m256i lo, __m256i hi, __m256i *vmin, __m256i *in_range) {
+    if (layout == OUT_U16 || layout == OUT_I32) { /* 32-bit lanes: 16-bit types fill int16 */
+        __m256i r[4];
+        for (int k = 0; k < 4; ++k) SATURATE_COUNT(32, avx2_round8(x + 8 * k, scale, mode), r[k]);
+        if (layout == OUT_I32) {
+            for (int k = 0; k < 4; ++k) _mm256_storeu_si256((__m256i *)out + k, r[k]);
+        } else { /* the packs' own saturation never acts: the raws are within the field type */
+            const __m256i a = is_signed ? _mm256_packs_epi32(r[0], r[1]) : _mm256_packus_epi32(r[0], r[1]);
+            const __m256i b = is_signed ? _mm256_packs_epi32(r[2], r[3]) : _mm256_packus_epi32(r[2], r[3]);
+            _mm256_storeu_si256((__m256i *)out, _mm256_permute4x64_epi64(a, 0xD8));
+            _mm256_storeu_si256((__m256i *)out + 1, _mm256_permute4x64_epi64(b, 0xD8));
+        }
+        return;
+    }
+    __m256i h[2];
+    const int ordered = layout == OUT_WORDS4;
+    for (int k = 0; k < 2; ++k) SATURATE_COUNT(16, avx2_round16(x + 16 * k, scale, mode, ordered), h[k]);
+    if (layout == OUT_WORDS4) {
+        _mm256_storeu_si256((__m256i *)out, avx2_words4(h[0], width));
+        _mm256_storeu_si256((__m256i *)out + 1, avx2_words4(h[1], width));
+    } else { /* OUT_U8: after two per-lane packs the 32-bit groups are in the order 0 4 1 5 2 6 3 7 */
+        const __m256i c = is_signed ? _mm256_packs_epi16(h[0], h[1]) : _mm256_packus_epi16(h[0], h[1]);
+        _mm256_storeu_si256((__m256i *)out, _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    }
+}
+
+/* Bytes of output per value in each layout (OUT_WORDS4: 8 bytes per 4 values). */
+static const int layout_bytes[] = {1, 2, 4, 2};
+
+AVX2_INLINE int avx2_block_mode(const float *x, Py_ssize_t n, void *out, int layout, int width, float scale_f,
+                                int32_t lo32, int32_t hi32, int mode, int64_t *sat) {
+    const __m256 scale = _mm256_set1_ps(scale_f);
+    const int is_signed = lo32 < 0, bytes = layout_bytes[layout];
+    const int lanes16 = layout == OUT_U8 || layout == OUT_WORDS4;
+    const __m256i lo = lanes16 ? _mm256_set1_epi16((short)lo32) : _mm256_set1_epi32(lo32);
+    const __m256i hi = lanes16 ? _mm256_set1_epi16((short)hi32) : _mm256_set1_epi32(hi32);
+    __m256i vmin = lanes16 ? _mm256_set1_epi16(INT16_MAX) : _mm256_set1_epi32(INT32_MAX);
+    __m256i in_range = _mm256_setzero_si256();
+    Py_ssize_t i = 0, lanes;
+    for (; i + 32 <= n; i += 32)
+        avx2_step32(x + i, (char *)out + i * bytes, layout, width, is_signed, scale, mode, lo, hi, &vmin, &in_range);
+    lanes = i;
+    if (i < n) { /* the tail through a zero-padded copy: raw 0 is in every type's range, and zero
+                  * fields are what the padding of a last, partial word must hold */
+        float tail_in[32] = {0};
+        int32_t tail_out[32];
+        const Py_ssize_t rest = n - i;
+        memcpy(tail_in, x + i, (size_t)rest * sizeof(float));
+        avx2_step32(tail_in, tail_out, layout, width, is_signed, scale, mode, lo, hi, &vmin, &in_range);
+        memcpy((char *)out + i * bytes, tail_out, (size_t)(layout == OUT_WORDS4 ? (rest + 3) / 4 * 8 : rest * bytes));
+        lanes += 32;
+    }
+    int32_t in_range_total = 0;
+    /* per lane: the NaN marker as minimum means redo; else add up the in-range counts (16-bit
+     * lanes count at most CHUNK / 16 + 2 values each: no overflow) */
+#define REDUCE_LANES(T, N, MARKER)                                                              \
+    do {                                                                                        \
+        T mins[N], counts[N];                                                                   \
+        _mm256_storeu_si256((__m256i *)mins, vmin);                                             \
+        _mm256_storeu_si256((__m256i *)counts, in_range);                                       \
+        for (int k = 0; k < N; ++k) {                                                           \
+            if (mins[k] == MARKER) return 0;                                                    \
+            in_range_total += counts[k];                                                        \
+        }                                                                                       \
+    } while (0)
+    if (lanes16) REDUCE_LANES(int16_t, 16, INT16_MIN);
+    else REDUCE_LANES(int32_t, 8, INT32_MIN);
+#undef REDUCE_LANES
+    *sat += lanes - in_range_total;
+    return 1;
+}
+
+/* One block of n <= CHUNK values, under the MXCSR rounding of avx2_rounding(mode). Returns 1 (and
+ * adds the saturation count) when done, 0 when the caller must redo the block with the generic
+ * loop (NaN, or a value beyond int32). */
+AVX2 static int avx2_block(const float *x, Py_ssize_t n, void *out, int layout, int width, float scale, int32_t lo,
+                           int32_t hi, int mode, int64_t *sat) {
+    switch (mode) { /* one specialised loop per mode */
+    case AP_TRN: return avx2_block_mode(x, n, out, layout, width, scale, lo, hi, AP_TRN, sat);
+    case AP_TRN_ZERO: return avx2_block_mode(x, n, out, layout, width, scale, lo, hi, AP_TRN_ZERO, sat);
+    case AP_RND: return avx2_block_mode(x, n, out, layout, width, scale, lo, hi, AP_RND, sat);
+    default: return avx2_block_mode(x, n, out, layout, width, scale, lo, hi, AP_RND_CONV, sat);
+    }
+}
+
+/* The MXCSR rounding avx2_round8 relies on. Set once per batch (writing MXCSR is slow) and kept
+ * while a block is redone by the generic loop: with scale >= 1 every operation there is exact,
+ * so its result does not depend on the rounding mode. */
+static unsigned int avx2_rounding(int mode) {
+    return (mode == AP_TRN || mode == AP_RND) ? _MM_ROUND_DOWN : _MM_ROUND_NEAREST;
+}
+
+static int use_avx2 = 0; /* set at import from the CPU's feature bits */
+#endif
+
+/* ============================================================================================ */
+/* Batch                                                                                        */
+/* ============================================================================================ */
+
+/* FAST(xp, m, outp, layout): the AVX2 path for one block; nonzero when it did the block. */
+#if VITCOD_AVX2
+#define FAST_F(xp, m, outp, layout) (fast && avx2_block(xp, m, outp, layout, width, scale, lo, hi, mode, sat))
+#define FAST_ALLOWED (simd && use_avx2 && scale >= 1 && (mode == AP_TRN || mode == AP_TRN_ZERO || mode == AP_RND || mode == AP_RND_CONV))
+#define SET_ROUNDING                                                                            \
+    const unsigned int saved_csr = _mm_getcsr();                                                \
+    if (fast) _mm_setcsr((saved_csr & ~_MM_ROUND_MASK) | avx2_rounding(mode))
+#define RESTORE_ROUNDING if (fast) _mm_setcsr(saved_csr)
+#else
+#define FAST_F(xp, m, outp, layout) 0
+#define FAST_ALLOWED 0
+#define SET_ROUNDING
+#define RESTORE_ROUNDING
+#endif
+#define FAST_NONE(xp, m, outp, layout) 0
+
+/* The whole batch in blocks of at most CHUNK values. When images need no padding (n a multiple
+ * of the values per word) the batch is one flat run. Byte-aligned widths store straight into the
+ * words seen as 8/16/32-bit fields (little-endian hosts only; the wrapper checks); widths 13..15
+ * are packed into words by the AVX2 path directly; other widths stage the raws of whole words,
+ * then pack them. */
+#define DEFINE_BATCH(NAME, T, I, ROW_U8, ROW_U16, ROW_U32, ROW_I, OUT32, FAST, ALLOWED)          \
+    static void NAME(const T *x, Py_ssize_t batch, Py_ssize_t n, uint64_t *words, Py_ssize_t wpi, \
+                     int width, T scale, I lo, I hi, int mode, int simd, int64_t *sat, int *nan) { \
+        const int vpw = 64 / width;                                                             \
+        const int fast = ALLOWED;                                                               \
+        /* OUT_WORDS4 works in int16 lanes, which must hold [lo, hi] with room on both sides */ \
+        const int words4 = width >= 13 && width <= 15 && lo > INT16_MIN && hi < INT16_MAX;      \
+        (void)simd;                                                                             \
+        (void)fast;                                                                             \
+        (void)words4;                                                                           \
+        if (n % vpw == 0) { /* no padding between images: one flat run of values */            \
+            n *= batch;                                                                         \
+            wpi *= batch;                                                                       \
+            batch = batch ? 1 : 0;                                                              \
+        }                                                                                       \
+        const Py_ssize_t slots = wpi * vpw; /* fields per image, padding included */            \
+        const Py_ssize_t chunk = (CHUNK / vpw) * vpw;                                           \
+        I stage[CHUNK];                                                                         \
+        SET_ROUNDING;                                                                           \
+        for (Py_ssize_t b = 0; b < batch; ++b) {                                                \
+            const T *xb = x + b * n;                                                            \
+            uint64_t *wb = words + b * wpi;                                                     \
+            for (Py_ssize_t a = 0; a < n; a += chunk) {                                         \
+                const Py_ssize_t m = n - a < chunk ? n - a : chunk;                             \
+                if (width == 8) {                                                               \
+                    if (!FAST(xb + a, m, (uint8_t *)wb + a, OUT_U8))                            \
+                        ROW_U8(xb + a, m, (uint8_t *)wb + a, scale, lo, hi, mode, sat, nan);    \
+                } else if (width == 16) {                                                       \
+                    if (!FAST(xb + a, m, (uint16_t *)wb + a, OUT_U16))                          \
+                        ROW_U16(xb + a, m, (uint16_t *)wb + a, scale, lo, hi, mode, sat, nan);  \
+                } else if (width == 32) {                                                       \
+                    ROW_U32(xb + a, m, (OUT32 *)wb + a, scale, lo, hi, mode, sat, nan);         \
+                } else if (!(words4 && FAST(xb + a, m, wb + a / vpw, OUT_WORDS4))) {            \
+                    const Py_ssize_t m_words = (m + vpw - 1) / vpw;                             \
+                    if (!FAST(xb + a, m, stage, OUT_I32))                                       \
+                        ROW_I(xb + a, m, stage, scale, lo, hi, mode, sat, nan);                 \
+                    for (Py_ssize_t k = m; k < m_words * vpw; ++k) stage[k] = 0;                \
+                    pack_words_##I(stage, m_words, width, wb + a / vpw);                        \
+                }                                                                               \
+            }                                                                                   \
+            if ((width == 8 || width == 16 || width == 32) && slots > n) /* zero the padding */  \
+                memset((char *)wb + n * (width / 8), 0, (size_t)(slots - n) * (width / 8));    \
+        }                                                                                       \
+        RESTORE_ROUNDING;                                                                       \
+    }
+DEFINE_BATCH(batch_f, float, int32_t, row_f_u8, row_f_u16, row_f_i32, row_f_i32, int32_t, FAST_F, FAST_ALLOWED)
+DEFINE_BATCH(batch_d, double, int64_t, row_d_u8, row_d_u16, row_d_u32, row_d_i64, uint32_t, FAST_NONE, 0)
+
+/* ============================================================================================ */
+/* Python binding                                                                               */
+/* ============================================================================================ */
+
+#define NOT_HANDLED (-2) /* the input is for the numpy path: returned, not raised */
+
+static int is_uint64_buffer(const Py_buffer *b) {
+    const char *f = b->format ? b->format : "B";
+    if (*f == '<' || *f == '=' || *f == '@') ++f; /* native little-endian hosts only (wrapper checks) */
+    return b->itemsize == 8 && (strcmp(f, "Q") == 0 || strcmp(f, "L") == 0);
+}
+
+/* quantize_pack(x, words, n_values, width, lo, hi, scale, mode[, simd]) - METH_FASTCALL: this runs
+ * once per batch and its argument parsing is part of what the driver pays. */
+static PyObject *quantize_pack(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 8 && nargs != 9) {
+        PyErr_Format(PyExc_TypeError, "quantize_pack expects 8 or 9 arguments, got %zd", nargs);
+        return NULL;
+    }
+    const Py_ssize_t n_values = PyLong_AsSsize_t(args[2]);
+    const long width = PyLong_AsLong(args[3]);
+    const long long lo = PyLong_AsLongLong(args[4]), hi = PyLong_AsLongLong(args[5]);
+    const double scale = PyFloat_AsDouble(args[6]);
+    const long mode = PyLong_AsLong(args[7]);
+    const int simd = nargs == 9 ? PyObject_IsTrue(args[8]) : 1;
+    if (PyErr_Occurred()) return NULL;
+    if (mode < 0 || mode >= N_MODES || lo > 0 || hi < 0 || !(scale > 0) || n_values < 1) {
+        PyErr_SetString(PyExc_ValueError, "bad format arguments (mode, lo <= 0 <= hi, scale > 0, n_values >= 1)");
+        return NULL;
+    }
+    Py_buffer xb, wb;
+    if (PyObject_GetBuffer(args[0], &xb, PyBUF_STRIDES | PyBUF_FORMAT) < 0) {
+        PyErr_Clear(); /* not a buffer we can read directly: the numpy path decides */
+        return PyLong_FromLong(NOT_HANDLED);
+    }
+    const char *xf = xb.format ? xb.format : "B";
+    const int is_float = strcmp(xf, "f") == 0, is_double = strcmp(xf, "d") == 0;
+    if (!(is_float || is_double) || !PyBuffer_IsContiguous(&xb, 'C') || width < 1 || width > 52 ||
+        (is_float && width > 23) || xb.len % (n_values * xb.itemsize)) {
+        PyBuffer_Release(&xb);
+        return PyLong_FromLong(NOT_HANDLED);
+    }
+    if (PyObject_GetBuffer(args[1], &wb, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(&xb);
+        return NULL; /* BufferError: read-only or not contiguous */
+    }
+    const Py_ssize_t batch = xb.len / (n_values * xb.itemsize);
+    const Py_ssize_t wpi = (n_values + 64 / width - 1) / (64 / width);
+    PyObject *result = NULL;
+    if (!is_uint64_buffer(&wb) || wb.len != batch * wpi * 8) {
+        PyErr_Format(PyExc_ValueError, "output buffer must be %zd uint64 words", batch * wpi);
+    } else {
+        int64_t sat = 0;
+        int nan = 0;
+        Py_BEGIN_ALLOW_THREADS
+        if (is_float)
+            batch_f((const float *)xb.buf, batch, n_values, (uint64_t *)wb.buf, wpi, (int)width, (float)scale,
+                    (int32_t)lo, (int32_t)hi, (int)mode, simd, &sat, &nan);
+        else
+            batch_d((const double *)xb.buf, batch, n_values, (uint64_t *)wb.buf, wpi, (int)width, scale,
+                    (int64_t)lo, (int64_t)hi, (int)mode, simd, &sat, &nan);
+        Py_END_ALLOW_THREADS
+        /* NaN: the words are not defined; the caller falls back to the numpy path. */
+        result = PyLong_FromLongLong(nan ? -1 : (long long)sat);
+    }
+    PyBuffer_Release(&xb);
+    PyBuffer_Release(&wb);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"quantize_pack", (PyCFunction)(void (*)(void))quantize_pack, METH_FASTCALL,
+     "quantize_pack(x, words, n_values, width, lo, hi, scale, mode, simd=True) -> saturated count;\n"
+     "-1 when x holds NaN (words undefined), -2 when x is not for this kernel (not C-contiguous\n"
+     "float32/float64, width > 52, or float32 with width > 23). words: writable C-contiguous uint64\n"
+     "buffer of exactly batch * words_per_image words (ValueError otherwise). Call it through\n"
+     "vitcod.host.wire.quantize_pack, which handles the -1/-2 cases with the numpy path."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_quantize_pack",
+                                    "Fused quantize + pack of float images (see vitcod.host.wire).", -1, methods,
+                                    NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__quantize_pack(void) {
+    int simd = 0;
+#if VITCOD_AVX2
+    __builtin_cpu_init();
+    use_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    simd = use_avx2;
+#endif
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddStringConstant(m, "simd", simd ? "avx2" : "generic") < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

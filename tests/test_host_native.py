@@ -1,0 +1,175 @@
+"""The compiled quantize+pack kernel (host/native/quantize_pack.c) against the numpy reference.
+
+The reference is FixedFormat.round_float + pack (the general numpy path). Every case runs the
+kernel twice - its AVX2 path (where the CPU has it) and its generic C path - and both must give
+the reference's words and saturation count bit for bit.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from vitcod.host import FixedFormat, WireFormatError, native_kernel, quantize_pack, unpack
+from vitcod.host import wire
+from vitcod.host.fixed import ROUNDING_MODES
+from vitcod.host.wire import _pack_checked, words_per_image
+
+
+def test_the_kernel_is_built_here():
+    # `make setup` builds it (setup.py, a C compiler is part of the flow's requirements); a silent
+    # fall-back to numpy would hide a broken build behind slower but passing tests.
+    if os.environ.get("VITCOD_HOST_NATIVE") == "0":
+        pytest.skip("VITCOD_HOST_NATIVE=0 disables the kernel")
+    assert native_kernel() in ("avx2", "generic"), (
+        "vitcod.host._quantize_pack is not importable: reinstall with `make setup` and read the compiler output")
+
+
+def kernel():
+    if wire._native is None:
+        pytest.skip("compiled kernel not built or disabled")
+    return wire._native
+
+
+def reference(x, fmt):
+    raws, saturated = fmt.round_float(x)
+    return _pack_checked(raws, fmt.width, fmt.signed, None), saturated
+
+
+def run_kernel(x, fmt, simd):
+    words = np.empty(x.shape[0] * words_per_image(x.shape[1], fmt.width), dtype=np.uint64)
+    saturated = kernel().quantize_pack(x, words, x.shape[1], *fmt.conversion_plan, simd)
+    return words, saturated
+
+
+def edge_values(fmt, dtype, rng, n_uniform=3000):
+    """Ties and their neighbours, range bounds, infinities, huge and tiny values, random values."""
+    lsb = fmt.lsb
+    raws = np.unique(np.concatenate([np.linspace(fmt.host_min_raw, fmt.max_raw, 97).round(),
+                                     [fmt.host_min_raw, fmt.max_raw, 0, 1, -1]]))
+    ties = (raws + 0.5) * lsb
+    around = np.concatenate([np.nextafter(ties.astype(dtype), dtype(np.inf)),
+                             np.nextafter(ties.astype(dtype), dtype(-np.inf))])
+    half_below = np.nextafter(dtype(0.5), dtype(0))
+    special = np.array([0.0, -0.0, 0.5 * lsb, -0.5 * lsb, half_below * lsb, -half_below * lsb, 1.5 * lsb,
+                        -1.5 * lsb, fmt.min_value - 0.5 * lsb, fmt.max_value + 0.5 * lsb, fmt.min_value - lsb,
+                        fmt.max_value + lsb, fmt.max_value + 0.75 * lsb, 2.0 ** 31 * lsb, -(2.0 ** 31) * lsb,
+                        -32768 * lsb, -32769 * lsb, 1e30, -1e30, np.inf, -np.inf, 1e-40, -1e-40, 1e-45, -1e-45])
+    span = fmt.max_value - fmt.min_value
+    uniform = rng.uniform(fmt.min_value - span / 4, fmt.max_value + span / 4, n_uniform)
+    with np.errstate(over="ignore"):
+        return np.concatenate([ties, -ties, around, special, uniform]).astype(dtype)
+
+
+FORMATS = ["ap_ufixed<8,0>", "ap_fixed<8,3>", "ap_fixed<8,1,AP_RND_CONV,AP_SAT_SYM>", "ap_ufixed<8,0,AP_TRN,AP_SAT>",
+           "ap_fixed<8,2,AP_TRN_ZERO,AP_SAT>", "ap_fixed<16,6>", "ap_ufixed<16,2,AP_TRN,AP_SAT>",
+           "ap_fixed<16,6,AP_RND_CONV,AP_SAT>", "ap_fixed<15,3,AP_RND_CONV,AP_SAT>", "ap_ufixed<15,1>", "ap_fixed<14,4>",
+           "ap_ufixed<14,4,AP_RND_CONV>", "ap_fixed<13,5,AP_TRN,AP_SAT>", "ap_fixed<14,4,AP_RND_INF,AP_SAT>",
+           "ap_ufixed<13,1,AP_RND_ZERO,AP_SAT>", "ap_fixed<12,4>", "ap_fixed<10,3,AP_RND_MIN_INF,AP_SAT>",
+           "ap_ufixed<5,1,AP_RND_CONV>", "ap_fixed<1,1,AP_RND_CONV,AP_SAT>", "ap_fixed<20,8>", "ap_fixed<22,2,AP_TRN,AP_SAT>",
+           "ap_fixed<23,12,AP_RND_CONV,AP_SAT>", "ap_fixed<24,8>", "ap_fixed<32,10,AP_TRN_ZERO,AP_SAT>",
+           "ap_fixed<40,20,AP_RND_CONV,AP_SAT>", "ap_ufixed<52,26>", "ap_int<8>", "ap_fixed<8,10>", "ap_fixed<16,20,AP_TRN,AP_SAT>"]
+
+
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "generic"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cpp", FORMATS)
+def test_kernel_gives_the_reference_words(cpp, dtype, simd):
+    fmt = FixedFormat.parse(cpp)
+    values = edge_values(fmt, dtype, np.random.default_rng(len(cpp)))
+    for n_values in (37, 64):  # 37: padding after every image; 64: the flat layout for most widths
+        x = values[: (values.size // n_values) * n_values].reshape(-1, n_values)
+        expected, saturated = reference(x, fmt)
+        if dtype == np.float32 and fmt.width > 23:  # the wrapper computes these in float64, as round_float
+            x = x.astype(np.float64)
+        words, count = run_kernel(x, fmt, simd)
+        np.testing.assert_array_equal(words, expected, err_msg=f"{cpp} n={n_values}")
+        assert count == saturated
+
+
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "generic"])
+@pytest.mark.parametrize("cpp", ["ap_ufixed<8,0>", "ap_fixed<16,6,AP_RND_CONV,AP_SAT>", "ap_fixed<15,3,AP_RND_CONV,AP_SAT>",
+                                 "ap_fixed<12,4>", "ap_fixed<22,6,AP_TRN,AP_SAT>"])
+@pytest.mark.parametrize("n_values", [1, 31, 33, 4095, 4097, 9000])
+def test_kernel_blocks_tails_and_chunk_boundaries(cpp, n_values, simd):
+    fmt = FixedFormat.parse(cpp)
+    rng = np.random.default_rng(n_values)
+    span = fmt.max_value - fmt.min_value
+    x = rng.uniform(fmt.min_value - span / 8, fmt.max_value + span / 8, (3, n_values)).astype(np.float32)
+    expected, saturated = reference(x, fmt)
+    words, count = run_kernel(x, fmt, simd)
+    np.testing.assert_array_equal(words, expected)
+    assert count == saturated
+
+
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "generic"])
+def test_every_float32_bit_pattern_of_a_range_rounds_like_the_reference(simd):
+    # 2^20 consecutive float32 patterns around +-0.5 lsb, +-1 lsb and the range ends of an 8-bit and
+    # a 15-bit type: every fraction and tie case the rounding modes distinguish.
+    rng_bits = np.arange(2 ** 18, dtype=np.uint32)
+    for cpp in ("ap_ufixed<8,0>", "ap_fixed<8,1,AP_RND_CONV,AP_SAT>", "ap_fixed<15,3,AP_RND_CONV,AP_SAT>",
+                "ap_fixed<8,3,AP_TRN,AP_SAT>", "ap_fixed<8,3,AP_TRN_ZERO,AP_SAT>"):
+        fmt = FixedFormat.parse(cpp)
+        for centre in (0.5 * fmt.lsb, -0.5 * fmt.lsb, fmt.lsb, fmt.max_value):
+            start = np.array([centre], dtype=np.float32).view(np.uint32)[0] - np.uint32(2 ** 17)
+            x = (rng_bits + start).view(np.float32).reshape(-1, 64)
+            expected, saturated = reference(x, fmt)
+            words, count = run_kernel(x, fmt, simd)
+            np.testing.assert_array_equal(words, expected, err_msg=f"{cpp} around {centre}")
+            assert count == saturated
+
+
+def test_nan_is_reported_and_left_to_the_numpy_path():
+    fmt = FixedFormat.parse("ap_ufixed<8,0>")
+    x = np.full((2, 64), 0.25, dtype=np.float32)
+    x[1, 7] = np.nan
+    words = np.empty(16, dtype=np.uint64)
+    assert kernel().quantize_pack(x, words, 64, *fmt.conversion_plan) == -1
+
+
+@pytest.mark.parametrize("x", [np.zeros((2, 64), dtype=np.int32), np.zeros((2, 128), dtype=np.float32)[:, ::2],
+                               np.zeros((2, 64), dtype=np.float16)], ids=["int", "strided", "float16"])
+def test_inputs_it_does_not_cover_go_to_the_numpy_path(x):
+    fmt = FixedFormat.parse("ap_fixed<16,6>")
+    words = np.empty(32, dtype=np.uint64)
+    assert kernel().quantize_pack(x, words, 64, *fmt.conversion_plan) == -2
+    np.testing.assert_array_equal(quantize_pack(x, fmt)[0], reference(x.astype(np.float64), fmt)[0])
+
+
+def test_a_wrong_output_buffer_is_refused_with_what_was_expected():
+    fmt = FixedFormat.parse("ap_fixed<16,6>")
+    x = np.zeros((3, 64), dtype=np.float32)
+    kernel()
+    with pytest.raises(WireFormatError, match="holds 47 words, the batch needs 48"):
+        quantize_pack(x, fmt, np.empty(47, dtype=np.uint64))
+    with pytest.raises(WireFormatError, match="uint64"):
+        quantize_pack(x, fmt, np.empty(48, dtype=np.int64))
+    read_only = np.empty(48, dtype=np.uint64)
+    read_only.flags.writeable = False
+    with pytest.raises((WireFormatError, BufferError, ValueError)):
+        quantize_pack(x, fmt, read_only)
+
+
+def test_rounding_mode_indices_follow_the_kernel_enum():
+    # the C enum (host/native/quantize_pack.c) lists the modes in this order
+    assert ROUNDING_MODES == ("AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF",
+                              "AP_RND_CONV")
+    text = open(os.path.join(os.path.dirname(wire.__file__), "native", "quantize_pack.c")).read()
+    assert "enum { AP_TRN, AP_TRN_ZERO, AP_RND, AP_RND_ZERO, AP_RND_MIN_INF, AP_RND_INF, AP_RND_CONV, N_MODES };" in text
+
+
+def test_driver_facing_function_uses_the_kernel(monkeypatch):
+    kernel()
+    fmt = FixedFormat.parse("ap_ufixed<8,0>")
+    x = np.random.default_rng(0).uniform(0, 1.1, (5, 64)).astype(np.float32)
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("numpy path used")
+
+    monkeypatch.setattr(FixedFormat, "round_float", refuse)
+    monkeypatch.setattr(FixedFormat, "round_float_into", refuse)
+    words, saturated = quantize_pack(x, fmt)
+    monkeypatch.undo()
+    expected_raws, expected_saturated = fmt.quantize(x)
+    assert saturated == expected_saturated > 0
+    np.testing.assert_array_equal(unpack(words, 64, 8, False), expected_raws)
