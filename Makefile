@@ -28,7 +28,7 @@ IMAGES      ?=
 FIT_CHECK   ?= 1
 
 .PHONY: help setup demo test train evaluate autoencoder statistics masks finetune report hls csim bench \
-        bitstream stub-check run deploy clean distclean
+        bitstream synth stub-check run deploy clean distclean
 
 help:  ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -83,6 +83,12 @@ bitstream: $(STAMP)  ## hls -> IP -> block design -> bitstream for BOARD (needs 
 
 bench: $(STAMP)  ## Modelled engine latency/resources vs dense, C-sim and host-packing figures -> build/bench/
 	$(PY) -m vitcod.hls.bench --run-dir $(RUN_DIR) --out $(BUILD)/bench
+
+# The tool check runs first: without Vitis HLS nothing else runs.
+synth: $(STAMP)  ## Vitis HLS C synthesis of build/$(RUN)/$(HLS_STAGE) -> build/bench/synth.json (needs Vitis HLS)
+	$(PY) -m vitcod.hls.synth --check-tools
+	$(PY) -m vitcod hls --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART)
+	$(PY) -m vitcod.hls.synth --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --out $(BUILD)/bench
 
 stub-check: $(STAMP)  ## Dry run of the overlay Tcl for BOARD under the recording stub (tclsh only)
 	$(MAKE) -C overlay stub-check BOARD=$(BOARD) PY=$(abspath $(PY)) \

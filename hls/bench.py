@@ -40,7 +40,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import perf
+from . import perf, synth
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,10 @@ UNITS = {
     "accuracy_at_0.9": "fraction of the test split classified correctly (QKeras, quantized), measured",
     "modelled_latency_us": "microseconds per image through the whole modelled design",
     "clock_mhz": "MHz (assumed clock of the modelled design)",
+    "synthesized_at_0.9": "Vitis HLS C-synthesis estimate of the 0.90 design (make synth): cycles, ns, us, "
+                          "resource counts; null where Vitis HLS is not installed",
+    "modelled_vs_synthesized_at_0.9": "per quantity: modelled value, synthesized value, their ratio (latency in us at "
+                                      "the target clock, interval in cycles, resources in DSP / BRAM18K / LUT / FF)",
 }
 
 TARGETS = {
@@ -194,6 +198,17 @@ def load_test_split(run_dir: Path) -> tuple[np.ndarray, np.ndarray, str]:
 
     data = load_digits()
     return np.ascontiguousarray(data.x_test, dtype=np.float32), data.y_test, "digits test split"
+
+
+def modelled_vs_synthesized(row: dict, synthesized: dict) -> dict[str, dict[str, Any]]:
+    """The same quantity modelled (sweep row) and C-synthesized (synth.json), side by side."""
+    pairs = {"latency_us": (row["model_latency_us"], synthesized.get("latency_us_at_target_clock")),
+             "interval_cycles": (row["model_interval_cycles"], synthesized.get("interval_min_cycles"))}
+    for key in ("dsp", "bram_18k", "lut", "ff"):
+        pairs[key] = (row["resources"][key], synthesized["resources"].get(key))
+    return {key: {"modelled": m, "synthesized": s,
+                  "synthesized_over_modelled": s / m if isinstance(s, (int, float)) and m else None}
+            for key, (m, s) in pairs.items()}
 
 
 def network_input_type(*hls_dirs: Path, stage: str | None) -> str | None:
@@ -454,6 +469,14 @@ def run_bench(run_dir: str | Path, out_dir: str | Path, *, assumptions: perf.Ass
             for board in bench["fit_at_0.9"]}
         bench["engines_at_0.9"] = [e.to_dict() for e in est.engines]
 
+    # ---- synthesized figures beside the modelled ones (make synth, where Vitis HLS is installed) --
+    synthesized, why_not = synth.load_synthesis(out_dir, headline_stage) if headline_stage else (None, "no 0.9 stage")
+    bench["synthesized_at_0.9"] = synthesized
+    bench["modelled_vs_synthesized_at_0.9"] = modelled_vs_synthesized(
+        next(r for r in rows if r["stage"] == headline_stage), synthesized) if synthesized else None
+    if why_not:
+        reasons["synthesized_at_0.9"] = why_not
+
     # ---- the model's counts vs the C-simulation counters -----------------------------------------
     stages = list(counter_stages) if counter_stages is not None else list(estimates)
     checks = {}
@@ -636,6 +659,18 @@ def markdown(bench: dict) -> str:
     for r in p["unpack"]:
         lines.append(f"| {r['format']} | {r['batch']} | {r['unpack_ms']:.4f} | {r['copy_ms']:.4f} | "
                      f"{r['unpack_vs_copy_throughput_ratio']:.3f} |")
+    lines += ["", "## Modelled vs synthesized (0.90 design)", ""]
+    if bench.get("modelled_vs_synthesized_at_0.9"):
+        syn = bench["synthesized_at_0.9"]
+        lines += [f"{syn['label']}; target clock {syn['target_clock_ns']} ns, estimated {syn['estimated_clock_ns']} ns "
+                  f"(`make synth`, {syn['run']['command']}).", "",
+                  "| quantity | modelled | synthesized | synthesized / modelled |", "|---|---:|---:|---:|"]
+        for key, v in bench["modelled_vs_synthesized_at_0.9"].items():
+            lines.append(f"| {key} | {_fmt(v['modelled'])} | {_fmt(v['synthesized'])} | "
+                         f"{_fmt(v['synthesized_over_modelled'])} |")
+    else:
+        lines.append(f"No synthesized figures: {bench['reasons'].get('synthesized_at_0.9', 'not available')}. "
+                     "With Vitis HLS installed, `make synth` then `make bench` fills this table.")
     if bench.get("fit_at_0.9"):
         row = next(r for r in bench["sweep"] if r["nominal_sparsity"] == HEADLINE_SPARSITY)
         br, res = row["resource_breakdown"], row["resources"]

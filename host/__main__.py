@@ -145,7 +145,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for name in ("quantize_pack", "copy_packed", "copy_input", "unpack"):
         print(f"  {name:<15}{packing[name + '[ms]']:>10.4f}{packing[name + '[images/s]']:>14.0f}"
               f"{packing[name + '[MB/s]']:>11.1f}")
-    print(f"  quantize_pack takes {packing['quantize_pack/copy_packed']:.1f}x the time of copying the packed bytes")
+    print(f"  quantize_pack takes {packing['quantize_pack/copy_packed']:.1f}x the time of copying the packed bytes "
+          f"(kernel: {packing['kernel']})")
     print(f"throughput_test (backend {driver.backend}, batch {batch}, mean of {args.repeats}):")
     for key, value in stages.items():
         if key not in ("backend", "batch_size", "repeats"):

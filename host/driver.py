@@ -41,7 +41,7 @@ import numpy as np
 
 from .errors import IdentityMismatchError, InputError, SaturationWarning, StreamError, WireFormatError
 from .metadata import OverlayMetadata
-from .wire import pack, quantize_pack, unpack
+from .wire import native_kernel, pack, quantize_pack, unpack
 
 log = logging.getLogger(__name__)
 
@@ -386,7 +386,7 @@ class VitcodDriver:
                 f"batch_size={self._batch_size}>")
 
 
-def packing_benchmark(metadata: OverlayMetadata, batch_size: int, repeats: int = 5, seed: int = 0) -> dict[str, float]:
+def packing_benchmark(metadata: OverlayMetadata, batch_size: int, repeats: int = 5, seed: int = 0) -> dict[str, Any]:
     """Quantize+pack throughput next to plain numpy copies of the same bytes, in one run.
 
     Measures (best of ``repeats``) on float32 images of one batch:
@@ -395,8 +395,8 @@ def packing_benchmark(metadata: OverlayMetadata, batch_size: int, repeats: int =
     (``np.copyto`` of the float input) and ``unpack`` of an output buffer.
 
     Returns:
-        seconds per stage (``<stage>[ms]``), images/s and MB/s per stage, and the ratio of
-        quantize_pack to the packed copy.
+        seconds per stage (``<stage>[ms]``), images/s and MB/s per stage, the ratio of
+        quantize_pack to the packed copy, and which quantize+pack ``kernel`` ran.
     """
     rng = np.random.default_rng(seed)
     fmt = metadata.input.format
@@ -414,7 +414,7 @@ def packing_benchmark(metadata: OverlayMetadata, batch_size: int, repeats: int =
         "copy_input": (lambda: np.copyto(images_copy, images), images.nbytes),
         "unpack": (lambda: unpack(out_words, metadata.output.values, out_fmt.width, out_fmt.signed), out_words.nbytes),
     }
-    result: dict[str, float] = {"batch_size": batch_size, "repeats": repeats}
+    result: dict[str, Any] = {"batch_size": batch_size, "repeats": repeats, "kernel": native_kernel() or "numpy"}
     for name, (fn, nbytes) in stages.items():
         best = float("inf")
         for _ in range(repeats):
