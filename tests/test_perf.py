@@ -359,9 +359,15 @@ def adversarial_inputs(fmt, dtype, rng) -> np.ndarray:
                                  "ap_ufixed<16,2,AP_TRN,AP_SAT>", "ap_fixed<32,10,AP_TRN_ZERO,AP_SAT>",
                                  "ap_fixed<8,1,AP_RND_CONV,AP_SAT_SYM>", "ap_fixed<12,4>", "ap_ufixed<5,1,AP_RND_CONV>",
                                  "ap_fixed<10,3,AP_RND_INF,AP_SAT>", "ap_int<8>", "ap_fixed<1,1,AP_RND_CONV,AP_SAT>"])
-def test_quantize_pack_fast_path_gives_the_general_path_words(cpp, dtype):
-    from vitcod.host import FixedFormat, quantize_pack
+@pytest.mark.parametrize("path", ["compiled", "numpy"])
+def test_quantize_pack_fast_path_gives_the_general_path_words(cpp, dtype, path, monkeypatch):
+    from vitcod.host import FixedFormat, quantize_pack, wire
     from vitcod.host.wire import _pack_checked
+
+    if path == "numpy":  # the fall-back when the kernel is not built: round_float_into + packing
+        monkeypatch.setattr(wire, "_native", None)
+    elif wire._native is None:
+        pytest.skip("compiled kernel not built")
 
     fmt = FixedFormat.parse(cpp)
     x = adversarial_inputs(fmt, dtype, np.random.default_rng(5))
@@ -373,8 +379,10 @@ def test_quantize_pack_fast_path_gives_the_general_path_words(cpp, dtype):
     assert count == saturated
 
 
-def test_quantize_pack_takes_the_fast_path(monkeypatch):
-    from vitcod.host import FixedFormat, quantize_pack, unpack
+def test_quantize_pack_numpy_path_takes_its_fast_path(monkeypatch):
+    from vitcod.host import FixedFormat, quantize_pack, unpack, wire
+
+    monkeypatch.setattr(wire, "_native", None)
 
     fmt = FixedFormat.parse("ap_ufixed<8,0>")
     x = np.random.default_rng(0).uniform(0, 1.1, (5, 64)).astype(np.float32)
