@@ -19,9 +19,11 @@
  *   cores);
  * - AVX2 + FMA intrinsics (x86-64 hosts that have them, checked at import) for the four modes that
  *   a conversion instruction rounds directly, when scale >= 1. It sets the MXCSR rounding mode for
- *   the block so that the conversion itself floors (AP_TRN, AP_RND via floor(x*scale + 1/2) with
- *   one FMA rounding downwards - exact, see avx2_round8) or rounds to even (AP_RND_CONV). A block
- *   containing NaN or a value beyond int32 is redone by the generic loop.
+ *   the batch so that the conversion itself floors (AP_TRN, AP_RND via floor(x*scale + 1/2) with
+ *   one FMA rounding downwards - exact, see avx2_round8) or rounds to even (AP_RND_CONV); it
+ *   saturates and counts in 16-bit lanes where the type allows, and packs 8-bit, 16-bit and
+ *   13..15-bit fields straight into the words. A block containing NaN or a value beyond int32 is
+ *   redone by the generic loop.
  *
  * Plain C99 + the CPython buffer protocol (no numpy headers).
  */
