@@ -150,6 +150,12 @@ def test_a_wrong_output_buffer_is_refused_with_what_was_expected():
         quantize_pack(x, fmt, read_only)
 
 
+@pytest.mark.parametrize("cpp", ["ap_fixed<53,20>", "ap_fixed<62,20>"])
+def test_types_too_wide_for_float_conversion_keep_their_error(cpp):
+    with pytest.raises(NotImplementedError, match="exact only up to 52 bits"):
+        quantize_pack(np.zeros((2, 8), dtype=np.float64), FixedFormat.parse(cpp))
+
+
 def test_rounding_mode_indices_follow_the_kernel_enum():
     # the C enum (host/native/quantize_pack.c) lists the modes in this order
     assert ROUNDING_MODES == ("AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF",
