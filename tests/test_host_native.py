@@ -6,6 +6,10 @@ the reference's words and saturation count bit for bit.
 """
 
 import os
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,6 +158,17 @@ def test_a_wrong_output_buffer_is_refused_with_what_was_expected():
 def test_types_too_wide_for_float_conversion_keep_their_error(cpp):
     with pytest.raises(NotImplementedError, match="exact only up to 52 bits"):
         quantize_pack(np.zeros((2, 8), dtype=np.float64), FixedFormat.parse(cpp))
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
+@pytest.mark.parametrize("defines", [[], ["-DVITCOD_NO_AVX2"]], ids=["x86-64", "without-avx2"])
+def test_kernel_compiles_cleanly(defines, tmp_path):
+    # without-avx2 is what the boards' Arm cores compile (the AVX2 section is x86-64 only)
+    source = Path(wire.__file__).parent / "native" / "quantize_pack.c"
+    proc = subprocess.run(["gcc", "-c", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", *defines,
+                           f"-I{sysconfig.get_paths()['include']}", str(source), "-o", str(tmp_path / "k.o")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_rounding_mode_indices_follow_the_kernel_enum():

@@ -32,7 +32,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(VITCOD_NO_AVX2) /* (the define: other CPUs' build, tests) */
 #include <immintrin.h>
 #define VITCOD_AVX2 1 /* compiled in; used only when the CPU reports AVX2 and FMA */
 #else
