@@ -154,6 +154,15 @@ def pack_formatted(raws: np.ndarray, fmt: FixedFormat, out: np.ndarray | None = 
     return pack(raws, fmt.width, fmt.signed, out)
 
 
+def count_nonfinite(x: np.ndarray) -> int:
+    """Number of NaN/inf values in a float array (one pass in the compiled kernel when it is built)."""
+    if _native is not None:
+        count = _native.count_nonfinite(x)
+        if count >= 0:
+            return count
+    return int(x.size - np.count_nonzero(np.isfinite(x)))
+
+
 def quantize_pack(x: np.ndarray, fmt: FixedFormat, out: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Quantize floats ``(batch, n_values)`` with the host policy and pack them in one go.
 

@@ -123,6 +123,21 @@ def test_every_float32_bit_pattern_of_a_range_rounds_like_the_reference(simd):
             assert count == saturated
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_count_nonfinite(dtype, monkeypatch):
+    x = np.random.default_rng(1).normal(size=(7, 33)).astype(dtype)
+    x[0, 0], x[3, 5], x[6, 32] = np.nan, np.inf, -np.inf
+    x[2, 2] = np.finfo(dtype).max  # finite extremes are not counted
+    x[2, 3] = np.finfo(dtype).tiny / 4  # subnormal
+    if dtype != np.float16:
+        assert kernel().count_nonfinite(x) == 3
+        assert kernel().count_nonfinite(x[:, 1:]) == -2  # not contiguous: for numpy
+    assert wire.count_nonfinite(x) == 3
+    assert wire.count_nonfinite(np.asfortranarray(x)) == 3
+    monkeypatch.setattr(wire, "_native", None)
+    assert wire.count_nonfinite(x) == 3
+
+
 def test_nan_is_reported_and_left_to_the_numpy_path():
     fmt = FixedFormat.parse("ap_ufixed<8,0>")
     x = np.full((2, 64), 0.25, dtype=np.float32)
