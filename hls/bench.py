@@ -68,7 +68,8 @@ UNITS = {
     "modelled_attention_latency_us_at_0.9": "microseconds per image (modelled, all blocks, at clock_mhz)",
     "modelled_dense_attention_latency_us_at_0.9": "microseconds per image (modelled)",
     "pack_vs_copy_throughput_ratio": "ratio: quantize+pack throughput / np.copyto throughput of the same packed "
-                                     "bytes (MB/s over MB/s; headline format and batch, see packing)",
+                                     "bytes (MB/s over MB/s), for the network's own input type and the test split "
+                                     "(packing_headline; every format and batch in packing)",
     "pack_vs_input_copy_throughput_ratio": "ratio: images/s of quantize+pack / images/s of np.copyto of the float32 "
                                            "input images",
     "unpack_vs_copy_throughput_ratio": "ratio: unpack throughput / np.copyto throughput of the same words",
