@@ -121,35 +121,56 @@ def read_module_reports(report_dir: Path, keys: Sequence[str] = ENGINE_MODULE_KE
     modules = {}
     for path in sorted(Path(report_dir).glob("*_csynth.xml")):
         name = path.name[: -len("_csynth.xml")]
-        if not any(k in name.lower() for k in keys):
-            continue
-        root = ET.parse(path).getroot()
-
-        def text(xpath: str) -> str | None:
-            node = root.find(xpath)
-            return None if node is None else node.text
-
-        modules[name] = {
-            "best_latency_cycles": _int(text("PerformanceEstimates/SummaryOfOverallLatency/Best-caseLatency")),
-            "worst_latency_cycles": _int(text("PerformanceEstimates/SummaryOfOverallLatency/Worst-caseLatency")),
-            "interval_min_cycles": _int(text("PerformanceEstimates/SummaryOfOverallLatency/Interval-min")),
-            "resources": {key: _int(text(f"AreaEstimates/Resources/{tag}")) for key, tag in
-                          (("dsp", "DSP"), ("bram_18k", "BRAM_18K"), ("lut", "LUT"), ("ff", "FF"))},
-        }
+        if any(k in name.lower() for k in keys):
+            summary = summarize_top_report(_csynth_from_xml(path))
+            modules[name] = {k: summary[k] for k in ("best_latency_cycles", "worst_latency_cycles",
+                                                     "interval_min_cycles", "resources")}
     return modules
 
 
-def read_synthesis(project_dir: Path) -> dict[str, Any]:
-    """The synthesized figures of an hls4ml project (after C synthesis), as synth.json holds them."""
+def _csynth_from_xml(path: Path) -> dict[str, str | None]:
+    """The CSynthesisReport fields hls4ml reads, straight from a <top>_csynth.xml."""
+    root = ET.parse(path).getroot()
+
+    def text(xpath: str) -> str | None:
+        node = root.find(xpath)
+        return None if node is None else node.text
+
+    latency = "PerformanceEstimates/SummaryOfOverallLatency/"
+    report = {"TargetClockPeriod": text("UserAssignments/TargetClockPeriod"),
+              "EstimatedClockPeriod": text("PerformanceEstimates/SummaryOfTimingAnalysis/EstimatedClockPeriod"),
+              "BestLatency": text(latency + "Best-caseLatency"), "WorstLatency": text(latency + "Worst-caseLatency"),
+              "IntervalMin": text(latency + "Interval-min"), "IntervalMax": text(latency + "Interval-max")}
+    for section, prefix in (("Resources", ""), ("AvailableResources", "Available")):
+        node = root.find(f"AreaEstimates/{section}")
+        for child in (node if node is not None else []):
+            report[prefix + ("DSP" if child.tag == "DSP48E" else child.tag)] = child.text
+    return report
+
+
+def read_synthesis(project_dir: Path, top: str = "myproject") -> dict[str, Any]:
+    """The synthesized figures of an hls4ml project (after C synthesis), as synth.json holds them.
+
+    Read with hls4ml's ``parse_vivado_report``; where that finds no report (it looks for the
+    project's ``hls.app``, whose name differs between Vitis releases), the top's csynth.xml is
+    read directly, with the same fields.
+    """
     from hls4ml.report import parse_vivado_report
 
     project_dir = Path(project_dir)
     chatter = io.StringIO()  # parse_vivado_report prints what it does not find
-    with contextlib.redirect_stdout(chatter):
-        report = parse_vivado_report(str(project_dir))
+    try:
+        with contextlib.redirect_stdout(chatter):
+            report = parse_vivado_report(str(project_dir))
+    except (IndexError, OSError, ET.ParseError) as err:  # e.g. no solution listed in hls.app
+        chatter.write(f"hls4ml's reader failed: {type(err).__name__}: {err}")
+        report = None
     csynth = (report or {}).get("CSynthesisReport")
     if not csynth:
-        raise SynthError(f"no C synthesis report in {project_dir}: {chatter.getvalue().strip() or 'nothing found'}")
+        found = sorted(project_dir.glob(f"*_prj/solution*/syn/report/{top}_csynth.xml"))
+        if not found:
+            raise SynthError(f"no C synthesis report in {project_dir}: {chatter.getvalue().strip() or 'nothing found'}")
+        csynth = _csynth_from_xml(found[0])
     top = summarize_top_report(csynth)
     report_dirs = sorted(project_dir.glob("*_prj/solution*/syn/report"))
     return {"label": "synthesized: Vitis HLS C-synthesis estimate (not post-implementation)", **top,

@@ -130,6 +130,18 @@ def test_synthesis_run_and_report(tmp_path, monkeypatch):
     assert loaded is None and "rerun make synth" in why
 
 
+def test_report_is_read_without_hls_app(tmp_path, monkeypatch):
+    # hls4ml's reader needs the project's hls.app; without it the top's csynth.xml is read directly
+    project = hls4ml_project(tmp_path / "hls" / "s")
+    fake_tool(tmp_path / "bin", "vitis_hls", writes_reports(tmp_path) + "rm myproject_prj/hls.app\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    result = synth.synthesize(tmp_path, "s", tmp_path / "bench")
+    assert not (project / "myproject_prj" / "hls.app").exists()
+    assert result["worst_latency_cycles"] == 16530 and result["estimated_clock_ns"] == pytest.approx(8.123)
+    assert result["resources"] == {"dsp": 180, "bram_18k": 40, "lut": 41000, "ff": 52000, "uram": 0}
+    assert result["available"]["lut"] == 53200
+
+
 def test_failing_synthesis_reports_the_log(tmp_path, monkeypatch):
     hls4ml_project(tmp_path / "hls" / "s")
     fake_tool(tmp_path / "bin", "vitis_hls", "echo 'ERROR: [HLS 200-70] something the tool says'\nexit 3\n")
