@@ -88,6 +88,8 @@ def _check_out(out: np.ndarray | None, n_words: int) -> np.ndarray:
         raise WireFormatError(f"output buffer must be a contiguous 1-D uint64 array, got {out.dtype} {out.shape}")
     if out.size != n_words:
         raise WireFormatError(f"output buffer holds {out.size} words, the batch needs {n_words}")
+    if not out.flags.writeable:
+        raise WireFormatError("output buffer is read-only; pass a writable uint64 array (e.g. a DMA buffer)")
     return out
 
 
