@@ -219,6 +219,9 @@ def quantize_pack(x: np.ndarray, fmt: FixedFormat, out: np.ndarray | None = None
 def unpack(words, n_values: int, width: int, signed: bool, strict: bool = True) -> np.ndarray:
     """Unpack stream words into raws ``(batch, n_values)`` int64, the inverse of :func:`pack`.
 
+    Runs in the compiled kernel when it is built (the numpy path below otherwise, and to name a
+    padding bit that is set); both give the same raws.
+
     Args:
         words: uint64 words, a whole number of images.
         n_values: values per image.
@@ -240,6 +243,10 @@ def unpack(words, n_values: int, width: int, signed: bool, strict: bool = True) 
     if words.size == 0 or words.size % n_words:
         raise WireFormatError(f"{words.size} words is not a whole number of images of {n_words} words ({n_values} values)")
     batch = words.size // n_words
+    if _native is not None:  # one pass in the compiled kernel; a set padding bit is named below
+        raws = np.empty((batch, n_values), dtype=np.int64)
+        if _native.unpack(words, raws, n_values, width, signed, strict) == 0:
+            return raws
     if _cast_type(width, signed) is not None:
         fields = _slots_view(np.ascontiguousarray(words), batch, width, signed)
         if strict and n_values < fields.shape[1] and np.any(fields[:, n_values:]):

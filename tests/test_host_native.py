@@ -213,3 +213,57 @@ def test_driver_facing_function_uses_the_kernel(monkeypatch):
     expected_raws, expected_saturated = fmt.quantize(x)
     assert saturated == expected_saturated > 0
     np.testing.assert_array_equal(unpack(words, 64, 8, False), expected_raws)
+
+
+# ---- unpack ------------------------------------------------------------------------------------
+
+
+def numpy_unpack(words, n_values, width, signed, strict=True):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(wire, "_native", None)
+        return wire.unpack(words, n_values, width, signed, strict)
+
+
+@pytest.mark.parametrize("signed", [True, False])
+@pytest.mark.parametrize("width", [1, 5, 7, 8, 10, 12, 15, 16, 21, 24, 31, 32, 33, 48, 62])
+def test_unpack_gives_the_numpy_raws(width, signed):
+    kernel()
+    rng = np.random.default_rng(width)
+    lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
+    for n_values in (1, 10, 37, 64):
+        raws = rng.integers(lo, hi, size=(5, n_values), endpoint=True, dtype=np.int64)
+        raws[0, :2] = [lo, hi][: n_values]  # the extremes
+        words = wire.pack(raws, width, signed)
+        out = wire.unpack(words, n_values, width, signed)
+        np.testing.assert_array_equal(out, raws)
+        np.testing.assert_array_equal(out, numpy_unpack(words, n_values, width, signed))
+
+
+@pytest.mark.parametrize("width, n_values", [(16, 10), (15, 10), (12, 37), (8, 64), (21, 4)])
+def test_unpack_names_a_set_padding_bit(width, n_values):
+    kernel()
+    words = wire.pack(np.zeros((3, n_values), dtype=np.int64), width, False)
+    vpw, wpi = 64 // width, words_per_image(n_values, width)
+    # a bit above the used bits of a word (when a word has unused top bits), or a padding slot
+    bad = words.copy()
+    if vpw * width < 64:
+        bad[wpi + 0] |= np.uint64(1) << np.uint64(63)
+        with pytest.raises(WireFormatError, match="bits above"):
+            wire.unpack(bad, n_values, width, False)
+        np.testing.assert_array_equal(wire.unpack(bad, n_values, width, False, strict=False),
+                                      numpy_unpack(bad, n_values, width, False, strict=False))
+    if n_values % vpw:
+        bad = words.copy()
+        bad[2 * wpi - 1] |= np.uint64(1) << np.uint64((n_values % vpw) * width)  # first padding slot, image 1
+        with pytest.raises(WireFormatError, match="image 1: padding slots"):
+            wire.unpack(bad, n_values, width, False)
+    assert kernel().unpack(words, np.empty((3, n_values), dtype=np.int64), n_values, width, False, True) == 0
+
+
+def test_unpack_refuses_what_it_does_not_cover():
+    words = wire.pack(np.arange(20).reshape(2, 10), 16, False)
+    assert kernel().unpack(words.astype(np.int64), np.empty((2, 10), dtype=np.int64), 10, 16, False, True) == -2
+    assert kernel().unpack(words[:5], np.empty((2, 10), dtype=np.int64), 10, 16, False, True) == -2  # not whole
+    with pytest.raises(ValueError, match="20 int64"):
+        kernel().unpack(words, np.empty((2, 9), dtype=np.int64), 10, 16, False, True)
+    np.testing.assert_array_equal(wire.unpack(words.astype(np.int64), 10, 16, False), np.arange(20).reshape(2, 10))

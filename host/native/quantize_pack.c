@@ -496,7 +496,85 @@ static PyObject *count_nonfinite(PyObject *self, PyObject *x_obj) {
     return PyLong_FromSsize_t(count);
 }
 
+/* Words -> int64 raws (the inverse of the packing, what the driver runs on every output batch).
+ * Returns nonzero when `strict` and a bit outside the values is set (the caller names it). */
+static int unpack_batch(const uint64_t *words, Py_ssize_t batch, Py_ssize_t n, Py_ssize_t wpi, int width,
+                        int is_signed, int strict, int64_t *out) {
+    const int vpw = 64 / width, used = vpw * width, lift = 64 - width;
+    const uint64_t mask = ((uint64_t)1 << width) - 1; /* width <= 62 */
+    const Py_ssize_t full = n / vpw;                  /* words whose every slot is a value */
+    uint64_t stray = 0;                               /* OR of every bit that must be zero */
+    for (Py_ssize_t b = 0; b < batch; ++b) {
+        const uint64_t *wb = words + b * wpi;
+        int64_t *ob = out + b * n;
+        for (Py_ssize_t w = 0; w < wpi; ++w) {
+            const uint64_t word = wb[w];
+            if (used < 64) stray |= word >> used;
+            const int k_end = w < full ? vpw : (int)(n - w * vpw); /* the last word may be partial */
+            for (int k = 0; k < k_end; ++k) {
+                const uint64_t f = (word >> (k * width)) & mask;
+                ob[w * vpw + k] = is_signed ? (int64_t)(f << lift) >> lift : (int64_t)f;
+            }
+            if (k_end < vpw) /* the padding slots of a partial last word (fewer than 64 bits) */
+                stray |= (word >> (k_end * width)) & (((uint64_t)1 << (used - k_end * width)) - 1);
+        }
+    }
+    return strict && stray != 0;
+}
+
+/* unpack(words, out, n_values, width, signed, strict) -> 0, 1 (strict: a padding bit is set; out
+ * undefined), or -2 (words not a C-contiguous uint64 buffer of whole images: for numpy). */
+static PyObject *unpack(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "unpack expects 6 arguments, got %zd", nargs);
+        return NULL;
+    }
+    const Py_ssize_t n_values = PyLong_AsSsize_t(args[2]);
+    const long width = PyLong_AsLong(args[3]);
+    const int is_signed = PyObject_IsTrue(args[4]), strict = PyObject_IsTrue(args[5]);
+    if (PyErr_Occurred()) return NULL;
+    if (n_values < 1 || width < 1 || width > 62) {
+        PyErr_SetString(PyExc_ValueError, "n_values must be >= 1 and width 1..62");
+        return NULL;
+    }
+    Py_buffer wb, ob;
+    if (PyObject_GetBuffer(args[0], &wb, PyBUF_STRIDES | PyBUF_FORMAT) < 0) {
+        PyErr_Clear();
+        return PyLong_FromLong(NOT_HANDLED);
+    }
+    const Py_ssize_t wpi = (n_values + 64 / width - 1) / (64 / width);
+    if (!is_uint64_buffer(&wb) || !PyBuffer_IsContiguous(&wb, 'C') || wb.len == 0 || wb.len % (wpi * 8)) {
+        PyBuffer_Release(&wb);
+        return PyLong_FromLong(NOT_HANDLED);
+    }
+    if (PyObject_GetBuffer(args[1], &ob, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(&wb);
+        return NULL;
+    }
+    const Py_ssize_t batch = wb.len / (wpi * 8);
+    const char *of = ob.format ? ob.format : "B";
+    if (*of == '<' || *of == '=' || *of == '@') ++of;
+    PyObject *result = NULL;
+    if (ob.itemsize != 8 || !(strcmp(of, "q") == 0 || strcmp(of, "l") == 0) || ob.len != batch * n_values * 8) {
+        PyErr_Format(PyExc_ValueError, "output must be %zd int64 values", batch * n_values);
+    } else {
+        int stray;
+        Py_BEGIN_ALLOW_THREADS
+        stray = unpack_batch((const uint64_t *)wb.buf, batch, n_values, wpi, (int)width, is_signed, strict,
+                             (int64_t *)ob.buf);
+        Py_END_ALLOW_THREADS
+        result = PyLong_FromLong(stray);
+    }
+    PyBuffer_Release(&wb);
+    PyBuffer_Release(&ob);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"unpack", (PyCFunction)(void (*)(void))unpack, METH_FASTCALL,
+     "unpack(words, out, n_values, width, signed, strict) -> 0, 1 when strict and a padding bit is set,\n"
+     "-2 when words is not a C-contiguous uint64 buffer of whole images (use vitcod.host.wire.unpack)."},
     {"count_nonfinite", count_nonfinite, METH_O,
      "count_nonfinite(x) -> number of NaN/inf values in a C-contiguous float32/float64 buffer, -2 for\n"
      "anything else (use vitcod.host.wire.count_nonfinite, which falls back to numpy)."},
