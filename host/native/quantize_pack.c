@@ -25,6 +25,10 @@
  *   13..15-bit fields straight into the words. A block containing NaN or a value beyond int32 is
  *   redone by the generic loop.
  *
+ * The module also holds the two other per-batch passes of the driver: count_nonfinite (the NaN/Inf
+ * check of the input) and unpack (output words -> int64 raws), each checked against numpy the same
+ * way.
+ *
  * Plain C99 + the CPython buffer protocol (no numpy headers).
  */
 #define PY_SSIZE_T_CLEAN
@@ -587,7 +591,7 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_quantize_pack",
-                                    "Fused quantize + pack of float images (see vitcod.host.wire).", -1, methods,
+                                    "Fused quantize + pack, unpack and the NaN/Inf count of the host (see vitcod.host.wire).", -1, methods,
                                     NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__quantize_pack(void) {
