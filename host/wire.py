@@ -31,7 +31,7 @@ import sys
 import numpy as np
 
 from .errors import WireFormatError
-from .fixed import MAX_QUANTIZE_WIDTH, FixedFormat
+from .fixed import FixedFormat
 
 try:  # built by setup.py when a C compiler was there at install time
     from . import _quantize_pack as _native
@@ -187,7 +187,7 @@ def quantize_pack(x: np.ndarray, fmt: FixedFormat, out: np.ndarray | None = None
     if len(shape) != 2 or shape[1] < 1:
         raise WireFormatError(f"expected values of shape (batch, n_values), got {shape}")
     batch, n_values = shape
-    if _native is not None and fmt.width <= MAX_QUANTIZE_WIDTH:  # kept lean: this runs once per batch
+    if _native is not None:  # kept lean: this runs once per batch (the kernel returns -2 above 52 bits)
         words = np.empty(batch * -(-n_values // (WORD_BITS // fmt.width)), np.uint64) if out is None else out
         try:
             saturated = _native.quantize_pack(x, words, n_values, *fmt.conversion_plan)
