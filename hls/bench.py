@@ -14,7 +14,7 @@ What is measured and what is modelled - never mixed up:
 * attention multiplies and latency, ViTCoD engines vs a dense engine with the same q.k multipliers:
   MODELLED by :mod:`vitcod.hls.perf` (no Vitis HLS here). The multiply COUNTS are checked in this
   same run against the C-simulation counters of the compiled engines (``model_counts_match_csim``).
-* C-simulation of the whole network on the digits test split (:func:`vitcod.hls.csim.run_csim`) next
+* C-simulation of the whole network on the digits test split (:func:`vitcod.hls.network_csim.run_csim`) next
   to the QKeras model's ``predict`` on the same images, the C-simulation compile time and the
   compiler's peak memory: MEASURED, in a child process (its ``getrusage(RUSAGE_CHILDREN)``).
 * host quantize+pack and unpack (:mod:`vitcod.host`) next to a plain ``np.copyto`` of the same
@@ -306,7 +306,7 @@ def _rusage_child(code: str, args: dict, timeout: float, env: dict | None = None
 _ENGINE_COMPILE_CHILD = r"""
 import json, resource, sys, time
 args = json.loads(sys.argv[1])
-from vitcod.hls import csim_harness as ch, perf
+from vitcod.hls import engine_csim as ch, perf
 a = dict(args["assumptions"], attention_types=tuple(tuple(x) for x in args["assumptions"]["attention_types"]))
 est = perf.estimate_run(args["run_dir"], args["stage"], perf.Assumptions(**a))
 engine = est.attention_engines[0]
@@ -320,7 +320,7 @@ print("BENCH_JSON:" + json.dumps({"engine": engine.name, "compile_seconds": comp
 _WHOLE_CSIM_CHILD = r"""
 import json, resource, sys, time
 args = json.loads(sys.argv[1])
-from vitcod.hls.csim import run_csim
+from vitcod.hls.network_csim import run_csim
 from vitcod.model.data import load_digits
 data = load_digits()
 report = run_csim(args["run_dir"], args["stage"], out_dir=args["out_dir"], trace_samples=0, data=data)
@@ -346,7 +346,7 @@ def measure_engine_csim(run_dir: Path, stage: str, estimate: perf.ModelEstimate,
                         images: int, timeout: float = 900) -> dict:
     """Compile one attention engine in a child with an empty cache (time + g++ peak memory), then run
     every attention engine of the design on ``images`` random raw inputs (C-simulation speed)."""
-    from . import csim_harness as ch
+    from . import engine_csim as ch
 
     cache = (out_dir / "csim_cache_probe").resolve()  # absolute: g++ runs in its own build folder
     shutil.rmtree(cache, ignore_errors=True)
@@ -375,14 +375,14 @@ def measure_engine_csim(run_dir: Path, stage: str, estimate: perf.ModelEstimate,
 
 
 def measure_whole_csim(run_dir: Path, stage: str, out_dir: Path, timeout: float = 3600) -> dict:
-    """The whole network through vitcod.hls.csim.run_csim (child process) and QKeras predict."""
+    """The whole network through vitcod.hls.network_csim.run_csim (child process) and QKeras predict."""
     try:
         import importlib.util
 
-        if importlib.util.find_spec("vitcod.hls.csim") is None:
-            return {"label": "measured", "available": False, "reason": "vitcod.hls.csim is not available yet"}
+        if importlib.util.find_spec("vitcod.hls.network_csim") is None:
+            return {"label": "measured", "available": False, "reason": "vitcod.hls.network_csim is not available yet"}
     except ImportError as err:
-        return {"label": "measured", "available": False, "reason": f"vitcod.hls.csim cannot be imported: {err}"}
+        return {"label": "measured", "available": False, "reason": f"vitcod.hls.network_csim cannot be imported: {err}"}
     if not (run_dir / stage / "model.h5").is_file():
         return {"label": "measured", "available": False, "reason": f"{run_dir / stage}/model.h5 not found"}
     args = {"run_dir": str(run_dir.resolve()), "stage": stage, "out_dir": str((out_dir / "hls" / stage).resolve())}

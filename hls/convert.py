@@ -16,7 +16,7 @@ Where this fits in the flow::
            5. hls4ml.converters.convert_from_keras_model with our extension (hls/extension.py)
               registered; our layers build and validate their engines (hls/engines.py) here, so a
               score type that cannot hold q.k is rejected too - all before any code is written
-      -> write_project() / compile_project() / evaluate_csim()   and hls/csim.py (run level)
+      -> write_project() / compile_project() / evaluate_csim()   and hls/network_csim.py (run level)
 
 Precision choices (``PrecisionPolicy``) and the pitfalls they avoid (../shared/TOOLCHAIN.md):
 

@@ -7,7 +7,7 @@ Where this fits in the flow::
                           (validated, types resolved, exp table, lane split) --.header()--> C++ config
       -> hls/firmware/vitcod_attention.h  (the engine templates; the generated config plugs in)
       -> hls/golden.py    the same AttentionEngine drives the bit-exact numpy model
-      -> hls/csim_harness.py  compiles header + engine with g++ and runs it on raw integers
+      -> hls/engine_csim.py  compiles header + engine with g++ and runs it on raw integers
 
 Why we write our own engines: hls4ml 1.3.0 cannot convert attention at all (``MultiHeadAttention`` is
 an unsupported layer) and has nothing that exploits a fixed sparse mask; the Q/K head-mix

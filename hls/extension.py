@@ -14,7 +14,7 @@ Where this fits in the flow::
                                   emits the C++ config struct (and, for attention, the mask/CSR ROMs) from
                                   the engines' own format strings
                 sources           hls/firmware/vitcod_*.h copied into firmware/nnet_utils/
-      -> hls/csim.py      write, compile (g++ C-simulation), compare with QKeras
+      -> hls/network_csim.py write, compile (g++ C-simulation), compare with QKeras
 
 Every standard layer of the ViT (projections, LayerNorm, Add, ReLU, Cropping1D/Flatten, the head and its
 softmax) goes through hls4ml's own parsers, layers and templates; only the four layer kinds hls4ml

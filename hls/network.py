@@ -3,24 +3,20 @@
 It names the hls4ml io_parallel function (``void myproject(input_t in[N_IN], result_t out[N_OUT])``),
 its header, sources and include directories, the input/output fixed-point types and shapes, and
 the model identifier: a 64-bit hash of the quantized weights, the masks and the precision
-configuration (``overlay/scripts/overlay_config.model_identifier``, the one definition the IP's
+configuration (``vitcod.overlay.config.model_identifier``, the one definition the IP's
 identifier register and the host's check share). The format is documented in
-``overlay/scripts/overlay_config.py``; the overlay build (``make bitstream``) and the host's
+``vitcod.overlay.config``; the overlay build (``make bitstream``) and the host's
 ``csim``/``emulated`` backends read it.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-OVERLAY_SCRIPTS = REPO_ROOT / "overlay" / "scripts"
 NETWORK_FILE = "network.json"
 SUPPORT_FILE = "vitcod_csim_support.cpp"
 
@@ -43,10 +39,10 @@ size_t trace_type_size = sizeof(double);
 
 
 def overlay_config_module():
-    """overlay/scripts/overlay_config.py (overlay/ is a folder of build scripts, not a package)."""
-    if str(OVERLAY_SCRIPTS) not in sys.path:
-        sys.path.insert(0, str(OVERLAY_SCRIPTS))
-    return importlib.import_module("overlay_config")
+    """:mod:`vitcod.overlay.config`, imported when first needed."""
+    from ..overlay import config
+
+    return config
 
 
 def _precision(variable) -> str:

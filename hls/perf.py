@@ -9,7 +9,7 @@ Where this fits in the flow::
            + the same attention layers as a DENSE engine with the same multipliers and no masks
            + Q/K bytes buffered with and without the auto-encoder
       -> fit_report() / require_fit()         modelled estimate vs boards/<board>/board.tcl totals
-                                              (overlay/scripts/overlay_config.check_fit)
+                                              (vitcod.overlay.config.check_fit)
       -> vitcod.hls.bench                     the model next to measurements, `make bench`
 
 Nothing here was synthesized: this machine has no Vitis HLS. The numbers are a model of what the
@@ -104,8 +104,6 @@ DEFAULT_STAGES = {"ae": 0.0, "sparse_0.80": 0.80, "sparse_0.90": 0.90, "sparse_0
 MASKS_FILE = "masks.npz"
 #: Global-token threshold the model stage uses (and hls/extension.py for masks without an artifact).
 DEFAULT_GLOBAL_THRESHOLD = 0.5
-REPO_DIR = Path(__file__).resolve().parents[1]
-OVERLAY_SCRIPTS = REPO_DIR / "overlay" / "scripts"
 
 
 # =============================================================================================
@@ -1111,11 +1109,11 @@ def check_counters_against_csim(estimate: ModelEstimate, jobs: int = 2) -> dict:
         "compile_seconds", "run_seconds"}``; ``model``/``csim`` are per image over the design.
 
     Raises:
-        csim_harness.CompileError / FileNotFoundError: no g++ or no ap_types headers.
+        engine_csim.CompileError / FileNotFoundError: no g++ or no ap_types headers.
     """
     import time
 
-    from . import csim_harness as ch
+    from . import engine_csim as ch
 
     items = counter_engines(estimate)
     t0 = time.perf_counter()
@@ -1150,13 +1148,8 @@ def check_counters_against_csim(estimate: ModelEstimate, jobs: int = 2) -> dict:
 
 
 def overlay_config():
-    """The overlay's ``overlay_config`` module (overlay/scripts is not a package)."""
-    if not (OVERLAY_SCRIPTS / "overlay_config.py").is_file():
-        raise FileNotFoundError(f"{OVERLAY_SCRIPTS}/overlay_config.py not found: the board totals live in the "
-                                "repository's overlay/ folder")
-    if str(OVERLAY_SCRIPTS) not in sys.path:
-        sys.path.insert(0, str(OVERLAY_SCRIPTS))
-    import overlay_config as oc  # noqa: PLC0415
+    """:mod:`vitcod.overlay.config` (board totals and the fit check), imported when first needed."""
+    from ..overlay import config as oc
 
     return oc
 

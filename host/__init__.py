@@ -63,7 +63,7 @@ def open_driver(overlay_dir: str | Path | None, backend: str = "pynq", **kwargs:
         backend: ``"pynq"`` (a board), ``"emulated"`` (pynq's DMA driver against register models,
             computing with the C simulation) or ``"csim"`` (the C simulation directly).
         **kwargs: passed to :class:`~vitcod.host.overlay.VitcodOverlay`,
-            :func:`~vitcod.host.emulated.open_emulated` or :class:`~vitcod.host.csim.CsimDriver`
+            :func:`~vitcod.host.emulated.open_emulated` or :class:`~vitcod.host.csim_backend.CsimDriver`
             (e.g. ``batch_size``, ``timeout``, ``network``).
 
     Returns:
@@ -80,7 +80,7 @@ def open_driver(overlay_dir: str | Path | None, backend: str = "pynq", **kwargs:
 
         return open_emulated(overlay_dir, **kwargs)
     if backend == "csim":
-        from .csim import CsimDriver
+        from .csim_backend import CsimDriver
 
         return CsimDriver(overlay_dir, **kwargs)
     raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")

@@ -26,7 +26,7 @@ backend    class                                       transport
 =========  ==========================================  ====================================
 pynq       :class:`vitcod.host.overlay.VitcodOverlay`  pynq.Overlay + AXI DMA on a board
 emulated   the same class on an ``EmulatedDevice``     pynq's DMA driver against register models
-csim       :class:`vitcod.host.csim.CsimDriver`        ctypes call into the C-simulated IP top
+csim       :class:`vitcod.host.csim_backend.CsimDriver`        ctypes call into the C-simulated IP top
 =========  ==========================================  ====================================
 """
 

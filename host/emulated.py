@@ -25,7 +25,7 @@ capability). Only the hardware below the registers is modelled:
   of ``vitcod.json``.
 
 When the IP is started and both channels are armed (in any order), the device runs the C
-simulation of the IP top (:class:`~vitcod.host.csim.CsimLibrary`) on the words in the MM2S buffer
+simulation of the IP top (:class:`~vitcod.host.csim_backend.CsimLibrary`) on the words in the MM2S buffer
 and writes its output into the S2MM buffer, then sets the status bits as the hardware would: both
 channels Idle + IOC, the IP ap_done/ap_idle. What a real system would do on a malformed transfer is
 modelled too: a batch whose input is too short leaves the IP waiting and S2MM busy (a hang the
@@ -51,7 +51,7 @@ import numpy as np
 import pynq
 from pynq.buffer import PynqBuffer
 
-from .csim import RUN_INPUT_SHORT, CsimLibrary, cache_dir
+from .csim_backend import RUN_INPUT_SHORT, CsimLibrary, cache_dir
 from .driver import DEFAULT_TIMEOUT_S, IDENTITY_REGISTERS
 from .errors import DeviceError, MetadataError
 from .metadata import NetworkDescription, OverlayMetadata
@@ -507,7 +507,7 @@ def open_emulated(overlay_dir: str | Path | None = None, *, network: str | Path 
         overlay_dir: folder with ``vitcod.json`` (+ ``network.json`` or ``overlay_config.json``);
             optional when ``network`` and ``max_batch`` are given.
         network, metadata, max_batch, ip_dir, ap_types, cache, library: as for
-            :class:`~vitcod.host.csim.CsimDriver`.
+            :class:`~vitcod.host.csim_backend.CsimDriver`.
         hwh: a .hwh to load instead of the generated one (e.g. a real build's).
         workdir: where the .hwh and the placeholder .bit are written (default: a folder in the
             C-simulation cache named by the .hwh's hash).

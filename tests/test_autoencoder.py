@@ -5,9 +5,9 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from vitcod.model import autoencoder as ae  # noqa: E402
-from vitcod.model.config import ViTConfig  # noqa: E402
-from vitcod.model.vit import build_vit  # noqa: E402
+from vitcod.model import autoencoder as ae
+from vitcod.model.config import ViTConfig
+from vitcod.model.vit import build_vit
 
 
 @pytest.mark.parametrize("heads, expected", [(4, 2), (3, 2), (6, 3), (2, 1)])

@@ -16,7 +16,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from vitcod.hls import csim_harness as ch
+from vitcod.hls import engine_csim as ch
 from vitcod.hls import engines, golden
 from vitcod.hls.fixed_point import (
     ROUNDING_MODES,

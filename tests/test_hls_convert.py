@@ -1,4 +1,4 @@
-"""Tests for the hls4ml translation (vitcod.hls.extension, vitcod.hls.convert, vitcod.hls.csim).
+"""Tests for the hls4ml translation (vitcod.hls.extension, vitcod.hls.convert, vitcod.hls.network_csim).
 
 One tiny ViT (patch 2 -> 17 tokens, embed 16, depth 1, 2 heads, Q/K auto-encoder, fixed masks with
 edge cases: query rows whose only key is CLS, a fully dense row, a head with no global token at all)
@@ -230,7 +230,7 @@ def test_layernorm_matches_float_layernorm_on_its_traced_input(compiled, tiny_ru
 
 @pytest.mark.slow
 def test_written_project_compiles_as_cxx11(compiled):
-    from vitcod.hls.csim_harness import CXX
+    from vitcod.hls.engine_csim import CXX
 
     fw = compiled["out"] / "firmware"
     cmd = [CXX, "-std=c++11", "-fsyntax-only", "-I", str(fw), "-I", str(fw / "ap_types"),
@@ -425,7 +425,7 @@ def test_vivado_backend_converts_and_writes(tiny_run, tmp_path, digits):
 
 @pytest.mark.slow
 def test_deit_tiny_attention_layer_bit_exact(tmp_path):
-    from vitcod.hls.csim import single_attention_csim
+    from vitcod.hls.network_csim import single_attention_csim
 
     result = single_attention_csim(tmp_path / "attn", tokens=197, heads=3, head_dim=64, sparsity=0.9, samples=4)
     assert 0.89 <= result["achieved_sparsity"] <= 0.95

@@ -1,4 +1,4 @@
-"""vitcod.host.csim: the C-simulation library of the IP top - its C ABI, its content-hash cache, and
+"""vitcod.host.csim_backend: the C-simulation library of the IP top - its C ABI, its content-hash cache, and
 the errors when something it needs is missing."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from test_host_metadata import MAX_BATCH, shared_overlays
 
 from vitcod.host import CsimBuildError, MetadataError, NetworkDescription, StreamError, open_driver
-from vitcod.host import csim
-from vitcod.host.csim import RUN_INPUT_SHORT, RUN_OUTPUT_LONG, CsimLibrary, check_run
+from vitcod.host import csim_backend as csim
+from vitcod.host.csim_backend import RUN_INPUT_SHORT, RUN_OUTPUT_LONG, CsimLibrary, check_run
 from vitcod.host.wire import pack
 
 

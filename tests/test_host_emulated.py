@@ -21,7 +21,7 @@ from test_host_metadata import make_overlay, shared_overlays
 
 from vitcod.host import (DeviceError, DeviceTimeoutError, DmaError, NetworkDescription, OverlayMismatchError,
                          StreamError, open_driver)
-from vitcod.host.csim import CsimLibrary
+from vitcod.host.csim_backend import CsimLibrary
 from vitcod.host.emulated import DMA_BASE, IP_BASE, EmulatedDevice, emulation_hwh
 from vitcod.host.overlay import AP_CTRL, DMASR, LENGTH, MM2S, S2MM, VitcodOverlay
 

@@ -21,15 +21,14 @@ import numpy as np
 import pytest
 
 OVERLAY = Path(__file__).resolve().parents[1] / "overlay"
-sys.path.insert(0, str(OVERLAY / "scripts"))
 
-from overlay_codegen import configure, render_config_header  # noqa: E402
-from overlay_config import REGISTERS, OverlayConfig  # noqa: E402
-from overlay_example import DummyNetwork  # noqa: E402
-from overlay_metadata import build_metadata, check_metadata  # noqa: E402
+from vitcod.overlay.codegen import configure, render_config_header
+from vitcod.overlay.config import REGISTERS, OverlayConfig
+from vitcod.overlay.example import DummyNetwork
+from vitcod.overlay.metadata import build_metadata, check_metadata
 
-from vitcod.host import MetadataError, NetworkDescription, OverlayMetadata, OverlayMismatchError  # noqa: E402
-from vitcod.host.metadata import REGISTER_MAP_V1  # noqa: E402
+from vitcod.host import MetadataError, NetworkDescription, OverlayMetadata, OverlayMismatchError
+from vitcod.host.metadata import REGISTER_MAP_V1
 
 TOOLS = {"vitis_hls": "2024.1", "vivado": "2024.1"}
 
@@ -96,7 +95,7 @@ _shared_lock = threading.Lock()
 def shared_overlays(tmp_path_factory) -> dict[str, TestOverlay]:
     """One overlay folder per network for the whole session, with its C-simulation library built
     (both concurrently; cached across runs by content hash)."""
-    from vitcod.host.csim import CsimLibrary
+    from vitcod.host.csim_backend import CsimLibrary
 
     with _shared_lock:
         if not _shared:
@@ -147,7 +146,7 @@ def test_derived_metadata_equals_a_builds(tmp_path, key):
 
 
 def test_config_header_equals_overlay_codegen(overlay):
-    from vitcod.host.csim import render_config_header as host_render
+    from vitcod.host.csim_backend import render_config_header as host_render
 
     net = NetworkDescription.load(overlay.network_json)
     assert host_render(net, MAX_BATCH, "pynq-z2") == render_config_header(overlay.config)

@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "overlay" / "scripts"))
 
-import wire_format as wf  # noqa: E402
+from vitcod.overlay import wire_format as wf
 
-from vitcod.hls import fixed_point as fp  # noqa: E402
-from vitcod.host import FixedFormat, MetadataError, WireFormatError, pack, quantize_pack, unpack  # noqa: E402
-from vitcod.host.wire import values_per_word, words_per_image  # noqa: E402
+from vitcod.hls import fixed_point as fp
+from vitcod.host import FixedFormat, MetadataError, WireFormatError, pack, quantize_pack, unpack
+from vitcod.host.wire import values_per_word, words_per_image
 
 WIDTHS = [1, 3, 7, 8, 10, 12, 16, 21, 32, 33, 62]
 

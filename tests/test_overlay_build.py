@@ -16,18 +16,17 @@ import numpy as np
 import pytest
 
 OVERLAY = Path(__file__).resolve().parents[1] / "overlay"
-sys.path.insert(0, str(OVERLAY / "scripts"))
 
-import overlay_build  # noqa: E402
-from overlay_config import (  # noqa: E402
+from vitcod.overlay import __main__ as overlay_build
+from vitcod.overlay.config import (
     ConfigError, OverlayConfig, ResourceFitError, check_fit, dma_length_width, model_identifier,
     read_csynth_estimate,
 )
-from overlay_example import DummyNetwork  # noqa: E402
-from overlay_metadata import check_metadata  # noqa: E402
+from vitcod.overlay.example import DummyNetwork
+from vitcod.overlay.metadata import check_metadata
 
 MAKE = shutil.which("make")
-STUB_BIN = OVERLAY / "tcl" / "stub" / "bin"
+STUB_BIN = OVERLAY / "dryrun" / "tcl" / "bin"
 needs_make = pytest.mark.skipif(MAKE is None, reason="make not found")
 
 
@@ -153,7 +152,7 @@ def test_csynth_report_is_read(tmp_path, dsp_tag):
 
 def test_fit_command_stops_the_flow(tmp_path, capsys):
     config = OverlayConfig.create(DummyNetwork().write(tmp_path / "net"), "pynq-z2", max_batch=4, build_dir=tmp_path / "b")
-    from overlay_codegen import configure
+    from vitcod.overlay.codegen import configure
 
     configure(config)
     estimate = tmp_path / "est.json"
@@ -210,7 +209,7 @@ def test_model_identifier_tracks_weights_masks_and_precision():
 
 
 def test_network_description_round_trip(tmp_path):
-    from overlay_config import NetworkSpec
+    from vitcod.overlay.config import NetworkSpec
 
     spec = NetworkSpec.load(DummyNetwork(n_in=9, n_out=3).write(tmp_path / "a"))
     again = NetworkSpec.load(spec.save(tmp_path / "b" / "network.json"))  # absolute paths survive the move

@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 
 OVERLAY = Path(__file__).resolve().parents[1] / "overlay"
-sys.path.insert(0, str(OVERLAY / "scripts"))
 
-from overlay_codegen import configure  # noqa: E402
-from overlay_config import OverlayConfig  # noqa: E402
-from overlay_example import DummyNetwork  # noqa: E402
-from overlay_metadata import (  # noqa: E402
+from vitcod.overlay.codegen import configure
+from vitcod.overlay.config import OverlayConfig
+from vitcod.overlay.example import DummyNetwork
+from vitcod.overlay.metadata import (
     MetadataError, build_metadata, check_metadata, load_schema, package, validate_schema,
 )
 

@@ -1,5 +1,5 @@
 """The overlay's Tcl steps (overlay/tcl/*.tcl) run under tclsh against the stub layer
-(overlay/tcl/stub/), per board, and the recorded designs checked for completeness."""
+(overlay/dryrun/tcl/), per board, and the recorded designs checked for completeness."""
 
 from __future__ import annotations
 
@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 
 OVERLAY = Path(__file__).resolve().parents[1] / "overlay"
-sys.path.insert(0, str(OVERLAY / "scripts"))
 
-from overlay_checks import check_bitstream, check_block_design, check_ip_export  # noqa: E402
-from overlay_codegen import configure, params_dict  # noqa: E402
-from overlay_config import REGISTERS, TCL_DIR, BoardSpec, OverlayConfig, parse_board_tcl  # noqa: E402
-from overlay_example import DummyNetwork  # noqa: E402
-from overlay_stub import run_stub, run_steps  # noqa: E402
+from vitcod.overlay.dryrun.checks import check_bitstream, check_block_design, check_ip_export
+from vitcod.overlay.codegen import configure, params_dict
+from vitcod.overlay.config import REGISTERS, TCL_DIR, BoardSpec, OverlayConfig, parse_board_tcl
+from vitcod.overlay.example import DummyNetwork
+from vitcod.overlay.dryrun.stub import run_stub, run_steps
 
 BOARDS = ["pynq-z2", "zcu104", "kv260"]
 PS_VLNV = {"pynq-z2": "xilinx.com:ip:processing_system7:5.5", "zcu104": "xilinx.com:ip:zynq_ultra_ps_e:3.5",

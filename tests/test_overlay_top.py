@@ -19,12 +19,11 @@ import numpy as np
 import pytest
 
 OVERLAY = Path(__file__).resolve().parents[1] / "overlay"
-sys.path.insert(0, str(OVERLAY / "scripts"))
 
-import wire_format as wf  # noqa: E402
-from overlay_codegen import configure  # noqa: E402
-from overlay_config import OverlayConfig  # noqa: E402
-from overlay_example import DummyNetwork  # noqa: E402
+from vitcod.overlay import wire_format as wf
+from vitcod.overlay.codegen import configure
+from vitcod.overlay.config import OverlayConfig
+from vitcod.overlay.example import DummyNetwork
 
 MAX_BATCH = 6
 

@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "overlay" / "scripts"))
 
-import wire_format as wf  # noqa: E402
+from vitcod.overlay import wire_format as wf
 
 
 def test_hand_packed_word_layout():

@@ -107,7 +107,7 @@ def test_counts_equal_csim_counters_on_the_demo_masks():
 
 
 def _csim_counters(engine) -> dict[str, int]:
-    from vitcod.hls import csim_harness as ch
+    from vitcod.hls import engine_csim as ch
 
     lib = ch.build(engine)
     zeros = [np.zeros((2, size), dtype=np.int64) for size in lib.input_sizes]

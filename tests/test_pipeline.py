@@ -7,11 +7,11 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from vitcod.model import pipeline  # noqa: E402
-from vitcod.model.mask_artifact import load_mask_artifact  # noqa: E402
-from vitcod.model.storage import load_model  # noqa: E402
-from vitcod.model.train import TrainConfig  # noqa: E402
-from vitcod.model.vit import model_masks  # noqa: E402
+from vitcod.model import pipeline
+from vitcod.model.mask_artifact import load_mask_artifact
+from vitcod.model.storage import load_model
+from vitcod.model.train import TrainConfig
+from vitcod.model.vit import model_masks
 
 
 @pytest.fixture(scope="module")

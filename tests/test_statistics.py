@@ -5,8 +5,8 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from vitcod.model.statistics import collect_attention_statistics  # noqa: E402
-from vitcod.model.vit import attention_layers, build_vit  # noqa: E402
+from vitcod.model.statistics import collect_attention_statistics
+from vitcod.model.vit import attention_layers, build_vit
 
 
 def _all_probs(model, images):

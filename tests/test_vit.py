@@ -5,11 +5,11 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from vitcod.model.config import ViTConfig  # noqa: E402
-from vitcod.model.layers import ViTCoDAttention, decode_mask, encode_mask  # noqa: E402
-from vitcod.model.storage import load_model, save_model  # noqa: E402
-from vitcod.model.train import TrainConfig, accuracy, fit, make_deterministic  # noqa: E402
-from vitcod.model.vit import build_vit, model_masks  # noqa: E402
+from vitcod.model.config import ViTConfig
+from vitcod.model.layers import ViTCoDAttention, decode_mask, encode_mask
+from vitcod.model.storage import load_model, save_model
+from vitcod.model.train import TrainConfig, accuracy, fit, make_deterministic
+from vitcod.model.vit import build_vit, model_masks
 
 
 @pytest.mark.parametrize("kwargs", [

@@ -125,7 +125,7 @@ def cmd_hls(args) -> None:
 
 def cmd_csim(args) -> dict:
     """Convert, write, compile (g++) and C-simulate the test split; JSON report."""
-    from vitcod.hls.csim import run_csim
+    from vitcod.hls.network_csim import run_csim
 
     report = run_csim(args.run_dir, stage=args.stage, backend=args.backend, part=args.part,
                       clock=args.clock)

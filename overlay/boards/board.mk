@@ -38,7 +38,7 @@ $(IP_DONE): $(PARAMS) $(BOARD_TCL) $(TCL_DIR)/build_ip.tcl $(TCL_DIR)/common.tcl
 	touch $@
 
 $(FIT_DONE): $(IP_DONE)
-	$(PY) $(OVERLAY_DIR)/scripts/overlay_build.py fit --build-dir $(BUILD_DIR) $(FIT_ARGS)
+	$(PY) -m vitcod.overlay fit --build-dir $(BUILD_DIR) $(FIT_ARGS)
 	touch $@
 
 $(BD_DONE): $(FIT_DONE) $(TCL_DIR)/block_design.tcl $(TCL_DIR)/xilinx_ip.tcl $(wildcard $(TCL_DIR)/ps_*.tcl)

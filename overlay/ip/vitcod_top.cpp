@@ -1,7 +1,7 @@
 // The Vitis HLS top of the overlay IP (set_top vitcod_top in overlay/tcl/build_ip.tcl).
 // Everything model-specific comes from the generated vitcod_top_config.h
-// (overlay/scripts/overlay_codegen.py); this file only fixes the interface: the register offsets
-// below are the register map documented in vitcod_top.h and overlay/scripts/overlay_config.py.
+// (overlay/codegen.py (vitcod.overlay.codegen)); this file only fixes the interface: the register offsets
+// below are the register map documented in vitcod_top.h and overlay/config.py.
 #include "vitcod_top_config.h"
 
 void vitcod_top(hls::stream<vitcod::axis_word> &in, hls::stream<vitcod::axis_word> &out, unsigned batch_count,

@@ -5,7 +5,7 @@
 //     void NETWORK(input_t in[N_IN], result_t out[N_OUT]);
 // so that one AXI DMA transfer each way carries a whole batch of images.
 //
-// Wire format (version wire_format_version; numpy reference: overlay/scripts/wire_format.py):
+// Wire format (version wire_format_version; numpy reference: overlay/wire_format.py):
 //   - 64-bit TDATA words carrying raw fixed-point bits, never floats;
 //   - values_per_word = floor(64 / W) values of W bits per word, value k in bits [k*W, k*W+W);
 //     unused bits are zero;
@@ -13,7 +13,7 @@
 //   - TLAST on the last output word of the whole batch (and expected on the last input word).
 //
 // Control (AXI4-Lite bundle `control`, ap_ctrl_hs) - offsets are pinned in vitcod_top.cpp and
-// mirrored by overlay/scripts/overlay_config.py:REGISTERS:
+// mirrored by overlay/config.py:REGISTERS:
 //   batch_count (host writes)       images in this run, clamped to max_batch; 0 = no stream traffic,
 //                                   only refresh the read-only registers (an "identify" run)
 //   batch_done, status              what the last run did (status bits: top_status_bits)

@@ -1,6 +1,6 @@
 # Shared by the step scripts (build_ip.tcl, block_design.tcl, bitstream.tcl): load the board
 # description and the generated parameters, and small helpers. Runs in Vitis HLS, Vivado and the
-# stub layer (overlay/tcl/stub/), so it uses plain Tcl only.
+# stub layer (overlay/dryrun/tcl/), so it uses plain Tcl only.
 #
 # Every step is invoked the same way:
 #   <tool> -mode batch -source overlay/tcl/<step>.tcl -tclargs <board.tcl> <params.tcl>   (Vivado)

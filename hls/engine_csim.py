@@ -90,7 +90,7 @@ def _compiler_id() -> str:
 
 # ---- C++ driver source ----------------------------------------------------------------------
 
-_DRIVER = """// Generated C-simulation driver (vitcod.hls.csim_harness). Not part of the firmware.
+_DRIVER = """// Generated C-simulation driver (vitcod.hls.engine_csim). Not part of the firmware.
 #include "{header}"
 
 namespace {{
@@ -286,7 +286,7 @@ def run(engine, *inputs) -> CsimResult:
 
 # ---- ap_fixed casts (to check the fixed-point model itself against ap_types) -------------------
 
-_CAST_DRIVER = """// Generated ap_types cast driver (vitcod.hls.csim_harness).
+_CAST_DRIVER = """// Generated ap_types cast driver (vitcod.hls.engine_csim).
 #include "ap_fixed.h"
 #include "ap_int.h"
 

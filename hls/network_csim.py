@@ -14,7 +14,7 @@ Where this fits in the flow::
 
 Command line (from the repository root)::
 
-    .venv/bin/python -c "from vitcod.hls.csim import run_csim; run_csim('build/demo')"
+    .venv/bin/python -c "from vitcod.hls.network_csim import run_csim; run_csim('build/demo')"
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wire_format import WireType
+from .wire_format import WireType
 
 _MODES = re.compile(r"^\s*ap_u?fixed\s*<\s*\d+\s*,\s*-?\d+\s*(?:,\s*(\w+)\s*)?(?:,\s*(\w+)\s*)?>\s*$")
 
@@ -78,7 +78,7 @@ class DummyNetwork:
 
     def header(self) -> str:
         return f"""\
-// Example network for the overlay's C simulation and dry runs (overlay/scripts/overlay_example.py).
+// Example network for the overlay's C simulation and dry runs (overlay/example.py).
 #ifndef {self.name.upper()}_H_
 #define {self.name.upper()}_H_
 #include "ap_fixed.h"

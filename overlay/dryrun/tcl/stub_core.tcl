@@ -40,7 +40,7 @@ proc ::stub::fail {msg} {
 
 proc ::stub::unsupported {msg} {
     puts stderr "STUB: UNSUPPORTED: $msg"
-    puts stderr "STUB: the $::stub::tool stub does not model this; model it in overlay/tcl/stub/ or change the script."
+    puts stderr "STUB: the $::stub::tool stub does not model this; model it in overlay/dryrun/tcl/ or change the script."
     flush stderr
     ::stub::real_exit 3
 }

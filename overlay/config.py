@@ -4,8 +4,8 @@ Where this fits: the HLS stage hands the overlay a *network description* (``netw
 hls4ml io_parallel function's name, header, sources, input/output types and shapes, and the model
 identifier); ``boards/<board>/board.tcl`` describes the board. :class:`OverlayConfig` joins the
 two with the build choices (max batch, clock) and derives every number the flow uses - stream
-geometry, DMA buffer-length width, register map - so that :mod:`overlay_codegen` can write them
-into ``params.tcl`` and the IP's config header, and :mod:`overlay_metadata` into ``vitcod.json``.
+geometry, DMA buffer-length width, register map - so that :mod:`vitcod.overlay.codegen` can write them
+into ``params.tcl`` and the IP's config header, and :mod:`vitcod.overlay.metadata` into ``vitcod.json``.
 Nothing downstream recomputes them.
 
 ``network.json`` (paths relative to the file)::
@@ -34,9 +34,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from wire_format import WORD_BITS, WireType, values_per_word, words_per_image
+from .wire_format import WORD_BITS, WireType, values_per_word, words_per_image
 
-OVERLAY_DIR = Path(__file__).resolve().parents[1]
+OVERLAY_DIR = Path(__file__).resolve().parent
 BOARDS_DIR = OVERLAY_DIR / "boards"
 IP_DIR = OVERLAY_DIR / "ip"
 TCL_DIR = OVERLAY_DIR / "tcl"

@@ -25,11 +25,11 @@ import tarfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from overlay_codegen import atomic_write
-from overlay_config import REGISTERS, STATUS_BITS, OverlayConfig, StreamGeometry
-from wire_format import FORMAT_VERSION, WORD_BITS, WireType
+from .codegen import atomic_write
+from .config import REGISTERS, STATUS_BITS, OverlayConfig, StreamGeometry
+from .wire_format import FORMAT_VERSION, WORD_BITS, WireType
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "vitcod.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parent / "vitcod.schema.json"
 
 
 class MetadataError(ValueError):

@@ -16,11 +16,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from overlay_checks import check_bitstream, check_block_design, check_ip_export
-from overlay_codegen import configure
-from overlay_config import TCL_DIR, OverlayConfig
+from .checks import check_bitstream, check_block_design, check_ip_export
+from ..codegen import configure
+from ..config import TCL_DIR, OverlayConfig
 
-RUN_STUB = TCL_DIR / "stub" / "run_stub.tcl"
+STUB_TCL_DIR = Path(__file__).resolve().parent / "tcl"
+RUN_STUB = STUB_TCL_DIR / "run_stub.tcl"
 STEPS = (("ip", "vitis_hls", "build_ip.tcl"), ("bd", "vivado", "block_design.tcl"), ("bitstream", "vivado", "bitstream.tcl"))
 
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Command line of the overlay build: the Python steps ``overlay/Makefile`` calls around the Tcl.
 
-    overlay_build.py check-tools [--expect 2024.1] [--vitis-hls CMD] [--vivado CMD]
-    overlay_build.py configure   --board B --network network.json --max-batch N [--clock-mhz F] [--build-dir D] [--jobs J]
-    overlay_build.py fit         --build-dir D [--estimate est.json] [--max-utilization U]
-    overlay_build.py package     --build-dir D [--tool-version vitis_hls=2024.1 --tool-version vivado=2024.1]
-    overlay_build.py stub-check  --board B [--network network.json] --max-batch N [--clock-mhz F] [--build-dir D]
+    python -m vitcod.overlay check-tools [--expect 2024.1] [--vitis-hls CMD] [--vivado CMD]
+    python -m vitcod.overlay configure   --board B --network network.json --max-batch N [--clock-mhz F] [--build-dir D] [--jobs J]
+    python -m vitcod.overlay fit         --build-dir D [--estimate est.json] [--max-utilization U]
+    python -m vitcod.overlay package     --build-dir D [--tool-version vitis_hls=2024.1 --tool-version vivado=2024.1]
+    python -m vitcod.overlay stub-check  --board B [--network network.json] --max-batch N [--clock-mhz F] [--build-dir D]
 
 Order in a full build (``make -C overlay bitstream``): check-tools -> configure -> [Vitis HLS:
 build_ip.tcl] -> fit -> [Vivado: block_design.tcl, bitstream.tcl] -> package. check-tools runs
@@ -23,16 +23,14 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from overlay_checks import format_problems  # noqa: E402
-from overlay_codegen import atomic_write, configure  # noqa: E402
-from overlay_config import (  # noqa: E402
+from .codegen import atomic_write, configure
+from .config import (
     OVERLAY_DIR, TOOLS_VERSION, ConfigError, OverlayConfig, ResourceFitError, check_fit, read_csynth_estimate,
 )
-from overlay_example import DummyNetwork  # noqa: E402
-from overlay_metadata import MetadataError, package  # noqa: E402
-from overlay_stub import StubRunError, stub_check  # noqa: E402
+from .example import DummyNetwork
+from .metadata import MetadataError, package
+from .dryrun.checks import format_problems
+from .dryrun.stub import StubRunError, stub_check
 
 TOOL_NAMES = {"vitis_hls": "Vitis HLS", "vivado": "Vivado"}
 _VERSION_RE = re.compile(r"\bv(\d{4}\.\d+(?:\.\d+)?)\b")
@@ -51,7 +49,7 @@ def tool_versions(expected: str | None = TOOLS_VERSION, commands: Mapping[str, s
         commands: command per tool (default: the tool's name, looked up on PATH).
 
     Returns:
-        ``{"vitis_hls": "2024.1", "vivado": "2024.1"}`` (a stand-in from overlay/tcl/stub/bin is
+        ``{"vitis_hls": "2024.1", "vivado": "2024.1"}`` (a stand-in from overlay/dryrun/tcl/bin is
         reported as ``"2024.1 (stub)"``).
 
     Raises:
@@ -152,7 +150,7 @@ def cmd_stub_check(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="overlay_build.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m vitcod.overlay", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("check-tools", help="check vitis_hls and vivado are on PATH with the expected version")

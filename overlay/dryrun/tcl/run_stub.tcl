@@ -1,7 +1,7 @@
 # Run a Vivado / Vitis HLS Tcl script under plain tclsh, against the stub layer, and record the
 # design it builds as JSON.
 #
-#   tclsh overlay/tcl/stub/run_stub.tcl <vivado|vitis_hls> <record.json> <script.tcl> ?arg ...?
+#   tclsh overlay/dryrun/tcl/run_stub.tcl <vivado|vitis_hls> <record.json> <script.tcl> ?arg ...?
 #
 # The script sees ::argv / ::argc / ::argv0 as with `vivado -mode batch -source <script> -tclargs
 # <args>`. Exit status: 0 and the record written; 1 when the script raised an error (a misused

@@ -1,7 +1,7 @@
 """Checks of the designs the step scripts build, read from the stub layer's JSON records.
 
-Where this fits: ``overlay/tcl/stub/run_stub.tcl`` runs build_ip.tcl / block_design.tcl /
-bitstream.tcl under plain tclsh and records what they built (:mod:`overlay_stub` drives it). The
+Where this fits: ``overlay/dryrun/tcl/run_stub.tcl`` runs build_ip.tcl / block_design.tcl /
+bitstream.tcl under plain tclsh and records what they built (:mod:`vitcod.overlay.dryrun.stub` drives it). The
 functions here read those records and list what is missing or wrong, independently of the stub's
 own ``validate_bd_design``: the data path (DMA <-> HP port), the streams (DMA <-> IP), the control
 path (GP port -> DMA and IP registers, addressed), clocks and resets, the DMA configuration against
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Iterable
 
-from overlay_config import IP_DIR, REGISTERS, OverlayConfig
+from ..config import IP_DIR, REGISTERS, OverlayConfig
 
 PS_IP = {"zynq7": "xilinx.com:ip:processing_system7:", "zynqmp": "xilinx.com:ip:zynq_ultra_ps_e:"}
 DMA_IP = "xilinx.com:ip:axi_dma:"
@@ -53,7 +53,7 @@ def check_ip_export(record: dict[str, Any], config: OverlayConfig) -> list[str]:
     regs = {r["name"]: (int(r["offset"], 16), r["access"]) for r in iface.get("registers", [])}
     expected_regs = {r.name: (r.offset, r.access) for r in REGISTERS}
     if regs != expected_regs:
-        problems.append(f"register map from the C++ pragmas {regs} differs from overlay_config.REGISTERS {expected_regs}")
+        problems.append(f"register map from the C++ pragmas {regs} differs from config.REGISTERS {expected_regs}")
     if iface.get("block") != "ap_ctrl_hs" or iface.get("block_bundle") != "control":
         problems.append("block control is not ap_ctrl_hs on the AXI4-Lite bundle 'control'")
     streams = {s["rtl"]: s for s in (iface.get("streams") or {}).values()}

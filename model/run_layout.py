@@ -1,0 +1,111 @@
+"""The run folder: where every stage of the flow reads and writes, in one place.
+
+``build/<run>/``::
+
+    dense/              model.h5 config.json metrics.json      (train)
+    ae/                 model.h5 config.json metrics.json      (autoencoder)
+    statistics/         attention_mean.npz                     (statistics)
+    sparse_0.90/        masks.npz masks.json model.h5 config.json metrics.json
+                                                               (masks + finetune)
+    report/             accuracy.md accuracy.json *.png        (report)
+    hls/sparse_0.90/    the Vitis HLS project, network.json    (hls)
+    hls/csim_report.json                                       (csim)
+    summary.json        one object per stage (the demo's summary)
+
+Every stage folder name, file name and the meaning of a ``sparse_<s>`` name live here, so a
+new stage or a renamed file lands once. Standard library only: the board package and the
+performance model import it without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DENSE = "dense"
+AUTOENCODER = "ae"
+STATISTICS = "statistics"
+REPORT = "report"
+HLS = "hls"
+
+SUMMARY_FILE = "summary.json"
+CONFIG_FILE = "config.json"
+MODEL_FILE = "model.h5"
+METRICS_FILE = "metrics.json"
+MASKS_FILE = "masks.npz"
+CSIM_REPORT_FILE = "csim_report.json"
+
+DEFAULT_SPARSITIES = (0.8, 0.9, 0.95)
+"""Target sparsities of the demo's masked stages."""
+DEFAULT_SPARSITY = 0.9
+"""The sparsity of the stage that is converted, C-simulated and built by default."""
+
+
+def sparse_stage(target: float) -> str:
+    """Folder name of the masked stage at ``target`` sparsity (``0.9`` -> ``sparse_0.90``)."""
+    return f"sparse_{target:.2f}"
+
+
+DEFAULT_HLS_STAGE = sparse_stage(DEFAULT_SPARSITY)
+"""The stage ``make hls`` / ``csim`` / ``bench`` / ``bitstream`` use unless told otherwise."""
+
+
+def stage_sparsity(stage: str) -> float | None:
+    """Nominal sparsity of a stage folder name (``ae``/``dense`` -> 0, ``sparse_0.90`` -> 0.9);
+    None for a name that is neither."""
+    if stage in (AUTOENCODER, DENSE):
+        return 0.0
+    if stage.startswith("sparse_"):
+        try:
+            return float(stage.split("_", 1)[1])
+        except ValueError:
+            return None
+    return None
+
+
+def stage_has_autoencoder(stage: str) -> bool:
+    """Every stage after ``dense`` carries the Q/K auto-encoder."""
+    return stage != DENSE
+
+
+def stage_dir(run_dir: str | Path, stage: str) -> Path:
+    """``build/<run>/<stage>``."""
+    return Path(run_dir) / stage
+
+
+def sparse_dir(run_dir: str | Path, target: float) -> Path:
+    """``build/<run>/sparse_<target>``."""
+    return stage_dir(run_dir, sparse_stage(target))
+
+
+def hls_dir(run_dir: str | Path) -> Path:
+    """``build/<run>/hls``: one HLS project per converted stage, and the C-sim report."""
+    return Path(run_dir) / HLS
+
+
+def hls_project_dir(run_dir: str | Path, stage: str) -> Path:
+    """``build/<run>/hls/<stage>``: the Vitis HLS project of one stage."""
+    return hls_dir(run_dir) / stage
+
+
+def read_stage_config_dict(path: str | Path) -> dict:
+    """The fields of a stage's ``config.json``, with old run folders migrated.
+
+    Run folders written before ``patch_kernel`` became ``patch_overlap`` (kernel = patch +
+    2 * overlap) are translated here, and the translation is logged. Raises ``ValueError``
+    when an old ``patch_kernel`` cannot be expressed as an overlap.
+    """
+    path = Path(path)
+    data = json.loads(path.read_text())
+    if isinstance(data, dict) and "patch_kernel" in data and "patch_overlap" not in data:
+        kernel, patch = data.pop("patch_kernel"), data.get("patch_size", 1)
+        kernel = patch if kernel is None else kernel
+        if (kernel - patch) % 2:
+            raise ValueError(f"{path}: legacy patch_kernel={kernel} with patch_size={patch} is not "
+                             "patch + 2 * overlap; retrain or edit the file")
+        data["patch_overlap"] = (kernel - patch) // 2
+        log.warning("%s: legacy field patch_kernel=%s read as patch_overlap=%d", path, kernel, data["patch_overlap"])
+    return data
