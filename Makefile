@@ -82,7 +82,7 @@ bitstream: $(STAMP)  ## hls -> IP -> block design -> bitstream for BOARD (needs 
 		NETWORK=$(abspath $(RUN_DIR))/hls/$(HLS_STAGE)/network.json
 
 bench: $(STAMP)  ## Modelled engine latency/resources vs dense, C-sim and host-packing figures -> build/bench/
-	$(PY) -m vitcod.hls.bench --run-dir $(RUN_DIR) --out $(BUILD)/bench
+	$(PY) -m vitcod.bench --run-dir $(RUN_DIR) --out $(BUILD)/bench
 
 # The tool check runs first: without Vitis HLS nothing else runs.
 synth: $(STAMP)  ## Vitis HLS C synthesis of build/$(RUN)/$(HLS_STAGE) -> build/bench/synth.json (needs Vitis HLS)

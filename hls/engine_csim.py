@@ -9,7 +9,9 @@ headers shipped with hls4ml, and calls it through ctypes. Tests compare its outp
 
 Builds are cached by a content hash of everything that goes into them (engine headers, generated
 header, driver, compiler, flags) under ``$VITCOD_CSIM_CACHE`` (default: a per-user folder in the
-system temp dir), so repeated test runs only pay for the first compilation.
+system temp dir), so repeated test runs only pay for the first compilation. The ap_types lookup,
+the compiler, the cache and the compile-then-rename step are :mod:`vitcod.host.cxx_build`'s, shared
+with the host's C simulation of the IP top.
 
 Example::
 
@@ -22,13 +24,8 @@ Example::
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import importlib.util
 import logging
 import os
-import shutil
-import subprocess
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +34,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..host import cxx_build
+from ..host.cxx_build import CompileError
 from .engines import FIRMWARE_DIR, AttentionEngine, EmbedEngine, HeadMixEngine
 from .fixed_point import FixedType, parse_type, wrap_to_type
 
@@ -45,47 +44,25 @@ log = logging.getLogger(__name__)
 #: Order of the counters in vitcod_common.h (enum mac_counter_id).
 COUNTER_NAMES = ("dense", "sparse", "softmax", "reciprocal", "pv", "encoder", "decoder", "embed")
 
-CXX = os.environ.get("CXX", "g++")
+CXX = cxx_build.default_cxx()
 CXX_FLAGS = ("-O2", "-std=c++11", "-fPIC", "-shared")
 
-
-class CompileError(RuntimeError):
-    """g++ rejected a generated harness; the message carries the compiler's diagnostics."""
+__all__ = ["COUNTER_NAMES", "CXX", "CompileError", "CsimLibrary", "CsimResult", "ap_types_dir", "build",
+           "build_cast_library", "build_many", "cache_dir", "compile_library", "run"]
 
 
 def ap_types_dir() -> Path:
-    """The ap_types headers bundled with hls4ml (``$VITCOD_AP_TYPES`` overrides).
+    """The ap_types headers (``$VITCOD_AP_TYPES``, else those bundled with hls4ml).
 
-    Located without importing hls4ml (its import pulls in heavy dependencies).
+    Raises:
+        FileNotFoundError: neither is there (:class:`~vitcod.host.cxx_build.ToolchainNotFoundError`).
     """
-    env = os.environ.get("VITCOD_AP_TYPES")
-    if env:
-        return Path(env)
-    spec = importlib.util.find_spec("hls4ml")
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError("hls4ml is not installed; set VITCOD_AP_TYPES to a folder with ap_fixed.h")
-    path = Path(spec.origin).parent / "templates" / "vivado" / "ap_types"
-    if not (path / "ap_fixed.h").is_file():
-        raise FileNotFoundError(f"no ap_fixed.h under {path}")
-    return path
+    return cxx_build.ap_types_dir()
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("VITCOD_CSIM_CACHE")
-    path = Path(env) if env else Path(tempfile.gettempdir()) / f"vitcod-csim-{os.getuid()}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-_compiler_version: str | None = None
-
-
-def _compiler_id() -> str:
-    global _compiler_version
-    if _compiler_version is None:
-        out = subprocess.run([CXX, "--version"], check=True, capture_output=True, text=True).stdout
-        _compiler_version = out.splitlines()[0] if out else CXX
-    return _compiler_version
+    """Folder of the cached engine libraries (``$VITCOD_CSIM_CACHE`` or ``<tmp>/vitcod-csim-<uid>``)."""
+    return cxx_build.cache_dir(None, "vitcod-csim")
 
 
 # ---- C++ driver source ----------------------------------------------------------------------
@@ -133,42 +110,27 @@ _loaded: dict[str, ctypes.CDLL] = {}
 def compile_library(sources: dict[str, str], main: str, extra_flags: Sequence[str] = ()) -> Path:
     """Compile ``main`` (a key of ``sources``, all written into one folder) into a cached .so.
 
+    The cache key covers the compiler, the flags, every firmware header and the sources.
+
     Raises:
         CompileError: g++ failed; the message holds its stderr.
+        FileNotFoundError: no compiler or no ap_types headers.
     """
     ap_dir = ap_types_dir()
     flags = list(CXX_FLAGS) + list(extra_flags)
-    digest = hashlib.sha256()
-    digest.update(_compiler_id().encode())
-    digest.update(" ".join(flags).encode())
+    parts: list[bytes | str] = [cxx_build.compiler_id(CXX), " ".join(flags)]
     for header in sorted(FIRMWARE_DIR.glob("*.h")):
-        digest.update(header.name.encode())
-        digest.update(header.read_bytes())
+        parts += [header.name, header.read_bytes()]
     for name in sorted(sources):
-        digest.update(name.encode())
-        digest.update(sources[name].encode())
-    key = digest.hexdigest()[:20]
-    target = cache_dir() / key / "libvitcod_csim.so"
-    if target.is_file():
-        return target
-    build_dir = Path(tempfile.mkdtemp(prefix=f"build-{key}-", dir=cache_dir()))
-    try:
-        for name, text in sources.items():
-            (build_dir / name).write_text(text)
-        tmp_lib = build_dir / "lib.so"
-        cmd = [CXX, *flags, "-isystem", str(ap_dir), "-I", str(FIRMWARE_DIR), "-I", str(build_dir),
-               str(build_dir / main), "-o", str(tmp_lib)]
-        log.info("compiling C-simulation library %s", key)
-        proc = subprocess.run(cmd, cwd=build_dir, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise CompileError(f"g++ failed ({' '.join(cmd)}):\n{proc.stderr[-6000:]}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        for name, text in sources.items():  # keep the sources next to the library for debugging
-            (target.parent / name).write_text(text)
-        os.replace(tmp_lib, target)
-    finally:
-        shutil.rmtree(build_dir, ignore_errors=True)
-    return target
+        parts += [name, sources[name]]
+    key = cxx_build.content_key(parts, length=20)
+
+    def command(work: Path, out: Path) -> list[str]:
+        return [CXX, *flags, "-isystem", str(ap_dir), "-I", str(FIRMWARE_DIR), "-I", str(work), str(work / main),
+                "-o", str(out)]
+
+    return cxx_build.compile_library(cache_dir() / key / "libvitcod_csim.so", sources, command,
+                                     what=f"C-simulation library {key}")
 
 
 def _load(path: Path) -> ctypes.CDLL:

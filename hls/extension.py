@@ -3,7 +3,8 @@
 Where this fits in the flow::
 
     model/ (QKeras ViT, masks.npz)
-      -> hls/convert.py   precision config from profiling, checks, hls4ml.converters.convert_from_keras_model
+      -> hls/convert.py   checks, precision config from profiling (hls/precision.py),
+                          hls4ml.converters.convert_from_keras_model
            -> hls/extension.py (this module), registered once with :func:`register`:
                 Keras-v2 parser   ClassTokenPosition / QKEncoder / QKDecoder / ViTCoDAttention
                                   -> layer dict (weights quantized by the layer's own QKeras quantizers)

@@ -9,47 +9,31 @@ type's quantization (rounding) mode and then its overflow (saturation) mode exac
 does (``ap_fixed_base::operator=`` in the ap_types headers shipped with hls4ml).
 
 Type strings use the C++ spelling, e.g. ``'ap_fixed<16,6,AP_RND_CONV,AP_SAT>'``, ``'ap_ufixed<18,1>'``,
-``'ap_int<8>'``; :func:`parse_type` turns them into :class:`FixedType`.
+``'ap_int<8>'``; :func:`parse_type` reads them with the overlay contract's parser
+(:class:`vitcod.host.contract.ApType`, the one parser of the project) and returns this model's
+view of the type, :class:`FixedType`.
 
 Limits: raws must fit int64, so widths up to 62 bits for values that are shifted; the
-``AP_WRAP_SM`` mode and a non-zero saturation-bit count ``N`` are not modelled (rejected on parsing).
+``AP_WRAP_SM`` mode and a non-zero saturation-bit count ``N`` are legal ap_types but not modelled
+here: :func:`parse_type` and :class:`FixedType` refuse them with a message saying so.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
-ROUNDING_MODES = (
-    "AP_TRN",  # floor (towards -inf); the ap_types default
-    "AP_TRN_ZERO",  # towards zero
-    "AP_RND",  # to nearest, ties towards +inf
-    "AP_RND_ZERO",  # to nearest, ties towards zero
-    "AP_RND_MIN_INF",  # to nearest, ties towards -inf
-    "AP_RND_INF",  # to nearest, ties away from zero
-    "AP_RND_CONV",  # to nearest, ties to even (convergent)
-)
-SATURATION_MODES = (
-    "AP_WRAP",  # two's-complement wrap-around; the ap_types default
-    "AP_SAT",  # clamp to [min, max]
-    "AP_SAT_ZERO",  # overflow -> 0
-    "AP_SAT_SYM",  # signed: clamp to [-max, max]; unsigned: as AP_SAT
-)
+from ..host.contract import MAX_WIDTH, ROUNDING_MODES, ApType, RawGeometry
+from ..host.contract import SATURATION_MODES as AP_TYPES_SATURATION_MODES
 
-_MAX_WIDTH = 62
-
-_FIXED_RE = re.compile(
-    r"^\s*(ap_fixed|ap_ufixed)\s*<\s*(\d+)\s*,\s*(-?\d+)\s*"
-    r"(?:,\s*(\w+)\s*)?(?:,\s*(\w+)\s*)?(?:,\s*(\d+)\s*)?>\s*$"
-)
-_INT_RE = re.compile(r"^\s*(ap_int|ap_uint)\s*<\s*(\d+)\s*>\s*$")
+SATURATION_MODES = tuple(m for m in AP_TYPES_SATURATION_MODES if m != "AP_WRAP_SM")
+"""The overflow modes this model implements (every ap_types mode but the sign-magnitude wrap)."""
 
 
 @dataclass(frozen=True)
-class FixedType:
+class FixedType(RawGeometry):
     """One ap_types fixed-point type: ``width`` bits, ``integer`` of them above the binary point.
 
     ``integer`` counts the sign bit for signed types (as in ``ap_fixed<W, I>``). ``integer`` may be
@@ -65,31 +49,18 @@ class FixedType:
     is_int: bool = False
 
     def __post_init__(self) -> None:
-        if not 1 <= self.width <= _MAX_WIDTH:
-            raise ValueError(f"width must be in [1, {_MAX_WIDTH}] for the int64 model, got {self.width}")
+        if not 1 <= self.width <= MAX_WIDTH:
+            raise ValueError(f"width must be in [1, {MAX_WIDTH}] for the int64 model, got {self.width}")
         if self.rounding not in ROUNDING_MODES:
             raise ValueError(f"unknown rounding mode {self.rounding!r}; expected one of {ROUNDING_MODES}")
         if self.saturation not in SATURATION_MODES:
-            raise ValueError(
-                f"unsupported saturation mode {self.saturation!r}; expected one of {SATURATION_MODES}"
-            )
+            why = ("legal ap_types but not modelled by vitcod.hls.fixed_point"
+                   if self.saturation in AP_TYPES_SATURATION_MODES else "unknown")
+            raise ValueError(f"saturation mode {self.saturation!r} is {why}; expected one of {SATURATION_MODES}")
         if self.signed and self.width < 2 and self.saturation == "AP_SAT_SYM":
             raise ValueError("AP_SAT_SYM needs a signed width of at least 2 bits")
 
-    # ---- geometry -------------------------------------------------------------------------
-    @property
-    def frac(self) -> int:
-        """Number of fraction bits, ``width - integer`` (may be negative)."""
-        return self.width - self.integer
-
-    @property
-    def min_raw(self) -> int:
-        return -(1 << (self.width - 1)) if self.signed else 0
-
-    @property
-    def max_raw(self) -> int:
-        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
-
+    # ---- geometry (frac, min_raw, max_raw: RawGeometry) -------------------------------------
     @property
     def min_value(self) -> Fraction:
         return Fraction(self.min_raw) * Fraction(2) ** (-self.frac)
@@ -133,34 +104,24 @@ class FixedType:
 def parse_type(spec: "str | FixedType") -> FixedType:
     """Parse a C++ ap_types spelling into a :class:`FixedType` (a FixedType passes through).
 
+    ``ap_int<W>``/``ap_uint<W>`` become ``is_int`` types whose rounding is ``AP_TRN_ZERO``
+    (assigning an ap_fixed to an ap_int drops the fraction towards zero, like a C cast).
+
     Raises:
+        TypeError: ``spec`` is neither a string nor a FixedType.
         ValueError: the string is not ``ap_fixed<W,I[,Q[,O[,N]]]>``, ``ap_ufixed<...>``,
-            ``ap_int<W>`` or ``ap_uint<W>``, or uses a mode this model does not support.
+            ``ap_int<W>`` or ``ap_uint<W>`` (:class:`~vitcod.host.errors.ApTypeError`), or uses a
+            mode this model does not implement (``AP_WRAP_SM``, ``N`` > 0).
     """
     if isinstance(spec, FixedType):
         return spec
     if not isinstance(spec, str):
         raise TypeError(f"expected a type string like 'ap_fixed<16,6>', got {type(spec).__name__}")
-    m = _INT_RE.match(spec)
-    if m:
-        width = int(m.group(2))
-        # Assigning an ap_fixed to an ap_int drops the fraction towards zero (like a C cast).
-        return FixedType(width, width, m.group(1) == "ap_int", rounding="AP_TRN_ZERO", is_int=True)
-    m = _FIXED_RE.match(spec)
-    if not m:
-        raise ValueError(
-            f"cannot parse type {spec!r}: expected ap_fixed<W,I[,Q[,O]]>, ap_ufixed<...>, ap_int<W> or ap_uint<W>"
-        )
-    kind, width, integer, rnd, sat, nbits = m.groups()
-    if nbits is not None and int(nbits) != 0:
-        raise ValueError(f"type {spec!r}: saturation-bit count N={nbits} is not modelled (use 0)")
-    return FixedType(
-        width=int(width),
-        integer=int(integer),
-        signed=kind == "ap_fixed",
-        rounding=rnd or "AP_TRN",
-        saturation=sat or "AP_WRAP",
-    )
+    t = ApType.parse(spec)
+    if t.saturation_bits:
+        raise ValueError(f"type {spec!r}: saturation-bit count N={t.saturation_bits} is legal ap_types but not "
+                         "modelled by vitcod.hls.fixed_point (use 0)")
+    return FixedType(t.width, t.integer, t.signed, t.rounding, t.saturation, t.is_int)
 
 
 # ---- raw-integer arithmetic ----------------------------------------------------------------

@@ -3,10 +3,10 @@
 It names the hls4ml io_parallel function (``void myproject(input_t in[N_IN], result_t out[N_OUT])``),
 its header, sources and include directories, the input/output fixed-point types and shapes, and
 the model identifier: a 64-bit hash of the quantized weights, the masks and the precision
-configuration (``vitcod.overlay.config.model_identifier``, the one definition the IP's
-identifier register and the host's check share). The format is documented in
-``vitcod.overlay.config``; the overlay build (``make bitstream``) and the host's
-``csim``/``emulated`` backends read it.
+configuration (:func:`vitcod.host.contract.model_identifier`, the one definition the IP's
+identifier register and the host's check share). The format and its reader are the overlay
+contract's (:class:`vitcod.host.contract.NetworkDescription`); the overlay build
+(``make bitstream``) and the host's ``csim``/``emulated`` backends read it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-NETWORK_FILE = "network.json"
+from ..fileio import atomic_write
+from ..host.contract import NETWORK_FILE, NetworkDescription, model_identifier
+
+__all__ = ["NETWORK_FILE", "SUPPORT_FILE", "SUPPORT_SOURCE", "quantized_weights", "write_network_description"]
 SUPPORT_FILE = "vitcod_csim_support.cpp"
 
 # hls4ml's trace hooks (written into myproject.cpp when the project is compiled with tracing)
@@ -36,13 +39,6 @@ size_t trace_type_size = sizeof(double);
 }  // namespace nnet
 #endif
 """
-
-
-def overlay_config_module():
-    """:mod:`vitcod.overlay.config`, imported when first needed."""
-    from ..overlay import config
-
-    return config
 
 
 def _precision(variable) -> str:
@@ -67,8 +63,12 @@ def quantized_weights(keras_model) -> dict[str, np.ndarray]:
 
 def write_network_description(hls_model, keras_model, masks: np.ndarray | None,
                               path: str | Path | None = None) -> Path:
-    """Write ``network.json`` for a written (and compiled) hls4ml project; returns its path."""
-    oc = overlay_config_module()
+    """Write ``network.json`` for a written (and compiled) hls4ml project; returns its path.
+
+    Raises:
+        ValueError: the network has more than one input or output.
+        MetadataError: the description would not pass the contract's reader (checked before writing).
+    """
     project = Path(hls_model.config.get_output_dir())
     name = hls_model.config.get_project_name()
     firmware = project / "firmware"
@@ -77,9 +77,9 @@ def write_network_description(hls_model, keras_model, masks: np.ndarray | None,
         raise ValueError(f"the IP top wraps one input and one output, the network has "
                          f"{len(inputs)} inputs and {len(outputs)} outputs")
     precision = json.loads(json.dumps(hls_model.config.config.get("HLSConfig", {}), default=str))
-    model_id = oc.model_identifier(quantized_weights(keras_model),
-                                   {} if masks is None else {"masks": np.asarray(masks)},
-                                   precision)
+    model_id = model_identifier(quantized_weights(keras_model),
+                                {} if masks is None else {"masks": np.asarray(masks)},
+                                precision)
     path = Path(path) if path is not None else project / NETWORK_FILE
 
     def rel(p: Path) -> str:  # relative to network.json, so the project folder can move
@@ -95,7 +95,7 @@ def write_network_description(hls_model, keras_model, masks: np.ndarray | None,
         "model_id": model_id,
         "weights_dir": rel(firmware / "weights"),
     }
-    (firmware / SUPPORT_FILE).write_text(SUPPORT_SOURCE)
-    oc.NetworkSpec.from_dict(description, path.parent)  # validate before writing
-    path.write_text(json.dumps(description, indent=2) + "\n")
+    atomic_write(firmware / SUPPORT_FILE, SUPPORT_SOURCE)
+    NetworkDescription.from_dict(description, path.parent, where=str(path))  # validate before writing
+    atomic_write(path, json.dumps(description, indent=2) + "\n")
     return path

@@ -9,12 +9,13 @@ by side. Nothing here runs without Vitis HLS: the tool check fails first, naming
 The build is hls4ml's own ``build_prj.tcl`` with synthesis only (``csim``/``cosim``/export off),
 run the way hls4ml 1.3.0 runs it (``vitis-run --mode hls``, Vitis >= 2024.2) or, with an older
 install, ``vitis_hls -f``; the top-level report is read with hls4ml's
-``hls4ml.report.parse_vivado_report``. Figures are C-synthesis *estimates* (the tool's), labelled
-so; they are not post-implementation results.
+``hls4ml.report.parse_vivado_report`` (or, where that finds nothing, with the project's own
+csynth.xml reader, :mod:`vitcod.overlay.csynth`). Figures are C-synthesis *estimates* (the tool's),
+labelled so; they are not post-implementation results.
 
 Usage::
 
-    python -m vitcod.hls.synth --run-dir build/demo --stage sparse_0.90 --out build/bench
+    python -m vitcod.hls.synth --run-dir build/demo [--stage <stage>] --out build/bench
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Sequence
+
+from ..fileio import atomic_write
+from ..model.run_layout import DEFAULT_HLS_STAGE, hls_project_dir
+from ..overlay.csynth import read_report
 
 SYNTH_JSON = "synth.json"
 #: Module reports of our own engines (names of the HLS functions) kept per module in synth.json.
@@ -56,7 +61,7 @@ def write_build_options(project_dir: Path) -> Path:
     """hls4ml's build_opt.tcl with C synthesis only."""
     lines = ["array set opt {"] + [f"    {k:<10} {v}" for k, v in BUILD_OPTIONS.items()] + ["}"]
     path = project_dir / "build_opt.tcl"
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -122,30 +127,10 @@ def read_module_reports(report_dir: Path, keys: Sequence[str] = ENGINE_MODULE_KE
     for path in sorted(Path(report_dir).glob("*_csynth.xml")):
         name = path.name[: -len("_csynth.xml")]
         if any(k in name.lower() for k in keys):
-            summary = summarize_top_report(_csynth_from_xml(path))
+            summary = summarize_top_report(read_report(path))
             modules[name] = {k: summary[k] for k in ("best_latency_cycles", "worst_latency_cycles",
                                                      "interval_min_cycles", "resources")}
     return modules
-
-
-def _csynth_from_xml(path: Path) -> dict[str, str | None]:
-    """The CSynthesisReport fields hls4ml reads, straight from a <top>_csynth.xml."""
-    root = ET.parse(path).getroot()
-
-    def text(xpath: str) -> str | None:
-        node = root.find(xpath)
-        return None if node is None else node.text
-
-    latency = "PerformanceEstimates/SummaryOfOverallLatency/"
-    report = {"TargetClockPeriod": text("UserAssignments/TargetClockPeriod"),
-              "EstimatedClockPeriod": text("PerformanceEstimates/SummaryOfTimingAnalysis/EstimatedClockPeriod"),
-              "BestLatency": text(latency + "Best-caseLatency"), "WorstLatency": text(latency + "Worst-caseLatency"),
-              "IntervalMin": text(latency + "Interval-min"), "IntervalMax": text(latency + "Interval-max")}
-    for section, prefix in (("Resources", ""), ("AvailableResources", "Available")):
-        node = root.find(f"AreaEstimates/{section}")
-        for child in (node if node is not None else []):
-            report[prefix + ("DSP" if child.tag == "DSP48E" else child.tag)] = child.text
-    return report
 
 
 def read_synthesis(project_dir: Path, top: str = "myproject") -> dict[str, Any]:
@@ -170,7 +155,7 @@ def read_synthesis(project_dir: Path, top: str = "myproject") -> dict[str, Any]:
         found = sorted(project_dir.glob(f"*_prj/solution*/syn/report/{top}_csynth.xml"))
         if not found:
             raise SynthError(f"no C synthesis report in {project_dir}: {chatter.getvalue().strip() or 'nothing found'}")
-        csynth = _csynth_from_xml(found[0])
+        csynth = read_report(found[0])
     top = summarize_top_report(csynth)
     report_dirs = sorted(project_dir.glob("*_prj/solution*/syn/report"))
     return {"label": "synthesized: Vitis HLS C-synthesis estimate (not post-implementation)", **top,
@@ -179,13 +164,11 @@ def read_synthesis(project_dir: Path, top: str = "myproject") -> dict[str, Any]:
 
 def synthesize(run_dir: Path, stage: str, out_dir: Path, project_dir: Path | None = None) -> dict[str, Any]:
     """C synthesis of ``run_dir/hls/<stage>`` (or ``project_dir``) -> ``out_dir/synth.json``."""
-    project_dir = Path(project_dir or Path(run_dir) / "hls" / stage)
+    project_dir = Path(project_dir or hls_project_dir(run_dir, stage))
     find_tool()  # fail before anything else when the tool is missing
     run = run_csynth(project_dir)
     result = {"stage": stage, "project_dir": str(project_dir), "run": run, **read_synthesis(project_dir)}
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / SYNTH_JSON).write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write(Path(out_dir) / SYNTH_JSON, json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -203,7 +186,7 @@ def load_synthesis(out_dir: Path, stage: str) -> tuple[dict[str, Any] | None, st
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vitcod.hls.synth", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", type=Path, default=Path("build/demo"))
-    parser.add_argument("--stage", default="sparse_0.90")
+    parser.add_argument("--stage", default=DEFAULT_HLS_STAGE)
     parser.add_argument("--project-dir", type=Path, default=None,
                         help="an hls4ml project directory (default: <run-dir>/hls/<stage>)")
     parser.add_argument("--out", type=Path, default=Path("build/bench"))

@@ -14,9 +14,11 @@ One driver API, three backends (see :mod:`vitcod.host.driver`)::
     labels = drv.classify(images)                # (batch,) int64
     drv.throughput_test()                        # images/s and per-stage times
 
-Modules: ``metadata`` (vitcod.json / network.json), ``fixed`` (formats, float <-> raw),
-``wire`` (pack / unpack), ``driver`` (the shared API), ``overlay`` (pynq.Overlay subclass),
-``csim`` (C-simulation library), ``emulated`` (EmulatedDevice), ``__main__`` (CLI).
+Modules: ``contract`` (what the flow and the board share: ap_types spellings, the wire format,
+network.json, the register map, the IP config header), ``metadata`` (vitcod.json),
+``quantization`` (the host's float <-> raw policy), ``wire`` (fast pack / unpack), ``driver``
+(the shared API), ``overlay`` (pynq.Overlay subclass), ``csim_backend`` (C-simulation library),
+``cxx_build`` (g++ builds and their cache), ``emulated`` (EmulatedDevice), ``__main__`` (CLI).
 """
 
 from __future__ import annotations
@@ -24,24 +26,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .contract import FORMAT_VERSION, ApType, NetworkDescription, TensorMeta
 from .driver import BACKENDS, DEFAULT_TIMEOUT_S, VitcodDriver, packing_benchmark
-from .errors import (CsimBuildError, DeviceError, DeviceTimeoutError, DmaError, IdentityMismatchError, InputError,
-                     MetadataError, OverlayMismatchError, SaturationWarning, StreamError, VitcodError,
+from .errors import (ApTypeError, CsimBuildError, DeviceError, DeviceTimeoutError, DmaError, IdentityMismatchError,
+                     InputError, MetadataError, OverlayMismatchError, SaturationWarning, StreamError, VitcodError,
                      WireFormatError)
-from .fixed import FixedFormat
-from .metadata import NetworkDescription, OverlayMetadata, TensorMeta
-from .wire import FORMAT_VERSION, native_kernel, pack, quantize_pack, unpack
+from .metadata import OverlayMetadata
+from .wire import native_kernel, pack, quantize_pack, unpack
+
+FixedFormat = ApType
+"""The earlier name of :class:`~vitcod.host.contract.ApType` (an input/output type with the host's
+float <-> raw conversion)."""
 
 __all__ = [
-    "BACKENDS", "DEFAULT_TIMEOUT_S", "FORMAT_VERSION", "CsimBuildError", "CsimDriver", "CsimLibrary", "DeviceError",
-    "DeviceTimeoutError", "DmaError", "EmulatedDevice", "FixedFormat", "IdentityMismatchError", "InputError",
-    "MetadataError", "NetworkDescription", "OverlayMetadata", "OverlayMismatchError", "SaturationWarning",
-    "StreamError", "TensorMeta", "VitcodDriver", "VitcodError", "VitcodOverlay", "WireFormatError", "open_driver",
-    "native_kernel", "open_emulated", "pack", "packing_benchmark", "quantize_pack", "unpack",
+    "BACKENDS", "DEFAULT_TIMEOUT_S", "FORMAT_VERSION", "ApType", "ApTypeError", "CsimBuildError", "CsimDriver",
+    "CsimLibrary", "DeviceError", "DeviceTimeoutError", "DmaError", "EmulatedDevice", "FixedFormat",
+    "IdentityMismatchError", "InputError", "MetadataError", "NetworkDescription", "OverlayMetadata",
+    "OverlayMismatchError", "SaturationWarning", "StreamError", "TensorMeta", "VitcodDriver", "VitcodError",
+    "VitcodOverlay", "WireFormatError", "open_driver", "native_kernel", "open_emulated", "pack", "packing_benchmark",
+    "quantize_pack", "unpack",
 ]
 
 _LAZY = {"VitcodOverlay": "overlay", "EmulatedDevice": "emulated", "open_emulated": "emulated",
-         "CsimDriver": "csim", "CsimLibrary": "csim"}
+         "CsimDriver": "csim_backend", "CsimLibrary": "csim_backend"}
 
 
 def __getattr__(name: str) -> Any:

@@ -11,17 +11,18 @@ The library exposes a tiny C ABI (generated around the top, see :data:`WRAPPER_S
     int vitcod_csim_run(const uint64_t *in_words, size_t n_in, uint64_t *out_words, size_t n_out,
                         unsigned batch, unsigned *regs);   // regs[VITCOD_CSIM_NREGS]
 
-Build and cache: :meth:`CsimLibrary.build` writes the IP config header (the same text as
-``overlay/scripts/overlay_codegen.py`` writes for a build) and the wrapper, and compiles them with
-the network's sources. The result is cached under ``$VITCOD_CSIM_CACHE`` (default
-``<tmp>/vitcod-host-csim-<uid>``) in a folder named by a SHA-256 over everything that goes into it:
-compiler and flags, the generated files, the IP top sources, and every source/header of the network
-(its ``sources`` and all files under its ``include_dirs``). A second build of unchanged inputs only
-loads the cached ``.so``.
+Build and cache: :meth:`CsimLibrary.build` writes the IP config header (the overlay contract's
+:func:`~vitcod.host.contract.render_config_header`, the text an overlay build writes) and the
+wrapper, and compiles them with the network's sources (:mod:`vitcod.host.cxx_build`). The result
+is cached under ``$VITCOD_CSIM_CACHE`` (default ``<tmp>/vitcod-host-csim-<uid>``) in a folder named
+by a SHA-256 over everything that goes into it: compiler and flags, the generated files, the IP top
+sources, and every source/header of the network (its ``sources`` and all files under its
+``include_dirs``). A second build of unchanged inputs only loads the cached ``.so``.
 
 Where the inputs come from (each overridable by an argument):
 
-* IP top sources: ``$VITCOD_OVERLAY_IP``, else ``overlay/ip`` of the source tree this package is in;
+* IP top sources: ``$VITCOD_OVERLAY_IP``, else ``overlay/ip`` as installed with ``vitcod.overlay``
+  (package data, so a non-editable install has them too);
 * ap_types headers: ``$VITCOD_AP_TYPES``, else those bundled with hls4ml (located without importing
   it);
 * compiler: ``$CXX``, else ``g++``.
@@ -34,22 +35,19 @@ the top. The driver's ``timeout`` therefore has nothing to bound here.
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import importlib.util
 import logging
 import os
-import shutil
-import subprocess
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import cxx_build
+from .contract import CONFIG_HEADER, NetworkDescription, render_config_header
 from .driver import DEFAULT_TIMEOUT_S, IDENTITY_REGISTERS, VitcodDriver, status_bit_names
 from .errors import CsimBuildError, MetadataError, StreamError
-from .metadata import NetworkDescription, OverlayMetadata
+from .metadata import OverlayMetadata
 
 log = logging.getLogger(__name__)
 
@@ -129,91 +127,42 @@ int vitcod_csim_run(const uint64_t *in_words, size_t n_in, uint64_t *out_words, 
 
 # ---- locating the inputs ---------------------------------------------------------------------------
 def locate_ip_dir(ip_dir: str | Path | None = None) -> Path:
-    """The overlay IP top sources (``vitcod_top.h``, ``vitcod_top.cpp``, ``sim/ap_axi_sdata.h``).
+    """The overlay IP top sources (``vitcod_top.h``, ``vitcod_top.cpp``, ``sim/ap_axi_sdata.h``):
+    ``ip_dir``, ``$VITCOD_OVERLAY_IP``, or ``vitcod.overlay``'s ``ip/`` (installed with the package).
 
     Raises:
-        CsimBuildError: not found (on a board, overlay/ is not installed: pass ``ip_dir`` or set
-            ``$VITCOD_OVERLAY_IP``).
+        CsimBuildError: a file is missing there.
     """
     if ip_dir is None:
-        ip_dir = os.environ.get("VITCOD_OVERLAY_IP") or Path(__file__).resolve().parents[1] / "overlay" / "ip"
+        ip_dir = os.environ.get("VITCOD_OVERLAY_IP")
+    if ip_dir is None:
+        from ..overlay.config import IP_DIR
+
+        ip_dir = IP_DIR
     path = Path(ip_dir)
     missing = [f for f in IP_FILES if not (path / f).is_file()]
     if missing:
         raise CsimBuildError(f"the IP top sources are not in {path} (missing {missing}); the C simulation needs "
-                             "overlay/ip from the source tree: pass ip_dir= or set VITCOD_OVERLAY_IP")
+                             "overlay/ip (installed with vitcod.overlay): pass ip_dir= or set VITCOD_OVERLAY_IP")
     return path.resolve()
 
 
 def locate_ap_types(ap_types: str | Path | None = None) -> Path:
     """The ap_types headers (``ap_fixed.h``, ``hls_stream.h``): ``ap_types``, ``$VITCOD_AP_TYPES``,
-    or the copy bundled with hls4ml (found with importlib, without importing hls4ml)."""
-    if ap_types is None:
-        ap_types = os.environ.get("VITCOD_AP_TYPES")
-    if ap_types is None:
-        spec = importlib.util.find_spec("hls4ml")
-        if spec is None or spec.origin is None:
-            raise CsimBuildError("no ap_types headers: install hls4ml (the flow environment) or set VITCOD_AP_TYPES "
-                                 "to a folder with ap_fixed.h and hls_stream.h")
-        ap_types = Path(spec.origin).parent / "templates" / "vivado" / "ap_types"
-    path = Path(ap_types)
-    for header in ("ap_fixed.h", "hls_stream.h"):
-        if not (path / header).is_file():
-            raise CsimBuildError(f"{header} not found in {path}")
-    return path.resolve()
+    or the copy bundled with hls4ml (found with importlib, without importing hls4ml).
+
+    Raises:
+        CsimBuildError: not found.
+    """
+    try:
+        return cxx_build.ap_types_dir(ap_types, headers=("ap_fixed.h", "hls_stream.h"))
+    except cxx_build.ToolchainNotFoundError as exc:
+        raise CsimBuildError(str(exc)) from None
 
 
 def cache_dir(path: str | Path | None = None) -> Path:
     """Folder of cached C-simulation libraries (``$VITCOD_CSIM_CACHE`` or a per-user temp folder)."""
-    if path is None:
-        path = os.environ.get("VITCOD_CSIM_CACHE") or Path(tempfile.gettempdir()) / f"vitcod-host-csim-{os.getuid()}"
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def render_config_header(network: NetworkDescription, max_batch: int, board: str) -> str:
-    """``vitcod_top_config.h`` binding the top to ``network``: the same text as
-    overlay/scripts/overlay_codegen.py:render_config_header writes for a build (tests compare)."""
-    mid = network.model_id
-    return f"""\
-// Generated by overlay/codegen.py (vitcod.overlay.codegen) - do not edit.
-// Binds the overlay top (vitcod_top.cpp) to the network `{network.name}` for board {board}.
-#ifndef VITCOD_TOP_CONFIG_H_
-#define VITCOD_TOP_CONFIG_H_
-
-#include "{network.header}"
-#include "vitcod_top.h"
-
-struct vitcod_top_config : vitcod::top_config {{
-    typedef ::input_t in_t;    // {network.input.format.cpp}, shape {list(network.input.shape)}
-    typedef ::result_t out_t;  // {network.output.format.cpp}, shape {list(network.output.shape)}
-    static const unsigned n_in = {network.input.values};
-    static const unsigned n_out = {network.output.values};
-    static const unsigned max_batch = {max_batch};
-    static const unsigned model_id_lo = 0x{mid & 0xFFFFFFFF:08x}u;
-    static const unsigned model_id_hi = 0x{mid >> 32:08x}u;
-    static void network(in_t x[n_in], out_t y[n_out]) {{
-#pragma HLS INLINE
-        {network.name}(x, y);
-    }}
-}};
-
-#endif
-"""
-
-
-_compiler_ids: dict[str, str] = {}
-
-
-def _compiler_id(cxx: str) -> str:
-    if cxx not in _compiler_ids:
-        exe = shutil.which(cxx)
-        if exe is None:
-            raise CsimBuildError(f"C++ compiler {cxx!r} not found on PATH (set CXX or install g++)")
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False).stdout
-        _compiler_ids[cxx] = (out.splitlines() or [exe])[0]
-    return _compiler_ids[cxx]
+    return cxx_build.cache_dir(path, "vitcod-host-csim")
 
 
 # ---- the library ---------------------------------------------------------------------------------------
@@ -272,27 +221,27 @@ class CsimLibrary:
         """
         ip = locate_ip_dir(ip_dir)
         ap = locate_ap_types(ap_types)
-        cxx = cxx or os.environ.get("CXX", "g++")
+        cxx = cxx or cxx_build.default_cxx()
         for src in network.sources:
             if not src.is_file():
                 raise CsimBuildError(f"network source {src} not found (named by {network.path or 'network.json'})")
-        generated = {"vitcod_top_config.h": render_config_header(network, max_batch, board),
+        generated = {CONFIG_HEADER: render_config_header(network, max_batch, board),
                      "vitcod_csim.cpp": WRAPPER_SOURCE}
-        digest = hashlib.sha256(b"vitcod-host-csim-v1\0")
-        for item in (_compiler_id(cxx), " ".join(CXX_FLAGS), str(ap)):
-            digest.update(item.encode() + b"\0")
+        try:
+            parts: list[bytes | str] = [cxx_build.compiler_id(cxx), " ".join(CXX_FLAGS), str(ap)]
+        except cxx_build.ToolchainNotFoundError as exc:
+            raise CsimBuildError(str(exc)) from None
         for name in sorted(generated):  # comments (e.g. the board's name) do not change the library
             code = "\n".join(line for line in generated[name].splitlines() if not line.lstrip().startswith("//"))
-            digest.update(f"gen/{name}\0".encode() + code.encode())
+            parts += [f"gen/{name}", code]
         for name in IP_FILES:
-            digest.update(f"ip/{name}\0".encode() + (ip / name).read_bytes())
+            parts += [f"ip/{name}", (ip / name).read_bytes()]
         for path in network.source_files():  # names and contents, not locations: a moved tree is reused
-            digest.update(f"net/{path.name}\0".encode() + path.read_bytes())
+            parts += [f"net/{path.name}", path.read_bytes()]
         if network.weights_dir is not None:  # baked into the library as a path
-            digest.update(f"weights_dir\0{network.weights_dir}".encode())
-        key = digest.hexdigest()[:24]
-        folder = cache_dir(cache) / key
-        target = folder / "libvitcod_csim.so"
+            parts += ["weights_dir", str(network.weights_dir)]
+        key = cxx_build.content_key(parts, salt=b"vitcod-host-csim-v1\0")
+        target = cache_dir(cache) / key / "libvitcod_csim.so"
         if not target.is_file():
             cls._compile(generated, target, cxx, ip, ap, network)
         else:
@@ -302,25 +251,18 @@ class CsimLibrary:
     @staticmethod
     def _compile(generated: dict[str, str], target: Path, cxx: str, ip: Path, ap: Path,
                  network: NetworkDescription) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
-        try:
-            for name, text in generated.items():
-                (work / name).write_text(text)
+        defines = [] if network.weights_dir is None else [f'-DWEIGHTS_DIR="{network.weights_dir}"']
+
+        def command(work: Path, out: Path) -> list[str]:
             includes = [work, ip / "sim", ip, *network.include_dirs]
-            out = work / target.name
-            defines = [] if network.weights_dir is None else [f'-DWEIGHTS_DIR="{network.weights_dir}"']
-            cmd = [cxx, *CXX_FLAGS, *defines, *(f"-I{d}" for d in includes), "-isystem", str(ap),
-                   str(work / "vitcod_csim.cpp"), *map(str, network.sources), "-o", str(out)]
-            log.info("compiling the C simulation of the IP top around %s -> %s", network.name, target)
-            proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                raise CsimBuildError(f"g++ failed building the C simulation ({' '.join(cmd)}):\n{proc.stderr[-6000:]}")
-            for name, text in generated.items():  # kept next to the library, for debugging
-                (target.parent / name).write_text(text)
-            os.replace(out, target)  # atomic: concurrent builds of the same key are harmless
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+            return [cxx, *CXX_FLAGS, *defines, *(f"-I{d}" for d in includes), "-isystem", str(ap),
+                    str(work / "vitcod_csim.cpp"), *map(str, network.sources), "-o", str(out)]
+
+        try:
+            cxx_build.compile_library(target, generated, command,
+                                      what=f"the C simulation of the IP top around {network.name}")
+        except cxx_build.CompileError as exc:
+            raise CsimBuildError(str(exc)) from None
 
     def run(self, in_words: np.ndarray, batch: int, out_words: np.ndarray) -> CsimRun:
         """Stream ``in_words`` into the top with ``batch_count = batch``; results go to ``out_words``."""
@@ -365,6 +307,32 @@ def check_run(run: CsimRun, n_images: int, metadata: OverlayMetadata) -> None:
         raise StreamError("C simulation of the IP: " + "; ".join(problems))
 
 
+def simulated_ip(overlay_dir: str | Path | None, network: str | Path | None, metadata: OverlayMetadata | None,
+                 max_batch: int | None, library: CsimLibrary | None, *, ip_dir: str | Path | None = None,
+                 ap_types: str | Path | None = None, cache: str | Path | None = None,
+                 purpose: str = "simulate") -> tuple[OverlayMetadata, NetworkDescription, CsimLibrary]:
+    """The metadata, network and C-simulation library a simulated overlay runs with.
+
+    ``metadata`` (else ``vitcod.json`` in ``overlay_dir``, else derived from the network with
+    ``max_batch``), the network of ``library`` (else found next to vitcod.json or at ``network``),
+    and ``library`` (else built for the network and the metadata's max batch).
+
+    Raises:
+        MetadataError: no vitcod.json and no ``max_batch``, or no network description.
+        CsimBuildError: the library cannot be built.
+    """
+    if metadata is None and overlay_dir is not None:
+        metadata = OverlayMetadata.load(overlay_dir)
+    net = library.network if library is not None else NetworkDescription.find(overlay_dir, network)
+    if metadata is None:
+        if max_batch is None:
+            raise MetadataError(f"without an overlay folder (vitcod.json), give max_batch to {purpose} the IP with")
+        metadata = OverlayMetadata.from_network(net, max_batch)
+    library = library or CsimLibrary.build(net, metadata.max_batch, board=metadata.board, ip_dir=ip_dir,
+                                           ap_types=ap_types, cache=cache)
+    return metadata, net, library
+
+
 class CsimDriver(VitcodDriver):
     """The driver API on the C simulation of the IP top (no board, no pynq).
 
@@ -390,16 +358,10 @@ class CsimDriver(VitcodDriver):
                  batch_size: int | None = None, timeout: float = DEFAULT_TIMEOUT_S,
                  library: CsimLibrary | None = None, ip_dir: str | Path | None = None,
                  ap_types: str | Path | None = None, cache: str | Path | None = None):
-        if metadata is None and overlay_dir is not None:
-            metadata = OverlayMetadata.load(overlay_dir)
-        net = library.network if library is not None else NetworkDescription.find(overlay_dir, network)
-        if metadata is None:
-            if max_batch is None:
-                raise MetadataError("without an overlay folder (vitcod.json), give max_batch to simulate the IP with")
-            metadata = OverlayMetadata.from_network(net, max_batch)
+        metadata, net, library = simulated_ip(overlay_dir, network, metadata, max_batch, library,
+                                              ip_dir=ip_dir, ap_types=ap_types, cache=cache, purpose="simulate")
         self.network = net
-        self.library = library or CsimLibrary.build(net, metadata.max_batch, board=metadata.board, ip_dir=ip_dir,
-                                                    ap_types=ap_types, cache=cache)
+        self.library = library
         self._setup_driver(metadata, batch_size=batch_size, timeout=timeout)
         self.check_identity()
 

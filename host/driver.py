@@ -39,6 +39,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .contract import READ_ONLY_REGISTERS
 from .errors import IdentityMismatchError, InputError, SaturationWarning, StreamError, WireFormatError
 from .metadata import OverlayMetadata
 from .wire import count_nonfinite, native_kernel, pack, quantize_pack, unpack
@@ -50,8 +51,8 @@ DEFAULT_TIMEOUT_S = 10.0
 
 BACKENDS = ("pynq", "emulated", "csim")
 
-IDENTITY_REGISTERS = ("batch_done", "status", "format_version", "model_id_lo", "model_id_hi", "in_values",
-                      "in_words", "out_values", "out_words", "max_batch")
+IDENTITY_REGISTERS = READ_ONLY_REGISTERS
+"""The IP's read-only registers (identity and last run), in register order."""
 
 
 def status_bit_names(status: int, status_bits: dict[str, int]) -> list[str]:
@@ -301,7 +302,7 @@ class VitcodDriver:
 
         Args:
             images: ``(batch, *input_shape)`` or ``(batch, n_values)`` real numbers. Values are
-                quantized to the input type (rounding as documented in :mod:`vitcod.host.fixed`),
+                quantized to the input type (rounding as documented in :mod:`vitcod.host.quantization`),
                 out-of-range values are saturated and counted.
 
         Returns:

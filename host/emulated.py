@@ -51,10 +51,11 @@ import numpy as np
 import pynq
 from pynq.buffer import PynqBuffer
 
-from .csim_backend import RUN_INPUT_SHORT, CsimLibrary, cache_dir
+from ..fileio import atomic_write
+from .csim_backend import RUN_INPUT_SHORT, CsimLibrary, cache_dir, simulated_ip
 from .driver import DEFAULT_TIMEOUT_S, IDENTITY_REGISTERS
-from .errors import DeviceError, MetadataError
-from .metadata import NetworkDescription, OverlayMetadata
+from .errors import DeviceError
+from .metadata import OverlayMetadata
 from .overlay import (AP_CTRL, AP_DONE, AP_IDLE, AP_READY, AP_START, ADDRESS, ADDRESS_MSB, DMACR, DMACR_RESET,
                       DMACR_RS, DMASR, DMASR_ERRORS, DMASR_HALTED, DMASR_IDLE, LENGTH, MM2S, S2MM, VitcodOverlay)
 
@@ -516,24 +517,15 @@ def open_emulated(overlay_dir: str | Path | None = None, *, network: str | Path 
     Returns:
         A :class:`~vitcod.host.overlay.VitcodOverlay` whose ``device`` is the emulated device.
     """
-    if metadata is None and overlay_dir is not None:
-        metadata = OverlayMetadata.load(overlay_dir)
-    net = library.network if library is not None else NetworkDescription.find(overlay_dir, network)
-    if metadata is None:
-        if max_batch is None:
-            raise MetadataError("without an overlay folder (vitcod.json), give max_batch to emulate the IP with")
-        metadata = OverlayMetadata.from_network(net, max_batch)
-    library = library or CsimLibrary.build(net, metadata.max_batch, board=metadata.board, ip_dir=ip_dir,
-                                           ap_types=ap_types, cache=cache)
+    metadata, _, library = simulated_ip(overlay_dir, network, metadata, max_batch, library,
+                                        ip_dir=ip_dir, ap_types=ap_types, cache=cache, purpose="emulate")
     text = Path(hwh).read_text() if hwh is not None else emulation_hwh(metadata)
     folder = Path(workdir) if workdir is not None else (
         cache_dir(cache) / "emulated" / hashlib.sha256(text.encode()).hexdigest()[:24])
-    folder.mkdir(parents=True, exist_ok=True)
-    if not (folder / "vitcod.hwh").is_file() or (folder / "vitcod.hwh").read_text() != text:
-        (folder / "vitcod.hwh").write_text(text)
+    atomic_write(folder / "vitcod.hwh", text, skip_if_same=True)
     bitfile = folder / "vitcod.bit"
     if not bitfile.is_file():
-        bitfile.write_bytes(b"emulated overlay: no bitstream\n")
+        atomic_write(bitfile, b"emulated overlay: no bitstream\n")
     device = EmulatedDevice(library, metadata.ip_vlnv, metadata.registers)
     return VitcodOverlay(overlay_dir if overlay_dir is not None else folder, bitfile=bitfile, metadata=metadata,
                          device=device, verify_files=False, batch_size=batch_size, timeout=timeout)

@@ -31,6 +31,11 @@ class WireFormatError(VitcodError, ValueError):
     """Raws or stream words that do not follow the overlay's wire format."""
 
 
+class ApTypeError(VitcodError, ValueError):
+    """A type spelling that is not an ap_types type the overlay contract knows (see
+    :mod:`vitcod.host.contract.aptypes`), or a mode a consumer of the type cannot model."""
+
+
 class InputError(VitcodError, ValueError):
     """Images with the wrong shape or dtype, NaN/Inf values, or an empty batch."""
 

@@ -1,105 +1,31 @@
-"""Build-time metadata the driver is configured by: ``vitcod.json`` and ``network.json``.
+"""``vitcod.json``: the build-time metadata the driver is configured by.
 
 Where this fits: ``make -C overlay bitstream`` writes ``vitcod.json`` next to ``vitcod.bit`` and
-``vitcod.hwh`` (schema: ``overlay/vitcod.schema.json``; writer: ``overlay/scripts/
-overlay_metadata.py``). The driver reads the shapes, fixed-point formats, stream geometry, DMA and
-IP names, register map and model identifier from it instead of hard-coding them, as finn-examples'
-drivers read their ``io_shape_dict``. :class:`OverlayMetadata` is the board-side reader: it needs
-only the standard library and checks the fields the driver relies on (the full schema check runs
-at packaging time, on the build machine).
+``vitcod.hwh`` (schema: ``overlay/vitcod.schema.json``; writer: ``vitcod.overlay.metadata``). The
+driver reads the shapes, fixed-point formats, stream geometry, DMA and IP names, register map and
+model identifier from it instead of hard-coding them, as finn-examples' drivers read their
+``io_shape_dict``. :class:`OverlayMetadata` is the board-side reader: it needs only numpy and
+checks the fields the driver relies on against the overlay contract (:mod:`vitcod.host.contract`;
+the full schema check runs at packaging time, on the build machine).
 
-``network.json`` is the HLS stage's description of the network C function (name, header, sources,
-include dirs, types, shapes, model id; see ``overlay/scripts/overlay_config.py``). The C-simulation
-backend compiles the IP top against it (:class:`NetworkDescription`), and
-:meth:`OverlayMetadata.from_network` derives the metadata a build would have, so the C simulation
-of a network can run before any bitstream exists.
+``network.json`` (:class:`~vitcod.host.contract.NetworkDescription`) describes the network C
+function; :meth:`OverlayMetadata.from_network` derives the metadata a build would record, so the C
+simulation of a network can run before any bitstream exists.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..fileio import sha256_file
+from .contract import (DMA_LENGTH_WIDTH_MAX, DMA_LENGTH_WIDTH_MIN, FORMAT_VERSION, MODEL_ID_PATTERN, REGISTERS,
+                       STATUS_BITS, NetworkDescription, TensorMeta, dma_length_width)
 from .errors import MetadataError
-from .fixed import FixedFormat
-from .wire import FORMAT_VERSION, WORD_BYTES, values_per_word, words_per_image
 
 METADATA_FILE = "vitcod.json"
-NETWORK_FILE = "network.json"
-
-#: The register map of wire format 1 (offsets in the IP's s_axi_control); mirrors
-#: overlay/scripts/overlay_config.py:REGISTERS, which the metadata records per build.
-REGISTER_MAP_V1: dict[str, tuple[int, str]] = {
-    "batch_count": (0x10, "rw"), "batch_done": (0x18, "ro"), "status": (0x20, "ro"),
-    "format_version": (0x28, "ro"), "model_id_lo": (0x30, "ro"), "model_id_hi": (0x38, "ro"),
-    "in_values": (0x40, "ro"), "in_words": (0x48, "ro"), "out_values": (0x50, "ro"),
-    "out_words": (0x58, "ro"), "max_batch": (0x60, "ro"),
-}
-STATUS_BITS_V1 = {"tlast_early": 1, "tlast_missing": 2, "batch_clamped": 4}
-DMA_LENGTH_WIDTH_MIN, DMA_LENGTH_WIDTH_MAX = 8, 26
-
-_MODEL_ID = re.compile(r"^0x[0-9a-fA-F]{16}$")
-_C_IDENT = re.compile(r"^[A-Za-z_]\w*$")
-
-
-@dataclass(frozen=True)
-class TensorMeta:
-    """How one image of the input (or one result) travels: shape, type and stream geometry."""
-
-    shape: tuple[int, ...]
-    format: FixedFormat
-
-    @property
-    def values(self) -> int:
-        return int(math.prod(self.shape))
-
-    @property
-    def values_per_word(self) -> int:
-        return values_per_word(self.format.width)
-
-    @property
-    def words_per_image(self) -> int:
-        return words_per_image(self.values, self.format.width)
-
-    @property
-    def bytes_per_image(self) -> int:
-        return self.words_per_image * WORD_BYTES
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str, problems: list[str]) -> "TensorMeta | None":
-        if not isinstance(data, Mapping):
-            problems.append(f"{where}: expected an object, got {data!r}")
-            return None
-        try:
-            fmt = FixedFormat.parse(data.get("type"))
-        except MetadataError as exc:
-            problems.append(f"{where}.type: {exc.problems[0]}")
-            return None
-        shape = data.get("shape")
-        if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
-                                                                for d in shape):
-            problems.append(f"{where}.shape: expected a list of positive integers, got {shape!r}")
-            return None
-        tensor = cls(tuple(shape), fmt)
-        # Recorded geometry must be what this driver derives: otherwise the words would be misread.
-        expected = {"values": tensor.values, "width": fmt.width, "integer": fmt.integer, "signed": fmt.signed,
-                    "values_per_word": tensor.values_per_word, "words_per_image": tensor.words_per_image,
-                    "bytes_per_image": tensor.bytes_per_image}
-        for key, value in expected.items():
-            if key in data and data[key] != value:
-                problems.append(f"{where}.{key} is {data[key]!r} but {fmt.cpp} with shape {list(shape)} gives {value!r}")
-        return tensor
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"shape": list(self.shape), "values": self.values, "type": self.format.cpp, "width": self.format.width,
-                "integer": self.format.integer, "signed": self.format.signed,
-                "values_per_word": self.values_per_word, "words_per_image": self.words_per_image,
-                "bytes_per_image": self.bytes_per_image}
 
 
 @dataclass(frozen=True)
@@ -127,7 +53,7 @@ class OverlayMetadata:
     ip_name: str
     ip_vlnv: str
     registers: dict[str, int]
-    status_bits: dict[str, int] = field(default_factory=lambda: dict(STATUS_BITS_V1))
+    status_bits: dict[str, int] = field(default_factory=lambda: dict(STATUS_BITS))
     format_version: int = FORMAT_VERSION
     network_name: str = "network"
     board: str = "unknown"
@@ -175,7 +101,7 @@ class OverlayMetadata:
             problems.append(f"$.format_version is {version}; this driver speaks wire format {FORMAT_VERSION} "
                             "(update vitcod on the board or rebuild the overlay)")
         model_id = need("model_id", str)
-        if model_id is not None and not _MODEL_ID.match(model_id):
+        if model_id is not None and not MODEL_ID_PATTERN.match(model_id):
             problems.append(f"$.model_id must be '0x' + 16 hex digits, got {model_id!r}")
             model_id = None
         max_batch = need("max_batch", int)
@@ -192,7 +118,7 @@ class OverlayMetadata:
         ip_name = need("name", str, ip, "$.ip")
         ip_vlnv = need("vlnv", str, ip, "$.ip")
         registers = cls._registers(ip.get("registers") if isinstance(ip, Mapping) else None, problems)
-        status_bits = ip.get("status_bits", STATUS_BITS_V1) if isinstance(ip, Mapping) else STATUS_BITS_V1
+        status_bits = ip.get("status_bits", STATUS_BITS) if isinstance(ip, Mapping) else STATUS_BITS
         if not isinstance(status_bits, Mapping) or not all(isinstance(v, int) for v in status_bits.values()):
             problems.append(f"$.ip.status_bits: expected {{name: bit}}, got {status_bits!r}")
         clock_mhz = data.get("clock_mhz", 100.0)
@@ -227,16 +153,16 @@ class OverlayMetadata:
             problems.append(f"$.ip.registers: expected an object, got {regs!r}")
             return {}
         offsets = {}
-        for name, (offset, access) in REGISTER_MAP_V1.items():
-            entry = regs.get(name)
+        for reg in REGISTERS:
+            entry = regs.get(reg.name)
             if not isinstance(entry, Mapping) or not isinstance(entry.get("offset"), int):
-                problems.append(f"$.ip.registers.{name}: missing (the driver needs every register of wire format 1)")
+                problems.append(f"$.ip.registers.{reg.name}: missing (the driver needs every register of wire format 1)")
                 continue
-            if entry.get("access") != access:
-                problems.append(f"$.ip.registers.{name}.access is {entry.get('access')!r}, expected {access!r}")
+            if entry.get("access") != reg.access:
+                problems.append(f"$.ip.registers.{reg.name}.access is {entry.get('access')!r}, expected {reg.access!r}")
             if entry["offset"] < 0x10 or entry["offset"] % 4:
-                problems.append(f"$.ip.registers.{name}.offset {entry['offset']:#x} is not a word offset above ap_ctrl")
-            offsets[name] = entry["offset"]
+                problems.append(f"$.ip.registers.{reg.name}.offset {entry['offset']:#x} is not a word offset above ap_ctrl")
+            offsets[reg.name] = entry["offset"]
         return offsets
 
     # ---- deriving (no build yet) -----------------------------------------------------------------------
@@ -245,18 +171,18 @@ class OverlayMetadata:
                      clock_mhz: float = 100.0, dma_name: str = "axi_dma_0", ip_name: str = "vitcod_0",
                      ip_vlnv: str = "vitcod:hls:vitcod_top:1.0") -> "OverlayMetadata":
         """The metadata an overlay build of ``network`` would record (no files): for the C
-        simulation before a bitstream exists. Mirrors overlay/scripts/overlay_config.py's rules
-        (tests compare both)."""
+        simulation before a bitstream exists. The rules are the contract's, as in an overlay
+        build (tests compare the two)."""
         if not isinstance(max_batch, int) or not 1 <= max_batch < 2 ** 32:
             raise MetadataError(f"max_batch must be a positive 32-bit integer, got {max_batch!r}")
         largest = max_batch * max(network.input.bytes_per_image, network.output.bytes_per_image)
-        length_width = max(DMA_LENGTH_WIDTH_MIN, largest.bit_length())
+        length_width = dma_length_width(largest)
         if length_width > DMA_LENGTH_WIDTH_MAX:
             raise MetadataError(f"max_batch={max_batch} needs {largest}-byte transfers, more than the AXI DMA's "
                                 f"{DMA_LENGTH_WIDTH_MAX}-bit length register allows")
         return cls(model_id=network.model_id, max_batch=max_batch, input=network.input, output=network.output,
                    dma_name=dma_name, dma_length_width=length_width, ip_name=ip_name, ip_vlnv=ip_vlnv,
-                   registers={k: off for k, (off, _) in REGISTER_MAP_V1.items()}, network_name=network.name,
+                   registers={r.name: r.offset for r in REGISTERS}, network_name=network.name,
                    board=board, clock_mhz=clock_mhz)
 
     # ---- derived quantities -------------------------------------------------------------------------
@@ -310,113 +236,8 @@ class OverlayMetadata:
             path = Path(given) if given is not None else self.file_path(key, folder)
             if not path.is_file():
                 raise OverlayMismatchError(f"{path} not found (vitcod.json names it as the overlay's {key})")
-            digest = _sha256(path)
+            digest = sha256_file(path)
             if digest != expected:
                 raise OverlayMismatchError(
                     f"{path} has SHA-256 {digest[:16]}..., but vitcod.json was written for {expected[:16]}...: "
                     "the .bit/.hwh and vitcod.json come from different builds")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class NetworkDescription:
-    """``network.json``: the io_parallel network C function the IP wraps.
-
-    Paths are absolute (resolved against the JSON file's folder).
-    """
-
-    name: str
-    header: str
-    sources: tuple[Path, ...]
-    include_dirs: tuple[Path, ...]
-    input: TensorMeta
-    output: TensorMeta
-    model_id: int
-    path: Path | None = None
-    #: Optional: hls4ml's C-simulation reads weights from text files in this folder at run
-    #: time (its -DWEIGHTS_DIR); synthesis uses the initialised arrays instead.
-    weights_dir: Path | None = None
-
-    @classmethod
-    def from_dict(cls, data: Any, base_dir: Path, where: str = "network.json") -> "NetworkDescription":
-        problems: list[str] = []
-        if not isinstance(data, Mapping):
-            raise MetadataError(f"{where}: expected a JSON object")
-        missing = {"name", "header", "sources", "include_dirs", "input", "output", "model_id"} - set(data)
-        if missing:
-            raise MetadataError(f"{where}: missing keys {sorted(missing)}")
-        if not isinstance(data["name"], str) or not _C_IDENT.match(data["name"]):
-            problems.append(f"name must be a C identifier, got {data['name']!r}")
-        if not isinstance(data["header"], str) or not data["header"]:
-            problems.append(f"header must be a file name, got {data['header']!r}")
-        paths = {}
-        for key in ("sources", "include_dirs"):
-            items = data[key]
-            if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
-                problems.append(f"{key} must be a list of paths, got {items!r}")
-                items = []
-            paths[key] = tuple((base_dir / p).resolve() for p in items)
-        tensors = {key: TensorMeta.from_dict(data[key], key, problems) for key in ("input", "output")}
-        model_id = data["model_id"]
-        if not isinstance(model_id, str) or not _MODEL_ID.match(model_id):
-            problems.append(f"model_id must be '0x' + 16 hex digits, got {model_id!r}")
-        weights_dir = data.get("weights_dir")
-        if weights_dir is not None and not isinstance(weights_dir, str):
-            problems.append(f"weights_dir must be a path, got {weights_dir!r}")
-        if problems:
-            raise MetadataError([f"{where}: {p}" for p in problems])
-        return cls(data["name"], data["header"], paths["sources"], paths["include_dirs"], tensors["input"],
-                   tensors["output"], int(model_id, 16),
-                   weights_dir=None if weights_dir is None else (base_dir / weights_dir).resolve())
-
-    @classmethod
-    def load(cls, path: str | Path) -> "NetworkDescription":
-        """Read a network description: ``network.json``, a folder holding one, or an overlay build's
-        ``overlay_config.json`` (whose ``network`` entry is the same description, absolute paths)."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / NETWORK_FILE
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise MetadataError(f"network description {path} not found (the HLS stage writes network.json)") from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise MetadataError(f"network description {path} cannot be read as JSON: {exc}") from None
-        if path.name == "overlay_config.json" and isinstance(data, Mapping):
-            data = data.get("network")
-        return replace(cls.from_dict(data, path.resolve().parent, where=str(path)), path=path)
-
-    @classmethod
-    def find(cls, overlay_dir: str | Path | None, network: str | Path | None = None) -> "NetworkDescription":
-        """The network description for an overlay folder: ``network`` if given, else
-        ``<overlay_dir>/network.json``, else ``<overlay_dir>/overlay_config.json`` (written by
-        ``make -C overlay configure`` into the build folder).
-
-        Raises:
-            MetadataError: none found.
-        """
-        if network is not None:
-            return cls.load(network)
-        if overlay_dir is not None:
-            for name in (NETWORK_FILE, "overlay_config.json"):
-                candidate = Path(overlay_dir) / name
-                if candidate.is_file():
-                    return cls.load(candidate)
-        raise MetadataError(f"no network description for {overlay_dir}: pass network=path/to/network.json "
-                            f"(or put {NETWORK_FILE} next to vitcod.json)")
-
-    def source_files(self) -> list[Path]:
-        """Every file the C simulation depends on: the sources and all C/C++ files under the
-        include folders (hls4ml's firmware/: nnet_utils, weights...)."""
-        files = set(self.sources)
-        for folder in self.include_dirs:
-            if folder.is_dir():
-                files.update(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".h", ".hpp", ".hh", ".cpp", ".cc", ".c", ".txt"))
-        return sorted(files)

@@ -1,10 +1,9 @@
 """The overlay's stream wire format, vectorised for the board: pack raws into 64-bit words and back.
 
 Where this fits: the DMA buffers the driver hands to the AXI DMA hold the IP's AXI4-Stream words.
-The format (version :data:`FORMAT_VERSION`) is defined by ``overlay/scripts/wire_format.py`` (the
-reference the C-simulation of the IP top is checked against); this module re-implements it for the
-board, where overlay/ is not installed, and ``tests/test_host_pack.py`` checks both give the same
-words on random data so they cannot drift apart:
+The format (version :data:`FORMAT_VERSION`) and its numpy reference are the overlay contract's
+(:mod:`vitcod.host.contract.packing`); this module is the driver's fast path for the same words,
+and ``tests/test_host_pack.py`` checks it against the reference on random data:
 
 * a value of a ``W``-bit type travels as its raw two's-complement bits, ``floor(64 / W)`` values
   per word, value ``k`` in bits ``[k*W, k*W + W)``, unused bits zero;
@@ -19,7 +18,7 @@ values into place, one numpy operation per slot of the word (at most 64), never 
 numpy cannot fuse scale, round, saturate and pack into one pass, and the passes cost far more than
 the copy of the packed bytes. Without it (or with ``VITCOD_HOST_NATIVE=0``) the numpy path runs:
 it rounds straight into the word buffer's fields (see
-:meth:`vitcod.host.fixed.FixedFormat.round_float_into`). Both give the same words and saturation
+:meth:`vitcod.host.quantization.HostConversion.round_float_into`). Both give the same words and saturation
 count, bit for bit (``tests/test_host_native.py``); :func:`native_kernel` says which one runs.
 """
 
@@ -30,8 +29,9 @@ import sys
 
 import numpy as np
 
+from .contract import WORD_BITS, ApType, values_per_word, words_per_image
+from .contract.packing import as_batch, check_padding, check_raws
 from .errors import WireFormatError
-from .fixed import FixedFormat
 
 try:  # built by setup.py when a C compiler was there at install time
     from . import _quantize_pack as _native
@@ -40,29 +40,9 @@ except ImportError:
 if os.environ.get("VITCOD_HOST_NATIVE", "1") == "0" or sys.byteorder != "little":  # (fields are stored LE)
     _native = None
 
-FORMAT_VERSION = 1
-"""Version of the word format and register map this driver speaks (the IP reports its own)."""
-
-WORD_BITS = 64
-WORD_BYTES = WORD_BITS // 8
-
 _LITTLE_ENDIAN = sys.byteorder == "little"
 _CAST_TYPES = {(8, True): np.int8, (8, False): np.uint8, (16, True): np.int16, (16, False): np.uint16,
                (32, True): np.int32, (32, False): np.uint32}
-
-
-def values_per_word(width: int) -> int:
-    """Values of ``width`` bits in one 64-bit word."""
-    if not 1 <= width <= 62:
-        raise WireFormatError(f"value width must be in 1..62 bits, got {width}")
-    return WORD_BITS // width
-
-
-def words_per_image(n_values: int, width: int) -> int:
-    """Words one image of ``n_values`` values occupies (each image starts on a fresh word)."""
-    if n_values < 1:
-        raise WireFormatError(f"an image needs at least one value, got {n_values}")
-    return -(-n_values // values_per_word(width))
 
 
 def native_kernel() -> str | None:
@@ -110,17 +90,10 @@ def pack(raws, width: int, signed: bool, out: np.ndarray | None = None) -> np.nd
         WireFormatError: raws that are not integers or do not fit ``width`` bits (never wrapped
             silently), or a wrong output buffer.
     """
-    raws = np.asarray(raws)
-    if raws.ndim == 1:
-        raws = raws[None, :]
-    if raws.ndim != 2 or raws.shape[1] < 1:
-        raise WireFormatError(f"expected raws of shape (batch, n_values), got {raws.shape}")
+    raws = as_batch(raws)
     if raws.dtype.kind not in "iu":
         raise WireFormatError(f"raws must be integers, got {raws.dtype}")
-    fmt_lo, fmt_hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
-    if raws.size and (int(raws.min()) < fmt_lo or int(raws.max()) > fmt_hi):
-        bad = raws[(raws < fmt_lo) | (raws > fmt_hi)].flat[0]
-        raise WireFormatError(f"raw {int(bad)} does not fit {width}-bit {'signed' if signed else 'unsigned'}")
+    check_raws(raws, width, signed)
     return _pack_checked(raws, width, signed, out)
 
 
@@ -151,8 +124,8 @@ def _pack_slots(slots: np.ndarray, width: int, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def pack_formatted(raws: np.ndarray, fmt: FixedFormat, out: np.ndarray | None = None) -> np.ndarray:
-    """:func:`pack` with the width and sign of a :class:`FixedFormat`."""
+def pack_formatted(raws: np.ndarray, fmt: ApType, out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`pack` with the width and sign of a type."""
     return pack(raws, fmt.width, fmt.signed, out)
 
 
@@ -165,28 +138,22 @@ def count_nonfinite(x: np.ndarray) -> int:
     return int(x.size - np.count_nonzero(np.isfinite(x)))
 
 
-def quantize_pack(x: np.ndarray, fmt: FixedFormat, out: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+def quantize_pack(x: np.ndarray, fmt: ApType, out: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Quantize floats ``(batch, n_values)`` with the host policy and pack them in one go.
 
     float32/float64 images go through the compiled kernel when it is built (one pass, see the
-    module docstring). The numpy path: a rounding mode of :meth:`FixedFormat.round_float_into`
+    module docstring). The numpy path: a rounding mode of :meth:`ApType.round_float_into`
     rounds straight into the word buffer - for byte-aligned widths (8, 16, 32) into its
     reinterpreted view (no intermediate array of raws at all), otherwise into the int64 slot array
-    the shifts read; everything else goes through :meth:`FixedFormat.round_float`. All give the
+    the shifts read; everything else goes through :meth:`ApType.round_float`. All give the
     same words (tests compare them bit for bit).
 
     Returns:
         ``(words, saturated)``: the stream words (``out`` when given) and the number of values
         that were outside the type's range.
     """
-    x = np.asarray(x)
-    shape = x.shape
-    if len(shape) == 1:
-        x = x[None, :]
-        shape = x.shape
-    if len(shape) != 2 or shape[1] < 1:
-        raise WireFormatError(f"expected values of shape (batch, n_values), got {shape}")
-    batch, n_values = shape
+    x = as_batch(x, "values")
+    batch, n_values = x.shape
     if _native is not None:  # kept lean: this runs once per batch (the kernel returns -2 above 52 bits)
         words = np.empty(batch * -(-n_values // (WORD_BITS // fmt.width)), np.uint64) if out is None else out
         try:
@@ -249,8 +216,8 @@ def unpack(words, n_values: int, width: int, signed: bool, strict: bool = True) 
             return raws
     if _cast_type(width, signed) is not None:
         fields = _slots_view(np.ascontiguousarray(words), batch, width, signed)
-        if strict and n_values < fields.shape[1] and np.any(fields[:, n_values:]):
-            _padding_error(fields[:, n_values:], n_values)
+        if strict:
+            check_padding(words, fields, n_values, vpw * width)
         return fields[:, :n_values].astype(np.int64)
     mask = np.uint64((1 << width) - 1)
     grid = words.reshape(batch, n_words, 1)
@@ -259,12 +226,7 @@ def unpack(words, n_values: int, width: int, signed: bool, strict: bool = True) 
         np.bitwise_and(grid[:, :, 0] >> np.uint64(k * width), mask, out=fields[:, :, k])
     fields = fields.reshape(batch, n_words * vpw)
     if strict:
-        used = vpw * width
-        if used < WORD_BITS and np.any(words >> np.uint64(used)):
-            bad = int(np.flatnonzero(words >> np.uint64(used))[0])
-            raise WireFormatError(f"word {bad}: bits above {used} are not zero")
-        if np.any(fields[:, n_values:]):
-            _padding_error(fields[:, n_values:], n_values)
+        check_padding(words, fields, n_values, vpw * width)
     raw = fields[:, :n_values].astype(np.int64)
     if signed:
         sign = np.int64(1 << (width - 1))
@@ -273,11 +235,6 @@ def unpack(words, n_values: int, width: int, signed: bool, strict: bool = True) 
     return raw
 
 
-def unpack_formatted(words: np.ndarray, n_values: int, fmt: FixedFormat, strict: bool = True) -> np.ndarray:
-    """:func:`unpack` with the width and sign of a :class:`FixedFormat`."""
+def unpack_formatted(words: np.ndarray, n_values: int, fmt: ApType, strict: bool = True) -> np.ndarray:
+    """:func:`unpack` with the width and sign of a type."""
     return unpack(words, n_values, fmt.width, fmt.signed, strict)
-
-
-def _padding_error(padding: np.ndarray, n_values: int) -> None:
-    image = int(np.flatnonzero(np.any(padding, axis=1))[0])
-    raise WireFormatError(f"image {image}: padding slots after value {n_values - 1} are not zero")

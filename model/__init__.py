@@ -3,5 +3,6 @@
 Modules (each one job): ``config`` (ViTConfig), ``data`` (digits / user .npz),
 ``layers`` (our Keras layers), ``vit`` (the builder), ``train``, ``storage``,
 ``autoencoder``, ``statistics``, ``masks``, ``polarize``, ``mask_artifact``,
-``pipeline`` (the stages), ``plots``.
+``pipeline`` (the stages), ``plots``, ``run_layout`` (the run folder: stage folder and
+file names, for every stage of the flow).
 """

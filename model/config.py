@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ..fileio import atomic_write
+
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the field."""
@@ -135,14 +137,14 @@ class ViTConfig:
         return cls(**data)
 
     def save(self, path: str | Path) -> Path:
-        """Write as JSON, or YAML when the suffix is .yaml/.yml."""
+        """Write as JSON, or YAML when the suffix is .yaml/.yml (atomically)."""
         path = Path(path)
         if path.suffix in (".yaml", ".yml"):
             import yaml
 
-            path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+            atomic_write(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
         else:
-            path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+            atomic_write(path, json.dumps(self.to_dict(), indent=2) + "\n")
         return path
 
     @classmethod

@@ -49,13 +49,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
+from ..fileio import atomic_write
 from .masks import sparsity_report
 from .polarize import HeadPolarization, global_threshold_count, polarize
 
@@ -382,23 +382,6 @@ def _validate_head(artifact: MaskArtifact, layer: int, head: int, min_rows: int)
 
 
 # --------------------------------------------------------------------------- save / load
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(handle)`` on a temporary file beside ``path``, then os.replace it."""
-    # mkstemp creates the file 0600; give it the old file's mode, or 0644 for a new one.
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
 def _summary(artifact: MaskArtifact) -> dict:
     report = sparsity_report(artifact.mask)
     return {
@@ -466,9 +449,8 @@ def save_mask_artifact(
     artifact = _validate(arrays, {})  # never write a file the loader would reject
     summary = json.dumps(_summary(artifact), indent=2) + "\n"
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
-    _atomic_write(path.with_suffix(".json"), lambda handle: handle.write(summary.encode()))
+    atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
+    atomic_write(path.with_suffix(".json"), summary)
     logger.info(
         "wrote %s: %d layers x %d heads x %d tokens, sparsity %.4f, %d sparse non-zeros",
         path, artifact.num_layers, artifact.num_heads, artifact.num_tokens,

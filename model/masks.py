@@ -28,6 +28,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..fileio import atomic_write
+
 logger = logging.getLogger(__name__)
 
 CLS_TOKEN = 0
@@ -353,11 +355,8 @@ class AttentionStatistics:
         if self._sum is None:
             raise ValueError("AttentionStatistics.save: no batch has been added yet")
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:  # a handle, so numpy does not append .npz
-            np.savez(handle, sum=self._sum, count=np.int64(self.count))
-        os.replace(tmp, path)  # atomic: never a half-written statistics file
+        # atomic: never a half-written statistics file; a handle, so numpy does not append .npz
+        atomic_write(path, lambda handle: np.savez(handle, sum=self._sum, count=np.int64(self.count)))
         return path
 
     @classmethod

@@ -1,14 +1,8 @@
 """The model stages of the flow, each reading and writing one run directory.
 
-``build/<run>/`` after the model stages::
-
-    dense/          model.h5 config.json metrics.json   (train)
-    ae/             model.h5 config.json metrics.json   (autoencoder)
-    statistics/     attention_mean.npz                  (statistics)
-    sparse_0.90/    masks.npz masks.json model.h5 config.json metrics.json
-                                                         (masks + finetune)
-    report/         accuracy.md accuracy.json *.png     (report)
-    summary.json    one object per stage (the demo's summary)
+train_dense -> train_autoencoder -> compute_statistics -> make_masks -> finetune_masked
+-> write_report, each into its folder of ``build/<run>/`` (the layout, folder and file names
+are :mod:`vitcod.model.run_layout`'s).
 
 Each stage is a function here and a ``python -m vitcod <stage>`` command; a stage
 reads what the previous one wrote, so any stage can be re-run on its own.
@@ -24,25 +18,34 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from ..fileio import atomic_write
 from . import autoencoder as ae
 from .config import ViTConfig
 from .data import Dataset
 from .mask_artifact import load_mask_artifact, save_mask_artifact
 from .masks import AttentionStatistics, format_sparsity_table, mask_for_sparsity, sparsity_report
+from .run_layout import (
+    ACCURACY_FILE,
+    ACCURACY_TABLE_FILE,
+    AUTOENCODER,
+    CONFIG_FILE,
+    DEFAULT_SPARSITIES,
+    DEFAULT_SPARSITY,
+    DENSE,
+    MASKS_FILE,
+    METRICS_FILE,
+    REPORT,
+    STATISTICS,
+    STATISTICS_FILE,
+    SUMMARY_FILE,
+    sparse_dir,
+)
 from .statistics import collect_attention_statistics
 from .storage import load_model, save_model, update_json, write_json
 from .train import TrainConfig, accuracy, fit, make_deterministic
 from .vit import build_vit, model_masks
 
 log = logging.getLogger(__name__)
-
-DENSE, AUTOENCODER, STATISTICS, REPORT = "dense", "ae", "statistics", "report"
-SUMMARY = "summary.json"
-DEFAULT_SPARSITIES = (0.8, 0.9, 0.95)
-
-
-def sparse_dir(run_dir: Path, target: float) -> Path:
-    return Path(run_dir) / f"sparse_{target:.2f}"
 
 
 @dataclass
@@ -79,7 +82,7 @@ def evaluate_model(model: tf.keras.Model, config: ViTConfig, data: Dataset) -> d
 def _finish(folder: Path, model, config, data, extra: dict) -> dict:
     metrics = {**evaluate_model(model, config, data), **extra}
     save_model(model, config, folder)
-    write_json(folder / "metrics.json", metrics)
+    write_json(folder / METRICS_FILE, metrics)
     return metrics
 
 
@@ -132,14 +135,14 @@ def compute_statistics(run_dir: Path, data: Dataset) -> Path:
     """Mean attention maps of the auto-encoder model over the training set."""
     model, _ = load_model(Path(run_dir) / AUTOENCODER)
     stats = collect_attention_statistics(model, data.x_train)
-    return stats.save(Path(run_dir) / STATISTICS / "attention_mean.npz")
+    return stats.save(Path(run_dir) / STATISTICS / STATISTICS_FILE)
 
 
 def make_masks(run_dir: Path, target: float, threshold: float | int = 0.5) -> Path:
     """Masks at a target sparsity (info rule + bisection), polarized into masks.npz."""
-    stats = AttentionStatistics.load(Path(run_dir) / STATISTICS / "attention_mean.npz")
+    stats = AttentionStatistics.load(Path(run_dir) / STATISTICS / STATISTICS_FILE)
     mask, info_cut = mask_for_sparsity(stats.mean(), target)
-    path = save_mask_artifact(sparse_dir(run_dir, target) / "masks.npz", mask, threshold,
+    path = save_mask_artifact(sparse_dir(run_dir, target) / MASKS_FILE, mask, threshold,
                               info_cut=info_cut, target_sparsity=target)
     log.info("masks at %.2f:\n%s", target, format_sparsity_table(sparsity_report(mask)))
     return path
@@ -150,7 +153,7 @@ def finetune_masked(run_dir: Path, target: float, data: Dataset, tune: FineTuneC
     """Fine-tune the auto-encoder model with its fixed masks."""
     base, config = load_model(Path(run_dir) / AUTOENCODER)
     folder = sparse_dir(run_dir, target)
-    artifact = load_mask_artifact(folder / "masks.npz", num_layers=config.depth,
+    artifact = load_mask_artifact(folder / MASKS_FILE, num_layers=config.depth,
                                   num_heads=config.num_heads, num_tokens=config.num_tokens)
     make_deterministic(seed)
     model = build_vit(config, autoencoder=True, masks=artifact.mask)
@@ -180,11 +183,11 @@ def write_report(run_dir: Path, sparsities=DEFAULT_SPARSITIES) -> dict:
     run_dir = Path(run_dir)
     out = run_dir / REPORT
     out.mkdir(parents=True, exist_ok=True)
-    config = ViTConfig.load(run_dir / DENSE / "config.json")
+    config = ViTConfig.load(run_dir / DENSE / CONFIG_FILE)
     rows = []
 
     def row(name, folder, sparsity_target=None, masks=None):
-        metrics = json.loads((folder / "metrics.json").read_text())
+        metrics = json.loads((folder / METRICS_FILE).read_text())
         rows.append({"model": name, "target_sparsity": sparsity_target,
                      "achieved_sparsity": metrics.get("achieved_sparsity", 0.0),
                      "quantized_test_accuracy": metrics["test_accuracy"],
@@ -197,8 +200,8 @@ def write_report(run_dir: Path, sparsities=DEFAULT_SPARSITIES) -> dict:
     done = []
     for target in sparsities:
         folder = sparse_dir(run_dir, target)
-        if (folder / "metrics.json").is_file():
-            artifact = load_mask_artifact(folder / "masks.npz")
+        if (folder / METRICS_FILE).is_file():
+            artifact = load_mask_artifact(folder / MASKS_FILE)
             row(f"+AE+mask {target:.2f}", folder, target, artifact.mask)
             done.append(target)
     dense_acc = rows[0]["quantized_test_accuracy"]
@@ -216,11 +219,11 @@ def write_report(run_dir: Path, sparsities=DEFAULT_SPARSITIES) -> dict:
     note = ("\nFloat twin = the same trained weights with every quantizer off. Q/K bytes assume "
             "16-bit activations in the hardware buffers; MACs count QK^T and PV over kept "
             "entries.\n")
-    (out / "accuracy.md").write_text(table + "\n" + note)
-    write_json(out / "accuracy.json", {"rows": rows})
+    atomic_write(out / ACCURACY_TABLE_FILE, table + "\n" + note)
+    write_json(out / ACCURACY_FILE, {"rows": rows})
     if done:
-        mid = 0.9 if 0.9 in done else done[0]
-        artifact = load_mask_artifact(sparse_dir(run_dir, mid) / "masks.npz")
+        mid = DEFAULT_SPARSITY if DEFAULT_SPARSITY in done else done[0]
+        artifact = load_mask_artifact(sparse_dir(run_dir, mid) / MASKS_FILE)
         plots.plot_masks(artifact, layer=0, path=out / f"masks_layer0_{mid:.2f}.png")
         plots.plot_accuracy_vs_sparsity(rows, out / "accuracy_vs_sparsity.png")
     log.info("report:\n%s", table)
@@ -228,7 +231,7 @@ def write_report(run_dir: Path, sparsities=DEFAULT_SPARSITIES) -> dict:
 
 
 def update_summary(run_dir: Path, stage: str, values: dict) -> dict:
-    return update_json(Path(run_dir) / SUMMARY, stage, values)
+    return update_json(Path(run_dir) / SUMMARY_FILE, stage, values)
 
 
 def repo_relative(path: Path) -> str:
@@ -241,4 +244,4 @@ def repo_relative(path: Path) -> str:
 
 
 __all__ = ["train_dense", "train_autoencoder", "compute_statistics", "make_masks",
-           "finetune_masked", "write_report", "FineTuneConfig", "sparse_dir"]
+           "finetune_masked", "write_report", "FineTuneConfig", "update_summary"]

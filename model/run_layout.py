@@ -36,6 +36,9 @@ CONFIG_FILE = "config.json"
 MODEL_FILE = "model.h5"
 METRICS_FILE = "metrics.json"
 MASKS_FILE = "masks.npz"
+STATISTICS_FILE = "attention_mean.npz"
+ACCURACY_FILE = "accuracy.json"
+ACCURACY_TABLE_FILE = "accuracy.md"
 CSIM_REPORT_FILE = "csim_report.json"
 
 DEFAULT_SPARSITIES = (0.8, 0.9, 0.95)

@@ -8,19 +8,17 @@ custom layers and QKeras' quantized objects, registered here in one place.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+import h5py
 import tensorflow as tf
 from qkeras.utils import _add_supported_quantized_objects
 
+from ..fileio import atomic_write
 from .config import ViTConfig
 from .layers import CUSTOM_LAYERS
-
-MODEL_FILE = "model.h5"
-CONFIG_FILE = "config.json"
+from .run_layout import CONFIG_FILE, MODEL_FILE
 
 
 def custom_objects() -> dict[str, Any]:
@@ -29,18 +27,22 @@ def custom_objects() -> dict[str, Any]:
     return objects
 
 
+def h5_image(model: tf.keras.Model) -> bytes:
+    """The bytes of ``model.save(path, save_format="h5")``, built in memory.
+
+    HDF5's in-memory (core) driver writes the same file image as saving to a path; h5py's
+    Python-file-object driver does not, so the model is not saved into an open handle.
+    """
+    with h5py.File(MODEL_FILE, "w", driver="core", backing_store=False) as h5:
+        model.save(h5, save_format="h5", include_optimizer=False)
+        h5.flush()
+        return h5.id.get_file_image()
+
+
 def save_model(model: tf.keras.Model, config: ViTConfig, folder: str | Path) -> Path:
     """Write model.h5 and config.json into ``folder`` (atomically per file)."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".h5", dir=folder)
-    os.close(fd)
-    try:
-        model.save(tmp, save_format="h5", include_optimizer=False)
-        os.replace(tmp, folder / MODEL_FILE)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(folder / MODEL_FILE, h5_image(model))
     config.save(folder / CONFIG_FILE)
     return folder
 
@@ -79,10 +81,7 @@ def jsonable(value: Any) -> Any:
 def write_json(path: str | Path, data: dict) -> Path:
     """Write JSON atomically (temp file + rename), so a crash never leaves half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
     return path
 
 

@@ -15,7 +15,7 @@ Graph (pre-norm ViT, every name fixed so later stages find layers by name)::
 
 Projections are QConv1D(kernel_size=1), not QDense: hls4ml converts QDense on a
 (tokens, features) input to PointwiseConv1D but drops its quantizers
-(../shared/TOOLCHAIN.md), while QConv1D(kernel_size=1) converts exactly.
+(TOOLCHAIN.md), while QConv1D(kernel_size=1) converts exactly.
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .codegen import atomic_write, configure
-from .config import (
-    OVERLAY_DIR, TOOLS_VERSION, ConfigError, OverlayConfig, ResourceFitError, check_fit, read_csynth_estimate,
-)
+from ..fileio import atomic_write
+from .codegen import configure
+from .config import OVERLAY_DIR, TOOLS_VERSION, ConfigError, OverlayConfig, ResourceFitError, check_fit
+from .csynth import CsynthReportError, resource_estimate
 from .example import DummyNetwork
 from .metadata import MetadataError, package
 from .dryrun.checks import format_problems
@@ -104,8 +104,9 @@ def cmd_configure(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
     for name, (path, changed) in configure(config).items():
         print(f"{'wrote' if changed else 'unchanged'} {name}: {path}")
-    print(f"input {config.input.values} values x {config.input.type.cpp} = {config.input.words} words/image; "
-          f"output {config.output.values} x {config.output.type.cpp} = {config.output.words} words/image; "
+    print(f"input {config.input.values} values x {config.input.format.cpp} = {config.input.words_per_image} "
+          f"words/image; output {config.output.values} x {config.output.format.cpp} = "
+          f"{config.output.words_per_image} words/image; "
           f"max batch {config.max_batch} -> DMA length register {config.dma_length_width} bits")
     return 0
 
@@ -116,8 +117,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     out.unlink(missing_ok=True)
     if args.estimate:
         estimate = json.loads(Path(args.estimate).read_text())
+    elif not config.csynth_report.is_file():
+        raise ConfigError(f"HLS report {config.csynth_report} not found: run the ip step first")
     else:
-        estimate = read_csynth_estimate(config.csynth_report)
+        estimate = resource_estimate(config.csynth_report)
     utilization = check_fit(estimate, config.board.resources, board=config.board.name,
                             max_utilization=args.max_utilization)
     atomic_write(out, json.dumps({"estimate": {k: int(v) for k, v in estimate.items() if k in utilization},
@@ -191,7 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ToolError, ConfigError, ResourceFitError, MetadataError, StubRunError, FileNotFoundError) as exc:
+    except (ToolError, ConfigError, ResourceFitError, MetadataError, CsynthReportError, StubRunError,
+            FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -1,40 +1,31 @@
 """Everything the overlay build needs to know, resolved once: network, board, IP identity, geometry.
 
-Where this fits: the HLS stage hands the overlay a *network description* (``network.json``: the
-hls4ml io_parallel function's name, header, sources, input/output types and shapes, and the model
-identifier); ``boards/<board>/board.tcl`` describes the board. :class:`OverlayConfig` joins the
-two with the build choices (max batch, clock) and derives every number the flow uses - stream
-geometry, DMA buffer-length width, register map - so that :mod:`vitcod.overlay.codegen` can write them
-into ``params.tcl`` and the IP's config header, and :mod:`vitcod.overlay.metadata` into ``vitcod.json``.
-Nothing downstream recomputes them.
-
-``network.json`` (paths relative to the file)::
-
-    {
-      "name": "myproject",                 # C function: void myproject(input_t in[N_IN], result_t out[N_OUT])
-      "header": "myproject.h",             # declares it and its input_t / result_t
-      "sources": ["myproject.cpp"],        # compiled by Vitis HLS with the top
-      "include_dirs": ["."],               # -I for the network sources (hls4ml: its firmware/ dir)
-      "input":  {"type": "ap_fixed<16,6>", "shape": [8, 8, 1]},
-      "output": {"type": "ap_fixed<16,6>", "shape": [10]},
-      "model_id": "0x0123456789abcdef"     # from model_identifier(weights, masks, precision)
-    }
+Where this fits: the HLS stage hands the overlay a *network description* (``network.json``, read
+by the overlay contract's :class:`~vitcod.host.contract.NetworkDescription`: the hls4ml
+io_parallel function, its types and shapes, and the model identifier); ``boards/<board>/board.tcl``
+describes the board. :class:`OverlayConfig` joins the two with the build choices (max batch,
+clock) and derives every number the flow uses - stream geometry, DMA buffer-length width, the IP's
+ports - so that :mod:`vitcod.overlay.codegen` can write them into ``params.tcl`` and the IP's config
+header, and :mod:`vitcod.overlay.metadata` into ``vitcod.json``. Nothing downstream recomputes
+them. The rules shared with the IP and the driver (wire format, register map, model identifier)
+are the contract's (:mod:`vitcod.host.contract`), not this module's.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
+from ..host.contract import (DMA_LENGTH_WIDTH_MAX, OVERLAY_CONFIG_FILE, NetworkDescription, TensorMeta,
+                             model_identifier)
+from ..host.contract import dma_length_width as _needed_length_width
 
-from .wire_format import WORD_BITS, WireType, values_per_word, words_per_image
+__all__ = ["BOARDS_DIR", "IP_DIR", "OVERLAY_DIR", "RESOURCE_KEYS", "TCL_DIR", "TOOLS_VERSION", "BoardSpec",
+           "ConfigError", "IpIdentity", "OverlayConfig", "ResourceFitError", "available_boards", "check_fit",
+           "dma_length_width", "hls_rtl_name", "model_identifier", "parse_board_tcl"]
 
 OVERLAY_DIR = Path(__file__).resolve().parent
 BOARDS_DIR = OVERLAY_DIR / "boards"
@@ -46,9 +37,6 @@ TOOLS_VERSION = "2024.1"
 
 RESOURCE_KEYS = ("dsp", "bram_18k", "lut", "ff")
 
-DMA_LENGTH_WIDTH_MIN = 8  # c_sg_length_width range of AXI DMA 7.1
-DMA_LENGTH_WIDTH_MAX = 26
-
 # Port names Vitis HLS renames (HDL keywords get an "_r" suffix: `in` -> in_r).
 _HDL_RESERVED = frozenset(
     "in out inout input output reg wire begin end signal process port type entity module case "
@@ -57,158 +45,19 @@ _HDL_RESERVED = frozenset(
 
 
 class ConfigError(ValueError):
-    """An input of the overlay build (network.json, board.tcl, a build option) is missing or wrong."""
+    """An input of the overlay build (board.tcl, a build option, the build folder) is missing or wrong.
+
+    (``network.json`` problems are the contract's :class:`~vitcod.host.errors.MetadataError`.)
+    """
 
 
 class ResourceFitError(RuntimeError):
     """The design's resource estimate exceeds what the board offers."""
 
 
-# ---- register map (mirrors the INTERFACE pragmas of overlay/ip/vitcod_top.cpp) -------------------
-@dataclass(frozen=True)
-class Register:
-    name: str
-    offset: int
-    access: str  # "rw" (host writes), "ro" (IP writes; its ap_vld bit sits at offset + 4)
-    description: str
-
-
-REGISTERS: tuple[Register, ...] = (
-    Register("batch_count", 0x10, "rw", "images in this run (0: only refresh the read-only registers)"),
-    Register("batch_done", 0x18, "ro", "images processed by the last run (batch_count clamped to max_batch)"),
-    Register("status", 0x20, "ro", "bit0 TLAST before the last input word, bit1 no TLAST on it, bit2 batch clamped"),
-    Register("format_version", 0x28, "ro", "wire format / register map version"),
-    Register("model_id_lo", 0x30, "ro", "model identifier, bits 31..0"),
-    Register("model_id_hi", 0x38, "ro", "model identifier, bits 63..32"),
-    Register("in_values", 0x40, "ro", "input values per image"),
-    Register("in_words", 0x48, "ro", "input words per image"),
-    Register("out_values", 0x50, "ro", "output values per image"),
-    Register("out_words", 0x58, "ro", "output words per image"),
-    Register("max_batch", 0x60, "ro", "largest batch_count honoured"),
-)
-CONTROL_REGISTERS = {"ap_ctrl": 0x00, "gie": 0x04, "ier": 0x08, "isr": 0x0C}
-STATUS_BITS = {"tlast_early": 1, "tlast_missing": 2, "batch_clamped": 4}
-
-
 def hls_rtl_name(port: str) -> str:
     """RTL name Vitis HLS gives a C argument (``in`` -> ``in_r``)."""
     return port + "_r" if port in _HDL_RESERVED else port
-
-
-# ---- model identifier --------------------------------------------------------------------------
-def model_identifier(weights: Mapping[str, Any], masks: Mapping[str, Any], precision: Mapping[str, Any]) -> str:
-    """64-bit identifier of a deployed model: a hash of its weights, masks and precision config.
-
-    Arrays are hashed by name (sorted), dtype (little-endian), shape and bytes; ``precision`` as
-    canonical JSON. Any change to a weight, a mask bit or a type changes the identifier, so the
-    host can refuse a bitstream built for another model.
-
-    Returns:
-        ``"0x"`` + 16 lowercase hex digits.
-    """
-    h = hashlib.sha256(b"vitcod-model-id-v1\0")
-    for section, arrays in (("weights", weights), ("masks", masks)):
-        for name in sorted(arrays):
-            a = np.ascontiguousarray(arrays[name])
-            a = a.astype(a.dtype.newbyteorder("<"), copy=False)
-            h.update(f"{section}/{name}|{a.dtype.str}|{a.shape}\0".encode())
-            h.update(a.tobytes())
-    h.update(json.dumps(precision, sort_keys=True, separators=(",", ":")).encode())
-    return "0x" + h.hexdigest()[:16]
-
-
-def _parse_model_id(text: Any) -> int:
-    if not isinstance(text, str) or not re.fullmatch(r"0x[0-9a-fA-F]{16}", text):
-        raise ConfigError(f"model_id must be '0x' + 16 hex digits, got {text!r}")
-    return int(text, 16)
-
-
-# ---- network description -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TensorSpec:
-    type: WireType
-    shape: tuple[int, ...]
-
-    @property
-    def values(self) -> int:
-        return int(math.prod(self.shape))
-
-
-@dataclass(frozen=True)
-class NetworkSpec:
-    """The hls4ml io_parallel network the IP wraps (see the module docstring for network.json)."""
-
-    name: str
-    header: str
-    sources: tuple[Path, ...]
-    include_dirs: tuple[Path, ...]
-    input: TensorSpec
-    output: TensorSpec
-    model_id: int
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], base_dir: Path) -> "NetworkSpec":
-        expected = {"name", "header", "sources", "include_dirs", "input", "output", "model_id"}
-        optional = {"weights_dir"}  # hls4ml's C-simulation weight files; synthesis ignores it
-        missing, extra = expected - set(data), set(data) - expected - optional
-        if missing or extra:
-            raise ConfigError(f"network description: missing keys {sorted(missing)}, unknown keys {sorted(extra)}")
-        if not re.fullmatch(r"[A-Za-z_]\w*", str(data["name"])):
-            raise ConfigError(f"network name must be a C identifier, got {data['name']!r}")
-
-        def tensor(key: str) -> TensorSpec:
-            t = data[key]
-            if not isinstance(t, Mapping) or set(t) != {"type", "shape"}:
-                raise ConfigError(f"network {key}: expected {{'type', 'shape'}}, got {t!r}")
-            shape = tuple(t["shape"])
-            if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
-                raise ConfigError(f"network {key} shape must be positive integers, got {t['shape']!r}")
-            return TensorSpec(WireType.parse(t["type"]), shape)
-
-        def paths(key: str) -> tuple[Path, ...]:
-            items = data[key]
-            if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
-                raise ConfigError(f"network {key} must be a list of paths, got {items!r}")
-            return tuple((base_dir / p).resolve() for p in items)
-
-        return cls(
-            name=str(data["name"]),
-            header=str(data["header"]),
-            sources=paths("sources"),
-            include_dirs=paths("include_dirs"),
-            input=tensor("input"),
-            output=tensor("output"),
-            model_id=_parse_model_id(data["model_id"]),
-        )
-
-    @classmethod
-    def load(cls, path: str | Path) -> "NetworkSpec":
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"network description {path} not found (the HLS stage writes it)") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"network description {path} is not valid JSON: {exc}") from None
-        return cls.from_dict(data, path.resolve().parent)
-
-    def save(self, path: str | Path) -> Path:
-        """Write network.json (absolute paths), as the HLS stage hands the network to the overlay."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        return path
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "header": self.header,
-            "sources": [str(p) for p in self.sources],
-            "include_dirs": [str(p) for p in self.include_dirs],
-            "input": {"type": self.input.type.cpp, "shape": list(self.input.shape)},
-            "output": {"type": self.output.type.cpp, "shape": list(self.output.shape)},
-            "model_id": f"0x{self.model_id:016x}",
-        }
 
 
 # ---- board description ---------------------------------------------------------------------------
@@ -284,36 +133,15 @@ class BoardSpec:
         )
 
 
-# ---- geometry and DMA --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StreamGeometry:
-    """How one image of a tensor travels on the stream."""
-
-    type: WireType
-    shape: tuple[int, ...]
-    values: int
-    values_per_word: int
-    words: int
-
-    @property
-    def bytes(self) -> int:
-        return self.words * WORD_BITS // 8
-
-    @classmethod
-    def of(cls, tensor: TensorSpec) -> "StreamGeometry":
-        width = tensor.type.width
-        return cls(tensor.type, tensor.shape, tensor.values, values_per_word(width), words_per_image(tensor.values, width))
-
-
+# ---- DMA ---------------------------------------------------------------------------------------
 def dma_length_width(max_transfer_bytes: int) -> int:
-    """Smallest AXI DMA buffer-length register width (c_sg_length_width) for a transfer.
-
-    The register holds at most ``2**width - 1`` bytes.
+    """Smallest AXI DMA buffer-length register width (c_sg_length_width) for a transfer (the
+    contract's rule: the register holds at most ``2**width - 1`` bytes).
 
     Raises:
         ConfigError: the transfer needs more than the DMA's 26 bits (64 MiB - 1).
     """
-    width = max(DMA_LENGTH_WIDTH_MIN, int(max_transfer_bytes).bit_length())
+    width = _needed_length_width(max_transfer_bytes)
     if width > DMA_LENGTH_WIDTH_MAX:
         raise ConfigError(
             f"a transfer of {max_transfer_bytes} bytes needs a {width}-bit DMA length register; "
@@ -338,7 +166,7 @@ class IpIdentity:
 class OverlayConfig:
     """Network + board + build choices, with everything derived from them."""
 
-    network: NetworkSpec
+    network: NetworkDescription
     board: BoardSpec
     max_batch: int
     clock_mhz: float
@@ -362,9 +190,15 @@ class OverlayConfig:
         _ = self.dma_length_width  # raises ConfigError when the batch cannot fit one DMA transfer
 
     @classmethod
-    def create(cls, network: str | Path | NetworkSpec, board: str, *, max_batch: int,
+    def create(cls, network: str | Path | NetworkDescription, board: str, *, max_batch: int,
                clock_mhz: float | None = None, build_dir: str | Path | None = None, **kwargs: Any) -> "OverlayConfig":
-        spec = network if isinstance(network, NetworkSpec) else NetworkSpec.load(network)
+        """Resolve a build of ``network`` (a network.json path, or a description) for ``board``.
+
+        Raises:
+            MetadataError: network.json missing or refused by the contract.
+            ConfigError: unknown board, or a build option out of range.
+        """
+        spec = network if isinstance(network, NetworkDescription) else NetworkDescription.load(network)
         board_spec = BoardSpec.load(board)
         return cls(
             network=spec, board=board_spec, max_batch=max_batch,
@@ -375,16 +209,16 @@ class OverlayConfig:
 
     # geometry
     @property
-    def input(self) -> StreamGeometry:
-        return StreamGeometry.of(self.network.input)
+    def input(self) -> TensorMeta:
+        return self.network.input
 
     @property
-    def output(self) -> StreamGeometry:
-        return StreamGeometry.of(self.network.output)
+    def output(self) -> TensorMeta:
+        return self.network.output
 
     @property
     def max_transfer_bytes(self) -> int:
-        return self.max_batch * max(self.input.bytes, self.output.bytes)
+        return self.max_batch * max(self.input.bytes_per_image, self.output.bytes_per_image)
 
     @property
     def dma_length_width(self) -> int:
@@ -441,7 +275,7 @@ class OverlayConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "OverlayConfig":
-        net = NetworkSpec.from_dict(data["network"], Path("/"))
+        net = NetworkDescription.from_dict(data["network"], Path("/"), where=f"{OVERLAY_CONFIG_FILE}: network")
         board = BoardSpec.load(data["board"])
         extra = {k: data[k] for k in ("top", "ip_cell", "dma_cell", "dma_burst_beats", "jobs")}
         return cls(network=net, board=board, max_batch=int(data["max_batch"]), clock_mhz=float(data["clock_mhz"]),
@@ -449,7 +283,7 @@ class OverlayConfig:
 
     @classmethod
     def load(cls, build_dir: str | Path) -> "OverlayConfig":
-        path = Path(build_dir) / "overlay_config.json"
+        path = Path(build_dir) / OVERLAY_CONFIG_FILE
         if not path.is_file():
             raise ConfigError(f"{path} not found: run the configure step first (make -C overlay configure ...)")
         return cls.from_dict(json.loads(path.read_text()))
@@ -489,21 +323,3 @@ def check_fit(estimate: Mapping[str, int | float], available: Mapping[str, int],
         )
         raise ResourceFitError(f"design does not fit {board}: {detail}. Make the model smaller or raise the reuse factor (fewer multipliers, more cycles), or pick a larger board.")
     return utilization
-
-
-def read_csynth_estimate(path: str | Path) -> dict[str, int]:
-    """Resource estimate ``{dsp, bram_18k, lut, ff}`` from a Vitis HLS ``csynth.xml`` report."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"HLS report {path} not found: run the ip step first")
-    res = ET.parse(path).getroot().find("AreaEstimates/Resources")
-    if res is None:
-        raise ConfigError(f"{path}: no AreaEstimates/Resources section")
-    tags = {"dsp": ("DSP", "DSP48E"), "bram_18k": ("BRAM_18K",), "lut": ("LUT",), "ff": ("FF",)}
-    out = {}
-    for key, names in tags.items():
-        node = next((res.find(n) for n in names if res.find(n) is not None), None)
-        if node is None or not (node.text or "").strip().isdigit():
-            raise ConfigError(f"{path}: resource {'/'.join(names)} missing or not a number")
-        out[key] = int(node.text.strip())
-    return out

@@ -16,15 +16,13 @@ on assignment - which :func:`DummyNetwork.reference` reproduces on raw integers.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .wire_format import WireType
-
-_MODES = re.compile(r"^\s*ap_u?fixed\s*<\s*\d+\s*,\s*-?\d+\s*(?:,\s*(\w+)\s*)?(?:,\s*(\w+)\s*)?>\s*$")
+from ..fileio import atomic_write
+from ..host.contract import ApType
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ class DummyNetwork:
 
     def __post_init__(self) -> None:
         self.output_modes()  # reject modes the reference does not model
-        tin = WireType.parse(self.input_type)
+        tin = ApType.parse(self.input_type)
         # the accumulator ap_fixed<48,24> must hold every sum exactly
         if tin.frac > 24 or self.n_in * 2 * max(-tin.min_raw, tin.max_raw) >= 2 ** (23 + tin.frac):
             raise ValueError("the example's accumulator (ap_fixed<48,24>) cannot hold these sums exactly")
@@ -51,17 +49,22 @@ class DummyNetwork:
         return ((i + 3 * j) % 5) - 2
 
     def output_modes(self) -> tuple[str, str]:
-        m = _MODES.match(self.output_type)
-        if not m:
-            raise ValueError(f"example output type must be ap_fixed/ap_ufixed, got {self.output_type!r}")
-        q, o = m.group(1) or "AP_TRN", m.group(2) or "AP_WRAP"
+        """The output type's (quantization, overflow) modes, if the reference models them.
+
+        Raises:
+            ValueError: an ap_int/ap_uint output, or modes other than AP_TRN/AP_RND and AP_WRAP/AP_SAT.
+        """
+        t = ApType.parse(self.output_type)
+        if t.is_int or t.saturation_bits:
+            raise ValueError(f"example output type must be ap_fixed/ap_ufixed<W,I[,Q[,O]]>, got {self.output_type!r}")
+        q, o = t.rounding, t.saturation
         if q not in ("AP_TRN", "AP_RND") or o not in ("AP_WRAP", "AP_SAT"):
             raise ValueError(f"the example models AP_TRN/AP_RND and AP_WRAP/AP_SAT only, got {q}, {o}")
         return q, o
 
     def reference(self, raw_in: np.ndarray) -> np.ndarray:
         """Output raws for input raws ``(batch, n_in)``, exactly as the C++ computes them."""
-        tin, tout = WireType.parse(self.input_type), WireType.parse(self.output_type)
+        tin, tout = ApType.parse(self.input_type), ApType.parse(self.output_type)
         acc = np.asarray(raw_in, dtype=np.int64) @ self.coefficients()  # exact, in units of 2**-frac_in
         shift = tin.frac - tout.frac
         rounding, overflow = self.output_modes()
@@ -104,9 +107,10 @@ inline void {self.name}(input_t x[{self.n_in}], result_t y[{self.n_out}]) {{
     def write(self, folder: str | Path) -> Path:
         """Write ``<name>.h``, ``<name>.cpp`` and ``network.json`` into ``folder``; returns the JSON path."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{self.name}.h").write_text(self.header())
-        (folder / f"{self.name}.cpp").write_text(f'// The network is header-only; this is its HLS source.\n#include "{self.name}.h"\n')
+        atomic_write(folder / f"{self.name}.h", self.header(), skip_if_same=True)
+        atomic_write(folder / f"{self.name}.cpp",
+                     f'// The network is header-only; this is its HLS source.\n#include "{self.name}.h"\n',
+                     skip_if_same=True)
         spec = {
             "name": self.name,
             "header": f"{self.name}.h",
@@ -117,5 +121,5 @@ inline void {self.name}(input_t x[{self.n_in}], result_t y[{self.n_out}]) {{
             "model_id": self.model_id,
         }
         path = folder / "network.json"
-        path.write_text(json.dumps(spec, indent=2) + "\n")
+        atomic_write(path, json.dumps(spec, indent=2) + "\n", skip_if_same=True)
         return path

@@ -16,7 +16,6 @@ register holds the largest batch, the register map is format version 1's).
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import math
@@ -25,19 +24,16 @@ import tarfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from .codegen import atomic_write
-from .config import REGISTERS, STATUS_BITS, OverlayConfig, StreamGeometry
-from .wire_format import FORMAT_VERSION, WORD_BITS, WireType
+from ..fileio import atomic_write, sha256_file
+from ..host.contract import (FORMAT_VERSION, STATUS_BITS, WORD_BITS, WORD_BYTES, ApType, register_map,
+                             values_per_word)
+from ..host.errors import ApTypeError, MetadataError
+from .config import OverlayConfig
+
+__all__ = ["SCHEMA_PATH", "MetadataError", "archive_name", "build_metadata", "check_metadata", "load_schema",
+           "package", "validate_schema"]
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "vitcod.schema.json"
-
-
-class MetadataError(ValueError):
-    """vitcod.json (or a schema) does not meet its rules; ``problems`` lists each."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("invalid metadata:\n  - " + "\n  - ".join(problems))
 
 
 # ---- JSON Schema subset ------------------------------------------------------------------------
@@ -153,29 +149,28 @@ def check_metadata(meta: Mapping[str, Any]) -> None:
     for key in ("input", "output"):
         t = meta[key]
         try:
-            wt = WireType.parse(t["type"])
-        except ValueError as exc:
+            wt = ApType.parse(t["type"])
+        except ApTypeError as exc:
             problems.append(f"$.{key}.type: {exc}")
             continue
         if (wt.width, wt.integer, wt.signed) != (t["width"], t["integer"], t["signed"]):
             problems.append(f"$.{key}: width/integer/signed {t['width']}/{t['integer']}/{t['signed']} disagree with {t['type']}")
         if t["values"] != math.prod(t["shape"]):
             problems.append(f"$.{key}.values {t['values']} != product of shape {t['shape']}")
-        vpw = WORD_BITS // t["width"]
+        vpw = values_per_word(t["width"])
         words = -(-t["values"] // vpw)
         if t["values_per_word"] != vpw:
             problems.append(f"$.{key}.values_per_word {t['values_per_word']} != floor(64 / {t['width']}) = {vpw}")
         if t["words_per_image"] != words:
             problems.append(f"$.{key}.words_per_image {t['words_per_image']} != ceil({t['values']} / {vpw}) = {words}")
-        if t["bytes_per_image"] != t["words_per_image"] * WORD_BITS // 8:
+        if t["bytes_per_image"] != t["words_per_image"] * WORD_BYTES:
             problems.append(f"$.{key}.bytes_per_image {t['bytes_per_image']} != 8 * words_per_image")
     largest = meta["max_batch"] * max(meta["input"]["bytes_per_image"], meta["output"]["bytes_per_image"])
     if meta["dma"]["max_transfer_bytes"] != largest:
         problems.append(f"$.dma.max_transfer_bytes {meta['dma']['max_transfer_bytes']} != max_batch * largest image ({largest})")
     if 2 ** meta["dma"]["length_width"] - 1 < largest:
         problems.append(f"$.dma.length_width {meta['dma']['length_width']} bits cannot hold a {largest}-byte transfer")
-    expected_regs = {r.name: {"offset": r.offset, "access": r.access} for r in REGISTERS}
-    if meta["ip"]["registers"] != expected_regs:
+    if meta["ip"]["registers"] != register_map():
         problems.append(f"$.ip.registers differ from the format-version-{FORMAT_VERSION} register map")
     if meta["files"]["bitstream"]["name"].rsplit(".", 1)[0] != meta["files"]["hwh"]["name"].rsplit(".", 1)[0]:
         problems.append("$.files: the .bit and .hwh must share a base name for PYNQ")
@@ -184,22 +179,6 @@ def check_metadata(meta: Mapping[str, Any]) -> None:
 
 
 # ---- building and packaging ----------------------------------------------------------------------
-def _tensor(g: StreamGeometry) -> dict[str, Any]:
-    return {
-        "shape": list(g.shape), "values": g.values, "type": g.type.cpp, "width": g.type.width,
-        "integer": g.type.integer, "signed": g.type.signed, "values_per_word": g.values_per_word,
-        "words_per_image": g.words, "bytes_per_image": g.bytes,
-    }
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def build_metadata(config: OverlayConfig, tool_versions: Mapping[str, str],
                    resources: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The vitcod.json content for a finished build in ``config.build_dir`` (bit + hwh present)."""
@@ -208,22 +187,22 @@ def build_metadata(config: OverlayConfig, tool_versions: Mapping[str, str],
         path = config.build_dir / name
         if not path.is_file():
             raise FileNotFoundError(f"{path} missing: the bitstream step did not finish")
-        files[key] = {"name": name, "sha256": _sha256(path)}
+        files[key] = {"name": name, "sha256": sha256_file(path)}
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
-        "model_id": f"0x{config.network.model_id:016x}",
+        "model_id": config.network.model_id_hex,
         "board": {"name": config.board.name, "part": config.board.part, "board_part": config.board.board_part},
         "clock_mhz": config.clock_mhz,
         "tools": {"vitis_hls": tool_versions["vitis_hls"], "vivado": tool_versions["vivado"]},
         "network": {"name": config.network.name},
         "stream": {"width": WORD_BITS, "tlast": "last_word_of_batch"},
         "max_batch": config.max_batch,
-        "input": _tensor(config.input),
-        "output": _tensor(config.output),
+        "input": config.input.to_dict(),
+        "output": config.output.to_dict(),
         "dma": {"name": config.dma_cell, "scatter_gather": False, "length_width": config.dma_length_width,
                 "max_transfer_bytes": config.max_transfer_bytes},
         "ip": {"name": config.ip_cell, "vlnv": config.ip.vlnv, "top": config.top,
-               "registers": {r.name: {"offset": r.offset, "access": r.access} for r in REGISTERS},
+               "registers": register_map(),
                "status_bits": dict(STATUS_BITS)},
         "files": files,
     }
@@ -260,7 +239,5 @@ def package(config: OverlayConfig, tool_versions: Mapping[str, str],
     with gzip.GzipFile(fileobj=gz, mode="wb", mtime=0) as f:
         f.write(raw.getvalue())
     out = config.build_dir / archive_name(config.board.name)
-    tmp = out.with_name(out.name + ".partial")
-    tmp.write_bytes(gz.getvalue())
-    tmp.replace(out)
+    atomic_write(out, gz.getvalue())
     return out

@@ -1,4 +1,4 @@
-"""Tests for the hls4ml translation (vitcod.hls.extension, vitcod.hls.convert, vitcod.hls.network_csim).
+"""Tests for the hls4ml translation (vitcod.hls: extension, convert, profiling, precision, network_csim).
 
 One tiny ViT (patch 2 -> 17 tokens, embed 16, depth 1, 2 heads, Q/K auto-encoder, fixed masks with
 edge cases: query rows whose only key is CLS, a fully dense row, a head with no global token at all)
@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from vitcod.model.run_layout import DEFAULT_HLS_STAGE, MASKS_FILE
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ for the C-simulation")
 
@@ -67,7 +69,7 @@ def edge_case_masks(n: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, digits, tiny_config):
-    """build/<run>/sparse_0.90 of a tiny ViT trained 4 epochs with fixed masks (+ masks.npz)."""
+    """build/<run>/<default HLS stage> of a tiny ViT trained 4 epochs with fixed masks (+ masks.npz)."""
     import tensorflow as tf
 
     from vitcod.model.mask_artifact import save_mask_artifact
@@ -81,23 +83,24 @@ def tiny_run(tmp_path_factory, digits, tiny_config):
                   metrics=["accuracy"])
     model.fit(digits.x_train, digits.y_train, epochs=4, batch_size=32, verbose=0)
     run = tmp_path_factory.mktemp("tiny_run")
-    folder = run / "sparse_0.90"
+    folder = run / DEFAULT_HLS_STAGE
     save_model(model, tiny_config, folder)
-    save_mask_artifact(folder / "masks.npz", masks[:, :, :, :], 0.5)
+    save_mask_artifact(folder / MASKS_FILE, masks, 0.5)
     return run
 
 
 @pytest.fixture(scope="module")
 def compiled(tiny_run, digits, tmp_path_factory):
     """The tiny model converted, written, compiled (with trace hooks), run on the test split and traced."""
-    from vitcod.hls import convert as hc
+    from vitcod.hls.convert import convert
+    from vitcod.hls.network_csim import compile_project, trace_layers
 
     out = tmp_path_factory.mktemp("tiny_hls") / "prj"
-    hls_model = hc.convert(tiny_run, out, data=digits, profile_samples=PROFILE_IMAGES)
-    compile_seconds = hc.compile_project(hls_model, trace=True)
+    hls_model = convert(tiny_run, out, data=digits, profile_samples=PROFILE_IMAGES)
+    compile_seconds = compile_project(hls_model, trace=True)
     x = digits.x_test[:TEST_IMAGES]
     y_csim = np.asarray(hls_model.predict(np.ascontiguousarray(x, dtype=np.float64))).reshape(len(x), -1)
-    _, traces = hc.trace_layers(hls_model, x[:TRACE_IMAGES])
+    _, traces = trace_layers(hls_model, x[:TRACE_IMAGES])
     return {"hls_model": hls_model, "out": out, "compile_seconds": compile_seconds, "y_csim": y_csim,
             "traces": traces, "x": x}
 
@@ -155,7 +158,7 @@ def test_register_refuses_foreign_handler(monkeypatch):
 def test_tiny_model_csim_agrees_with_qkeras(compiled, tiny_run, digits):
     from vitcod.model.storage import load_model
 
-    model, _ = load_model(tiny_run / "sparse_0.90")
+    model, _ = load_model(tiny_run / DEFAULT_HLS_STAGE)
     x = compiled["x"]
     y_keras = model.predict(x, verbose=0).reshape(len(x), -1)
     y_csim = compiled["y_csim"]
@@ -169,7 +172,7 @@ def test_tiny_model_csim_agrees_with_qkeras(compiled, tiny_run, digits):
 
 @pytest.mark.slow
 def test_our_layers_bit_exact_inside_the_model(compiled):
-    from vitcod.hls.convert import check_engines
+    from vitcod.hls.network_csim import check_engines
 
     result = check_engines(compiled["hls_model"], compiled["traces"])
     kinds = sorted(r["engine"] for r in result.values())
@@ -180,6 +183,28 @@ def test_our_layers_bit_exact_inside_the_model(compiled):
 
 
 @pytest.mark.slow
+def test_evaluate_csim_reports_what_it_measured(compiled, tiny_run, digits):
+    """The C-sim evaluation of the run report (no recompilation: the library has its trace hooks)."""
+    from vitcod.hls.network_csim import evaluate_csim
+    from vitcod.model.storage import load_model
+
+    model, _ = load_model(tiny_run / DEFAULT_HLS_STAGE)
+    x, y = compiled["x"], digits.y_test[:TEST_IMAGES]
+    report = evaluate_csim(compiled["hls_model"], model, x, y, trace_samples=8)
+    y_keras = model.predict(x, verbose=0, batch_size=64).reshape(len(x), -1)
+    y_csim = compiled["y_csim"]
+    assert report["samples"] == len(x)
+    assert report["csim_accuracy"] == pytest.approx(np.mean(y_csim.argmax(1) == y))
+    assert report["top1_agreement"] == pytest.approx(np.mean(y_csim.argmax(1) == y_keras.argmax(1)))
+    assert report["max_abs_output_error"] == pytest.approx(np.abs(y_csim - y_keras).max(), abs=1e-6)
+    assert report["trace_samples"] == 8
+    assert sorted(report["engines_bit_exact"]) == sorted(
+        n.name for n in compiled["hls_model"].get_layers() if n.class_name.startswith("Vitcod"))
+    assert all(r["mismatches"] == 0 for r in report["engines_bit_exact"].values())
+    assert report["per_layer_max_abs_error"]["block0_attention"]["max_abs_error"] < 0.1
+
+
+@pytest.mark.slow
 def test_attention_uses_the_artifact_polarization(compiled, tiny_run):
     """The generated ROMs are the mask artifact's polarization, including the G = 0 head."""
     from vitcod.hls.extension import attention_engine
@@ -187,7 +212,7 @@ def test_attention_uses_the_artifact_polarization(compiled, tiny_run):
 
     node = compiled["hls_model"].graph["block0_attention"]
     engine = attention_engine(node)
-    art = load_mask_artifact(tiny_run / "sparse_0.90" / "masks.npz")
+    art = load_mask_artifact(tiny_run / DEFAULT_HLS_STAGE / MASKS_FILE)
     assert [p.num_global for p in engine.heads] == [int(g) for g in art.num_global[0]]
     assert engine.heads[1].num_global == 0
     np.testing.assert_array_equal(engine.masks, art.mask[0])
@@ -205,7 +230,7 @@ def test_layernorm_matches_float_layernorm_on_its_traced_input(compiled, tiny_ru
     from vitcod.model.storage import load_model
 
     hls_model, traces = compiled["hls_model"], compiled["traces"]
-    model, _ = load_model(tiny_run / "sparse_0.90")
+    model, _ = load_model(tiny_run / DEFAULT_HLS_STAGE)
     checked = 0
     for node in hls_model.get_layers():
         if node.class_name != "LayerNormalization":
@@ -249,23 +274,24 @@ def test_written_project_compiles_as_cxx11(compiled):
 
 @pytest.fixture(scope="module")
 def tiny_profile(tiny_run, digits):
-    from vitcod.hls import convert as hc
+    from vitcod.hls.profiling import profile_activations
     from vitcod.model.storage import load_model
 
-    model, _ = load_model(tiny_run / "sparse_0.90")
-    return model, hc.profile_activations(model, digits.x_train[:200])
+    model, _ = load_model(tiny_run / DEFAULT_HLS_STAGE)
+    return model, profile_activations(model, digits.x_train[:200])
 
 
 def test_precision_plan_avoids_the_pitfalls(tiny_profile):
-    from vitcod.hls import convert as hc
     from vitcod.hls.fixed_point import parse_type
+    from vitcod.hls.precision import PrecisionPolicy, build_precision_config
 
     model, profile = tiny_profile
-    plan = hc.build_precision_config(model, profile)
+    plan = build_precision_config(model, profile)
+    policy = PrecisionPolicy()
     names = plan.hls_config["LayerName"]
     logits = parse_type(names["head"]["Precision"]["result"])
-    assert logits.width == 16 and logits.integer <= 8  # narrow softmax input
-    assert names["softmax"]["Precision"]["result"] == "ap_ufixed<16,1,AP_RND_CONV,AP_SAT>"
+    assert logits.width == policy.logits_width and logits.integer <= 8  # narrow softmax input
+    assert names["softmax"]["Precision"]["result"] == policy.softmax_result
     for ln in ("block0_norm1", "block0_norm2", "final_norm"):
         cfg = names[ln]
         assert "table_t" in cfg and "table" not in cfg["Precision"]  # the key hls4ml 1.3.0 honours
@@ -282,20 +308,20 @@ def test_precision_plan_avoids_the_pitfalls(tiny_profile):
 
 
 def test_profiling_flags_a_too_narrow_precision(tiny_profile):
-    from vitcod.hls import convert as hc
+    from vitcod.hls import precision as hp
 
     model, profile = tiny_profile
     narrow = {"block0_q": {"Precision": {"result": "ap_fixed<8,1>"}}}
-    with pytest.raises(hc.PrecisionOverflowError, match=r"block0_q \(QConv1D\) result: ap_fixed<8,1> cannot hold") as err:
-        hc.build_precision_config(model, profile, layer_overrides=narrow)
+    with pytest.raises(hp.PrecisionOverflowError, match=r"block0_q \(QConv1D\) result: ap_fixed<8,1> cannot hold") as err:
+        hp.build_precision_config(model, profile, layer_overrides=narrow)
     assert [row["layer"] for row in err.value.rows] == ["block0_q"]
     assert err.value.rows[0]["headroom_bits"] < 0
     # A LayerNorm table narrower than the variances seen is flagged too.
     small_table = {"final_norm": {"TableRangePower2": 4}}
-    with pytest.raises(hc.PrecisionOverflowError, match="final_norm"):
-        hc.build_precision_config(model, profile, layer_overrides=small_table)
+    with pytest.raises(hp.PrecisionOverflowError, match="final_norm"):
+        hp.build_precision_config(model, profile, layer_overrides=small_table)
     # ... or widened on request, with the widening reported.
-    plan = hc.build_precision_config(model, profile, policy=hc.PrecisionPolicy(on_overflow="widen"),
+    plan = hp.build_precision_config(model, profile, policy=hp.PrecisionPolicy(on_overflow="widen"),
                                      layer_overrides=narrow)
     assert "block0_q.result" in plan.widened
     row = next(r for r in plan.report if r["layer"] == "block0_q" and r["what"] == "result")
@@ -360,7 +386,7 @@ def test_heads_not_matching_config_rejected(tiny_run, tmp_path):
     from vitcod.hls import convert as hc
 
     run = _copy_run(tiny_run, tmp_path)
-    cfg_path = run / "sparse_0.90" / "config.json"
+    cfg_path = run / DEFAULT_HLS_STAGE / "config.json"
     cfg = json.loads(cfg_path.read_text())
     cfg["num_heads"] = 4
     cfg_path.write_text(json.dumps(cfg))
@@ -450,7 +476,7 @@ def test_network_json_drives_the_host_bit_exactly(compiled, tiny_run, tmp_path, 
     from vitcod.model.vit import model_masks
 
     monkeypatch.setenv("VITCOD_CSIM_CACHE", str(tmp_path / "cache"))
-    model, _ = load_model(tiny_run / "sparse_0.90")
+    model, _ = load_model(tiny_run / DEFAULT_HLS_STAGE)
     path = write_network_description(compiled["hls_model"], model, model_masks(model))
     description = json.loads(path.read_text())
     assert description["input"]["shape"] == [8, 8, 1]

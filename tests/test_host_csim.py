@@ -10,7 +10,7 @@ import pytest
 from test_host_metadata import MAX_BATCH, shared_overlays
 
 from vitcod.host import CsimBuildError, MetadataError, NetworkDescription, StreamError, open_driver
-from vitcod.host import csim_backend as csim
+from vitcod.host import cxx_build
 from vitcod.host.csim_backend import RUN_INPUT_SHORT, RUN_OUTPUT_LONG, CsimLibrary, check_run
 from vitcod.host.wire import pack
 
@@ -86,8 +86,8 @@ def test_abi_checks_buffer_types(library):
 def test_second_build_comes_from_the_cache(library, overlays, monkeypatch):
     def no_compiler(*args, **kwargs):
         raise AssertionError("compiled again although nothing changed")
-    monkeypatch.setattr(csim.subprocess, "run", no_compiler)
-    monkeypatch.setattr(csim, "_compiler_ids", {"g++": csim._compiler_ids.get("g++", "g++ (cached)")})
+    monkeypatch.setattr(cxx_build.subprocess, "run", no_compiler)
+    monkeypatch.setattr(cxx_build, "_compiler_ids", {"g++": cxx_build._compiler_ids.get("g++", "g++ (cached)")})
     again = CsimLibrary.build(NetworkDescription.load(overlays["fixed12"].network_json), MAX_BATCH, board="pynq-z2")
     assert again.path == library.path
     assert (library.path.parent / "vitcod_top_config.h").is_file()  # kept for debugging
@@ -132,8 +132,8 @@ def test_missing_inputs_are_reported(tmp_path, overlays):
 def test_compiler_errors_are_shown(tmp_path, overlays, monkeypatch):
     def failing(cmd, **kwargs):
         return subprocess.CompletedProcess(cmd, 1, "", "dummy_net.h:3: error: expected ';'")
-    monkeypatch.setattr(csim.subprocess, "run", failing)
-    monkeypatch.setattr(csim, "_compiler_ids", {"g++": "g++ (test)"})
+    monkeypatch.setattr(cxx_build.subprocess, "run", failing)
+    monkeypatch.setattr(cxx_build, "_compiler_ids", {"g++": "g++ (test)"})
     net = NetworkDescription.load(overlays["fixed12"].network_json)
     with pytest.raises(CsimBuildError, match="expected ';'"):
         CsimLibrary.build(net, MAX_BATCH, cache=tmp_path)

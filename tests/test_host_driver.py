@@ -3,7 +3,7 @@
 driver against register models that compute with the same C simulation). The ``pynq`` backend on
 a real board runs the same checks when a board is attached (marker ``board``).
 
-Networks: the dummy network of overlay/scripts/overlay_example.py, whose exact numpy reference the
+Networks: the dummy network of vitcod.overlay.example, whose exact numpy reference the
 outputs must equal bit for bit.
 """
 

@@ -7,21 +7,18 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-OVERLAY = Path(__file__).resolve().parents[1] / "overlay"
-
+from vitcod.host import MetadataError
 from vitcod.overlay import __main__ as overlay_build
-from vitcod.overlay.config import (
-    ConfigError, OverlayConfig, ResourceFitError, check_fit, dma_length_width, model_identifier,
-    read_csynth_estimate,
-)
+from vitcod.overlay.config import OVERLAY_DIR as OVERLAY
+from vitcod.overlay.config import ConfigError, OverlayConfig, ResourceFitError, check_fit, dma_length_width
+from vitcod.overlay.csynth import CsynthReportError, resource_estimate
 from vitcod.overlay.example import DummyNetwork
 from vitcod.overlay.metadata import check_metadata
 
@@ -147,7 +144,10 @@ def test_csynth_report_is_read(tmp_path, dsp_tag):
     report = tmp_path / "csynth.xml"
     report.write_text(f"<profile><AreaEstimates><Resources><BRAM_18K>12</BRAM_18K><{dsp_tag}>34</{dsp_tag}>"
                       "<FF>5600</FF><LUT>7800</LUT><URAM>0</URAM></Resources></AreaEstimates></profile>")
-    assert read_csynth_estimate(report) == {"dsp": 34, "bram_18k": 12, "lut": 7800, "ff": 5600}
+    assert resource_estimate(report) == {"dsp": 34, "bram_18k": 12, "lut": 7800, "ff": 5600}
+    report.write_text("<profile><AreaEstimates><Resources><LUT>7800</LUT></Resources></AreaEstimates></profile>")
+    with pytest.raises(CsynthReportError, match="resource DSP missing"):
+        resource_estimate(report)
 
 
 def test_fit_command_stops_the_flow(tmp_path, capsys):
@@ -163,6 +163,8 @@ def test_fit_command_stops_the_flow(tmp_path, capsys):
     estimate.write_text(json.dumps({"dsp": 220, "bram_18k": 0, "lut": 0, "ff": 0}))
     assert overlay_build.main(["fit", "--build-dir", str(config.build_dir), "--estimate", str(estimate)]) == 0
     assert json.loads((config.build_dir / "resources.json").read_text())["estimate"]["dsp"] == 220
+    assert overlay_build.main(["fit", "--build-dir", str(config.build_dir)]) == 1  # no HLS report yet
+    assert "run the ip step first" in capsys.readouterr().err
 
 
 # ---- configuration ---------------------------------------------------------------------------------------
@@ -179,43 +181,29 @@ def test_batch_too_large_for_one_transfer(tmp_path):
     assert OverlayConfig.create(network, "pynq-z2", max_batch=(2**26 - 1) // 40).dma_length_width == 26
 
 
-def test_network_description_errors(tmp_path):
+def test_network_description_errors(tmp_path, capsys):
     network = DummyNetwork().write(tmp_path)
     data = json.loads(network.read_text())
     del data["model_id"]
     network.write_text(json.dumps(data))
-    with pytest.raises(ConfigError, match="missing keys \\['model_id'\\]"):
+    with pytest.raises(MetadataError, match="missing keys \\['model_id'\\]"):
         OverlayConfig.create(network, "pynq-z2", max_batch=1)
-    data["model_id"] = "0x1234"
-    data["input"]["type"] = "float"
-    network.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match="model_id|float"):
-        OverlayConfig.create(network, "pynq-z2", max_batch=1)
+    assert overlay_build.main(["configure", "--board", "pynq-z2", "--network", str(network), "--max-batch", "1",
+                               "--build-dir", str(tmp_path / "b")]) == 1
+    assert "missing keys ['model_id']" in capsys.readouterr().err and not (tmp_path / "b").exists()
     with pytest.raises(ConfigError, match="unknown board 'zcu102'"):
         OverlayConfig.create(DummyNetwork().write(tmp_path / "ok"), "zcu102", max_batch=1)
 
 
-def test_model_identifier_tracks_weights_masks_and_precision():
-    w = {"dense/kernel": np.arange(6, dtype=np.float32).reshape(2, 3), "dense/bias": np.zeros(3, np.float32)}
-    m = {"layer0": np.eye(4, dtype=bool)}
-    p = {"default": "ap_fixed<16,6>"}
-    base = model_identifier(w, m, p)
-    assert base == model_identifier(dict(reversed(list(w.items()))), m, p)  # order-independent
-    assert len(base) == 18 and base.startswith("0x") and int(base, 16) >= 0
-    w2 = {**w, "dense/bias": np.array([0, 0, np.float32(1e-7)], np.float32)}
-    m2 = {"layer0": np.eye(4, dtype=bool)[::-1]}
-    variants = {model_identifier(w2, m, p), model_identifier(w, m2, p), model_identifier(w, m, {"default": "ap_fixed<16,7>"})}
-    assert base not in variants and len(variants) == 3
-
-
-def test_network_description_round_trip(tmp_path):
-    from vitcod.overlay.config import NetworkSpec
-
-    spec = NetworkSpec.load(DummyNetwork(n_in=9, n_out=3).write(tmp_path / "a"))
-    again = NetworkSpec.load(spec.save(tmp_path / "b" / "network.json"))  # absolute paths survive the move
-    assert again == spec
-    assert again.sources == ((tmp_path / "a" / "dummy_net.cpp").resolve(),)
-    assert (again.input.values, again.output.values, again.model_id) == (9, 3, 0x0123456789ABCDEF)
+def test_overlay_config_round_trip_keeps_the_network(tmp_path):
+    network = DummyNetwork().write(tmp_path / "net")
+    data = json.loads(network.read_text())
+    data["weights_dir"] = "weights"
+    network.write_text(json.dumps(data))
+    config = OverlayConfig.create(network, "pynq-z2", max_batch=4, build_dir=tmp_path / "b")
+    again = OverlayConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again.to_dict() == config.to_dict() and again.network == replace(config.network, path=None)
+    assert again.network.weights_dir == (tmp_path / "net" / "weights").resolve()
 
 
 @needs_make

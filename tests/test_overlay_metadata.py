@@ -1,11 +1,10 @@
 """vitcod.json: the schema (overlay/vitcod.schema.json), its small validator and the cross-field
-rules in overlay/scripts/overlay_metadata.py, and the archive packing."""
+rules in vitcod.overlay.metadata, and the archive packing."""
 
 from __future__ import annotations
 
 import copy
 import json
-import sys
 import tarfile
 from pathlib import Path
 

@@ -17,7 +17,8 @@ OVERLAY = Path(__file__).resolve().parents[1] / "overlay"
 
 from vitcod.overlay.dryrun.checks import check_bitstream, check_block_design, check_ip_export
 from vitcod.overlay.codegen import configure, params_dict
-from vitcod.overlay.config import REGISTERS, TCL_DIR, BoardSpec, OverlayConfig, parse_board_tcl
+from vitcod.host.contract import REGISTERS
+from vitcod.overlay.config import TCL_DIR, BoardSpec, OverlayConfig, parse_board_tcl
 from vitcod.overlay.example import DummyNetwork
 from vitcod.overlay.dryrun.stub import run_stub, run_steps
 
@@ -76,7 +77,7 @@ def test_block_design_is_complete(built, board):
     assert cells["vitcod_0"]["vlnv"] == rec["ip"]["hls"]["export"]["vlnv"]
     dma = cells["axi_dma_0"]["config"]
     assert dma["c_include_sg"] == "0"
-    assert 2 ** int(dma["c_sg_length_width"]) - 1 >= MAX_BATCH * config.input.bytes
+    assert 2 ** int(dma["c_sg_length_width"]) - 1 >= MAX_BATCH * config.input.bytes_per_image
     assert int(dma["c_sg_length_width"]) == 16
     assert dma["c_m_axis_mm2s_tdata_width"] == dma["c_s_axis_s2mm_tdata_width"] == "64"
     nets = {(n["a"], n["b"]) for n in bd["intf_nets"]}

@@ -1,9 +1,10 @@
 """C simulation of the overlay IP top (overlay/ip/vitcod_top.h + vitcod_top.cpp) with g++.
 
-The top is compiled with the example network of overlay/scripts/overlay_example.py (an exact numpy
-reference) and the config header that overlay_codegen generates, then driven by
+The top is compiled with the example network of vitcod.overlay.example (an exact numpy reference)
+and the config header that vitcod.overlay.codegen generates, then driven by
 overlay/ip/sim/vitcod_top_tb.cpp: packed words in, packed words + TLAST/TKEEP + registers out.
-Outputs are compared bit for bit with the reference packed by wire_format.py.
+Outputs are compared bit for bit with the reference packed by the overlay contract
+(vitcod.host.contract.pack).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,8 @@ import pytest
 
 OVERLAY = Path(__file__).resolve().parents[1] / "overlay"
 
-from vitcod.overlay import wire_format as wf
+from vitcod.host import contract
+from vitcod.host.cxx_build import ap_types_dir
 from vitcod.overlay.codegen import configure
 from vitcod.overlay.config import OverlayConfig
 from vitcod.overlay.example import DummyNetwork
@@ -37,12 +38,6 @@ NETWORKS = {
 }
 
 
-def ap_types_dir() -> Path:
-    import hls4ml
-
-    return Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
-
-
 @dataclass
 class Top:
     net: DummyNetwork
@@ -51,7 +46,7 @@ class Top:
     workdir: Path
 
     def random_raws(self, batch: int, seed: int) -> np.ndarray:
-        t = self.config.input.type
+        t = self.config.input.format
         return np.random.default_rng(seed).integers(t.min_raw, t.max_raw, size=(batch, self.net.n_in),
                                                     endpoint=True, dtype=np.int64)
 
@@ -110,25 +105,25 @@ def test_reference_is_not_trivial(top):
     # The check below would be weak if every output saturated/wrapped to the same few values.
     raws = top.random_raws(64, seed=1)
     ref = top.net.reference(raws)
-    t = top.config.output.type
+    t = top.config.output.format
     assert len(np.unique(ref)) > 20
     if "AP_SAT" in t.cpp:
         assert np.any(ref == t.max_raw) and np.any(ref == t.min_raw)
         assert np.any((ref > t.min_raw) & (ref < t.max_raw))
     else:  # wrapping: some exact sums lie outside the type's range (output has more fraction bits here)
-        exact = (raws @ top.net.coefficients()) << (t.frac - top.config.input.type.frac)
+        exact = (raws @ top.net.coefficients()) << (t.frac - top.config.input.format.frac)
         assert np.any((exact < t.min_raw) | (exact > t.max_raw))
 
 
 @pytest.mark.parametrize("batch", [1, 3, MAX_BATCH])
 def test_batch_matches_reference_bit_exact(top, batch):
     raws = top.random_raws(batch, seed=batch)
-    res = top.run(batch, wf.pack(raws, top.config.input.type.width, top.config.input.type.signed))
-    out_t = top.config.output.type
-    expected = wf.pack(top.net.reference(raws), out_t.width, out_t.signed)
-    assert res["words"].size == batch * top.config.output.words
+    res = top.run(batch, contract.pack(raws, top.config.input.format.width, top.config.input.format.signed))
+    out_t = top.config.output.format
+    expected = contract.pack(top.net.reference(raws), out_t.width, out_t.signed)
+    assert res["words"].size == batch * top.config.output.words_per_image
     np.testing.assert_array_equal(res["words"], expected)
-    np.testing.assert_array_equal(wf.unpack(res["words"], top.net.n_out, out_t.width, out_t.signed),
+    np.testing.assert_array_equal(contract.unpack(res["words"], top.net.n_out, out_t.width, out_t.signed),
                                   top.net.reference(raws))
     # TLAST exactly on the last word of the whole transfer; all bytes valid
     assert np.flatnonzero(res["last"]).tolist() == [res["words"].size - 1]
@@ -143,16 +138,16 @@ def test_registers_hold_identity_and_geometry(top):
     mid = int(top.net.model_id, 16)
     assert regs["model_id_lo"] == mid & 0xFFFFFFFF
     assert regs["model_id_hi"] == mid >> 32
-    assert regs["format_version"] == wf.FORMAT_VERSION
+    assert regs["format_version"] == contract.FORMAT_VERSION
     cin, cout = top.config.input, top.config.output
-    assert (regs["in_values"], regs["in_words"]) == (top.net.n_in, wf.words_per_image(top.net.n_in, cin.type.width))
-    assert (regs["out_values"], regs["out_words"]) == (top.net.n_out, wf.words_per_image(top.net.n_out, cout.type.width))
+    assert (regs["in_values"], regs["in_words"]) == (top.net.n_in, contract.words_per_image(top.net.n_in, cin.format.width))
+    assert (regs["out_values"], regs["out_words"]) == (top.net.n_out, contract.words_per_image(top.net.n_out, cout.format.width))
     assert regs["max_batch"] == MAX_BATCH
     assert regs["batch_done"] == 0 and regs["status"] == 0
 
 
 def test_zero_batch_moves_no_data(top):
-    words = wf.pack(top.random_raws(1, seed=9), top.config.input.type.width, top.config.input.type.signed)
+    words = contract.pack(top.random_raws(1, seed=9), top.config.input.format.width, top.config.input.format.signed)
     res = top.run(0, words)
     assert res["words"].size == 0
     assert res["left_in"] == words.size  # nothing consumed
@@ -160,21 +155,21 @@ def test_zero_batch_moves_no_data(top):
 
 def test_batch_count_above_max_is_clamped(top):
     raws = top.random_raws(MAX_BATCH + 1, seed=42)
-    words = wf.pack(raws, top.config.input.type.width, top.config.input.type.signed)
+    words = contract.pack(raws, top.config.input.format.width, top.config.input.format.signed)
     res = top.run(MAX_BATCH + 1, words)
-    out_t = top.config.output.type
+    out_t = top.config.output.format
     assert res["regs"]["batch_done"] == MAX_BATCH
     assert res["regs"]["status"] & 4  # batch_clamped
-    np.testing.assert_array_equal(res["words"], wf.pack(top.net.reference(raws[:MAX_BATCH]), out_t.width, out_t.signed))
-    assert res["left_in"] == top.config.input.words  # the extra image stays unread
+    np.testing.assert_array_equal(res["words"], contract.pack(top.net.reference(raws[:MAX_BATCH]), out_t.width, out_t.signed))
+    assert res["left_in"] == top.config.input.words_per_image  # the extra image stays unread
     assert np.flatnonzero(res["last"]).tolist() == [res["words"].size - 1]
 
 
 def test_tlast_mismatches_are_reported(top):
     raws = top.random_raws(2, seed=5)
-    words = wf.pack(raws, top.config.input.type.width, top.config.input.type.signed)
+    words = contract.pack(raws, top.config.input.format.width, top.config.input.format.signed)
     expected = top.net.reference(raws)
-    out_t = top.config.output.type
+    out_t = top.config.output.format
 
     missing = top.run(2, words, last=np.zeros(words.size, dtype=int))
     assert missing["regs"]["status"] == 2
@@ -183,4 +178,4 @@ def test_tlast_mismatches_are_reported(top):
     early_res = top.run(2, words, last=early)
     assert early_res["regs"]["status"] == 1
     for res in (missing, early_res):  # data still processed
-        np.testing.assert_array_equal(wf.unpack(res["words"], top.net.n_out, out_t.width, out_t.signed), expected)
+        np.testing.assert_array_equal(contract.unpack(res["words"], top.net.n_out, out_t.width, out_t.signed), expected)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner out of logs
 
+from vitcod.model import run_layout  # standard library only: the CLI stays light until a stage runs
+
 log = logging.getLogger("vitcod")
 
 
@@ -66,7 +68,7 @@ def cmd_evaluate(args) -> dict:
     from vitcod.model.storage import load_model
 
     data = _dataset(args)
-    folder = Path(args.run_dir) / args.stage
+    folder = run_layout.stage_dir(args.run_dir, args.stage)
     model, config = load_model(folder)
     metrics = evaluate_model(model, config, data)
     print(json.dumps({"model": str(folder), **metrics}, indent=2))
@@ -117,7 +119,7 @@ def cmd_hls(args) -> None:
     """Convert a stage with hls4ml + our extension and write the Vitis HLS project (no compile)."""
     from vitcod.hls.convert import convert, write_project
 
-    out = args.out or Path(args.run_dir) / "hls" / args.stage
+    out = args.out or run_layout.hls_project_dir(args.run_dir, args.stage)
     hls_model = convert(args.run_dir, out, backend=args.backend, part=args.part,
                         clock=args.clock, stage=args.stage)
     print(write_project(hls_model))
@@ -164,7 +166,7 @@ def cmd_demo(args) -> None:
 
     run_dir = Path(args.run_dir)
     started = time.perf_counter()
-    summary_path = run_dir / pipeline.SUMMARY
+    summary_path = run_dir / run_layout.SUMMARY_FILE
     if summary_path.exists():
         summary_path.unlink()  # a fresh demo never mixes with an older run's figures
     dense = cmd_train(args)
@@ -179,12 +181,12 @@ def cmd_demo(args) -> None:
     pipeline.update_summary(run_dir, "sparse", {
         "target_sparsity": m["target_sparsity"], "achieved_sparsity": m["achieved_sparsity"],
         "test_accuracy": m["test_accuracy"],
-        "masks": pipeline.repo_relative(pipeline.sparse_dir(run_dir, main_target) / "masks.npz"),
+        "masks": pipeline.repo_relative(run_layout.sparse_dir(run_dir, main_target) / run_layout.MASKS_FILE),
         "all": {f"{t:.2f}": {"achieved_sparsity": v["achieved_sparsity"],
                              "test_accuracy": v["test_accuracy"]} for t, v in sparse.items()}})
     report = pipeline.write_report(run_dir, args.sparsity)
     print("\n" + report["table"])
-    args.stage = pipeline.sparse_dir(run_dir, main_target).name
+    args.stage = run_layout.sparse_stage(main_target)
     csim = cmd_csim(args)
     pipeline.update_summary(run_dir, "csim", {
         "test_accuracy": csim["csim_accuracy"], "agreement": csim["top1_agreement"],
@@ -227,18 +229,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="ViTConfig JSON/YAML (default: digits demo)")
     p.add_argument("--epochs", type=int, default=100, help="maximum epochs (early stopping)")
     p = stage("evaluate", cmd_evaluate, "evaluate a trained stage on the test split")
-    p.add_argument("--stage", default="dense", help="dense, ae or sparse_0.90 ...")
+    p.add_argument("--stage", default=run_layout.DENSE,
+                   help=f"{run_layout.DENSE}, {run_layout.AUTOENCODER} or {run_layout.DEFAULT_HLS_STAGE} ...")
     tuning(stage("autoencoder", cmd_autoencoder, "add the Q/K auto-encoder and fine-tune"), 60)
     stage("statistics", cmd_statistics, "mean attention maps over the training set")
     p = stage("masks", cmd_masks, "fixed masks at target sparsities, polarized", data=False)
-    sparsities(p, [0.9])
+    sparsities(p, [run_layout.DEFAULT_SPARSITY])
     p.add_argument("--global-threshold", default="0.5",
                    help="global-token threshold: a fraction of N (0.5) or a row count (3)")
     p = stage("finetune", cmd_finetune, "masked fine-tuning")
-    sparsities(p, [0.9])
+    sparsities(p, [run_layout.DEFAULT_SPARSITY])
     tuning(p, 30)
     p = stage("report", cmd_report, "accuracy/MACs/bytes table and plots", data=False)
-    sparsities(p, [0.8, 0.9, 0.95])
+    sparsities(p, list(run_layout.DEFAULT_SPARSITIES))
     p = sub.add_parser("import-masks", help="masks.npz from a boolean (L,H,N,N) array made elsewhere")
     p.add_argument("source", type=Path, help=".npy or .npz holding the boolean array")
     p.add_argument("--convention", required=True, choices=["keep", "pruned"],
@@ -247,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--global-threshold", default="0.5")
     p.set_defaults(func=cmd_import_masks)
     def hls_target(p):
-        p.add_argument("--stage", default="sparse_0.90", help="model folder in the run dir")
+        p.add_argument("--stage", default=run_layout.DEFAULT_HLS_STAGE,
+                       help=f"model folder in the run dir (default {run_layout.DEFAULT_HLS_STAGE})")
         p.add_argument("--backend", default="Vitis", choices=["Vitis", "Vivado"])
         p.add_argument("--part", default="xc7z020clg400-1", help="FPGA part (default PYNQ-Z2)")
         p.add_argument("--clock", type=float, default=10.0, help="clock period in ns")
@@ -261,8 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     hls_target(p)
     p.add_argument("--config", type=Path)
     p.add_argument("--epochs", type=int, default=100)
-    sparsities(p, [0.8, 0.9, 0.95])
-    p.add_argument("--main-sparsity", type=float, default=0.9)
+    sparsities(p, list(run_layout.DEFAULT_SPARSITIES))
+    p.add_argument("--main-sparsity", type=float, default=run_layout.DEFAULT_SPARSITY)
     p.add_argument("--global-threshold", default="0.5")
     tuning(p, 30)
     p.add_argument("--ae-epochs", type=int, default=60, help="epochs of the auto-encoder stage")

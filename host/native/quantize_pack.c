@@ -1,7 +1,11 @@
 /* vitcod.host._quantize_pack: fused quantize + pack of float images into the overlay's stream words.
  *
+ * One portable C path, no per-ISA intrinsics: it is what the boards' Arm cores run (the compiler
+ * vectorises it for NEON); on x86 the host only drives the C-simulated IP, where a former AVX2 path
+ * saved ~30 us of a ~15 s predict() of the 360 digits test images (< 0.001%), so it was removed.
+ *
  * Why this exists: numpy has no fused "scale, round with an ap_types mode, saturate, pack into
- * 64-bit words" operation, so the numpy path (vitcod.host.wire / vitcod.host.fixed) makes several
+ * 64-bit words" operation, so the numpy path (vitcod.host.wire / vitcod.host.quantization) makes several
  * passes over the batch; this makes one. It is optional: when it is not built (no C compiler at
  * install time) the numpy path runs and gives the same words. The numpy path is the reference;
  * tests/test_host_native.py checks that both give the same words and the same saturation count,
@@ -14,16 +18,9 @@
  * image in bits [k*W, k*W+W) of word k / floor(64/W), each image starts on a fresh word, unused
  * bits zero.
  *
- * Two implementations of the float path:
- * - generic C, written so that compilers vectorise it (SSE2 on x86-64, NEON on the boards' Arm
- *   cores);
- * - AVX2 + FMA intrinsics (x86-64 hosts that have them, checked at import) for the four modes that
- *   a conversion instruction rounds directly, when scale >= 1. It sets the MXCSR rounding mode for
- *   the batch so that the conversion itself floors (AP_TRN, AP_RND via floor(x*scale + 1/2) with
- *   one FMA rounding downwards - exact, see avx2_round8) or rounds to even (AP_RND_CONV); it
- *   saturates and counts in 16-bit lanes where the type allows, and packs 8-bit, 16-bit and
- *   13..15-bit fields straight into the words. A block containing NaN or a value beyond int32 is
- *   redone by the generic loop.
+ * The loops are branch-free over the values and use plain conversions (truncation, no floor() or
+ * libm call), so that compilers vectorise them (NEON on the boards' Arm cores, SSE2 on x86-64)
+ * without target-specific code; the module reports it as simd = "generic".
  *
  * The module also holds the two other per-batch passes of the driver: count_nonfinite (the NaN/Inf
  * check of the input) and unpack (output words -> int64 raws), each checked against numpy the same
@@ -36,20 +33,13 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(VITCOD_NO_AVX2) /* (the define: other CPUs' build, tests) */
-#include <immintrin.h>
-#define VITCOD_AVX2 1 /* compiled in; used only when the CPU reports AVX2 and FMA */
-#else
-#define VITCOD_AVX2 0
-#endif
-
-/* Same order as ROUNDING_MODES in host/fixed.py (the wrapper passes the index). */
+/* Same order as ROUNDING_MODES in host/contract/aptypes.py (the wrapper passes the index). */
 enum { AP_TRN, AP_TRN_ZERO, AP_RND, AP_RND_ZERO, AP_RND_MIN_INF, AP_RND_INF, AP_RND_CONV, N_MODES };
 
-#define CHUNK 4096 /* values per block: the unit of the AVX2 retry and of the staging buffer */
+#define CHUNK 4096 /* values per block: the staging buffer, and int32 saturation counts cannot overflow */
 
 /* ============================================================================================ */
-/* Generic path                                                                                 */
+/* Rows: quantize a block of values                                                             */
 /* ============================================================================================ */
 
 /* The rounding increment of each mode, from the exact fraction `rest` in [0, 1) and floor `f`.
@@ -139,205 +129,17 @@ DEFINE_PACK(int32_t)
 DEFINE_PACK(int64_t)
 
 /* ============================================================================================ */
-/* AVX2 + FMA path                                                                              */
-/* ============================================================================================ */
-
-/* Where a block's results go: fields of the word buffer seen as bytes / uint16, int32 raws for
- * the staging buffer, or whole words of 4 values of `width` <= 15 bits (widths 13..15). */
-enum { OUT_U8, OUT_U16, OUT_I32, OUT_WORDS4 };
-
-#if VITCOD_AVX2
-#define AVX2 __attribute__((target("avx2,fma")))
-#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
-
-/* 8 raws, not yet saturated, under the MXCSR rounding that avx2_rounding(mode) names:
- * - AP_TRN (round down): cvtps(x*scale) = floor(s).
- * - AP_RND (round down): cvtps(fma(x, scale, 1/2)) = floor(RD(s + 1/2)) = floor(s + 1/2), exact:
- *   rounding a value down never crosses an integer (integers below 2^24 are floats).
- * - AP_RND_CONV (nearest even): cvtps(x*scale).
- * - AP_TRN_ZERO: cvttps truncates whatever the MXCSR mode.
- * x*scale is exact because scale is a power of two >= 1 (the caller checks). NaN and |s| >= 2^31
- * come out as INT32_MIN, which the caller's check catches. */
-AVX2_INLINE __m256i avx2_round8(const float *p, __m256 scale, int mode) {
-    const __m256 x = _mm256_loadu_ps(p);
-    switch (mode) {
-    case AP_TRN_ZERO: return _mm256_cvttps_epi32(_mm256_mul_ps(x, scale));
-    case AP_RND: return _mm256_cvtps_epi32(_mm256_fmadd_ps(x, scale, _mm256_set1_ps(0.5f)));
-    default: return _mm256_cvtps_epi32(_mm256_mul_ps(x, scale)); /* AP_TRN, AP_RND_CONV */
-    }
-}
-
-/* Saturate raws to [lo, hi], count the lanes that needed none into *in_range (cmpeq gives -1)
- * and keep the smallest raw before saturation in *vmin. In 16-bit lanes for outputs of at most
- * 15 bits (half the operations): int16 holds those raws with room on both sides, so a raw that
- * the 32 -> 16 pack saturated is still out of [lo, hi] and counted. The NaN marker INT32_MIN
- * becomes INT16_MIN there (a genuine raw that low only costs a redo of the block). */
-#define SATURATE_COUNT(BITS, raw, out)                                                          \
-    do {                                                                                        \
-        *vmin = _mm256_min_epi##BITS(*vmin, raw);                                               \
-        out = _mm256_min_epi##BITS(_mm256_max_epi##BITS(raw, lo), hi);                          \
-        *in_range = _mm256_sub_epi##BITS(*in_range, _mm256_cmpeq_epi##BITS(raw, out));          \
-    } while (0)
-
-/* 16 raws in 16-bit lanes. packs works per 128-bit lane, so the 64-bit groups of 4 values come
- * out in the order 0, 2, 1, 3; `ordered` restores it (the 8-bit output reorders once at the end). */
-AVX2_INLINE __m256i avx2_round16(const float *p, __m256 scale, int mode, int ordered) {
-    const __m256i packed = _mm256_packs_epi32(avx2_round8(p, scale, mode), avx2_round8(p + 8, scale, mode));
-    return ordered ? _mm256_permute4x64_epi64(packed, 0xD8) : packed;
-}
-
-/* 16 saturated raws (16-bit lanes, width <= 15) -> 4 words of 4 values; each 64-bit lane holds
- * the 4 values of one word in 16-bit slots. Masked to their low `width` bits (two's complement),
- * slot pairs become a + b * 2^W with one madd (b * 2^15 for width 15, where 2^15 is not an int16:
- * -b * -2^15), and pair pairs become a word by p + q * 2^2W = (p + q * 2^32) - q * (2^32 - 2^2W),
- * one 32x32 -> 64-bit multiply. */
-AVX2_INLINE __m256i avx2_words4(__m256i h, int width) {
-    __m256i a = _mm256_and_si256(h, _mm256_set1_epi16((short)((1 << width) - 1)));
-    __m256i mul;
-    if (width == 15) {
-        a = _mm256_sign_epi16(a, _mm256_set1_epi32(0xFFFF0001)); /* negate the odd slots */
-        mul = _mm256_set1_epi32((int)0x80000001u);               /* (1, -2^15) */
-    } else {
-        mul = _mm256_set1_epi32((int)(((uint32_t)1 << width) << 16 | 1u)); /* (1, 2^W) */
-    }
-    const __m256i pairs = _mm256_madd_epi16(a, mul);
-    const __m256i high = _mm256_mul_epu32(_mm256_srli_epi64(pairs, 32),
-                                          _mm256_set1_epi64x((long long)(((uint64_t)1 << 32) - ((uint64_t)1 << (2 * width)))));
-    return _mm256_sub_epi64(pairs, high);
-}
-
-/* 32 values -> out in `layout`, saturated and counted (see SATURATE_COUNT). */
-AVX2_INLINE void avx2_step32(const float *x, void *out, int layout, int width, int is_signed, __m256 scale, int mode,
-                             __m256i lo, __m256i hi, __m256i *vmin, __m256i *in_range) {
-    if (layout == OUT_U16 || layout == OUT_I32) { /* 32-bit lanes: 16-bit types fill int16 */
-        __m256i r[4];
-        for (int k = 0; k < 4; ++k) SATURATE_COUNT(32, avx2_round8(x + 8 * k, scale, mode), r[k]);
-        if (layout == OUT_I32) {
-            for (int k = 0; k < 4; ++k) _mm256_storeu_si256((__m256i *)out + k, r[k]);
-        } else { /* the packs' own saturation never acts: the raws are within the field type */
-            const __m256i a = is_signed ? _mm256_packs_epi32(r[0], r[1]) : _mm256_packus_epi32(r[0], r[1]);
-            const __m256i b = is_signed ? _mm256_packs_epi32(r[2], r[3]) : _mm256_packus_epi32(r[2], r[3]);
-            _mm256_storeu_si256((__m256i *)out, _mm256_permute4x64_epi64(a, 0xD8));
-            _mm256_storeu_si256((__m256i *)out + 1, _mm256_permute4x64_epi64(b, 0xD8));
-        }
-        return;
-    }
-    __m256i h[2];
-    const int ordered = layout == OUT_WORDS4;
-    for (int k = 0; k < 2; ++k) SATURATE_COUNT(16, avx2_round16(x + 16 * k, scale, mode, ordered), h[k]);
-    if (layout == OUT_WORDS4) {
-        _mm256_storeu_si256((__m256i *)out, avx2_words4(h[0], width));
-        _mm256_storeu_si256((__m256i *)out + 1, avx2_words4(h[1], width));
-    } else { /* OUT_U8: after two per-lane packs the 32-bit groups are in the order 0 4 1 5 2 6 3 7 */
-        const __m256i c = is_signed ? _mm256_packs_epi16(h[0], h[1]) : _mm256_packus_epi16(h[0], h[1]);
-        _mm256_storeu_si256((__m256i *)out, _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-    }
-}
-
-/* Bytes of output per value in each layout (OUT_WORDS4: 8 bytes per 4 values). */
-static const int layout_bytes[] = {1, 2, 4, 2};
-
-AVX2_INLINE int avx2_block_mode(const float *x, Py_ssize_t n, void *out, int layout, int width, float scale_f,
-                                int32_t lo32, int32_t hi32, int mode, int64_t *sat) {
-    const __m256 scale = _mm256_set1_ps(scale_f);
-    const int is_signed = lo32 < 0, bytes = layout_bytes[layout];
-    const int lanes16 = layout == OUT_U8 || layout == OUT_WORDS4;
-    const __m256i lo = lanes16 ? _mm256_set1_epi16((short)lo32) : _mm256_set1_epi32(lo32);
-    const __m256i hi = lanes16 ? _mm256_set1_epi16((short)hi32) : _mm256_set1_epi32(hi32);
-    __m256i vmin = lanes16 ? _mm256_set1_epi16(INT16_MAX) : _mm256_set1_epi32(INT32_MAX);
-    __m256i in_range = _mm256_setzero_si256();
-    Py_ssize_t i = 0, lanes;
-    for (; i + 32 <= n; i += 32)
-        avx2_step32(x + i, (char *)out + i * bytes, layout, width, is_signed, scale, mode, lo, hi, &vmin, &in_range);
-    lanes = i;
-    if (i < n) { /* the tail through a zero-padded copy: raw 0 is in every type's range, and zero
-                  * fields are what the padding of a last, partial word must hold */
-        float tail_in[32] = {0};
-        int32_t tail_out[32];
-        const Py_ssize_t rest = n - i;
-        memcpy(tail_in, x + i, (size_t)rest * sizeof(float));
-        avx2_step32(tail_in, tail_out, layout, width, is_signed, scale, mode, lo, hi, &vmin, &in_range);
-        memcpy((char *)out + i * bytes, tail_out, (size_t)(layout == OUT_WORDS4 ? (rest + 3) / 4 * 8 : rest * bytes));
-        lanes += 32;
-    }
-    int32_t in_range_total = 0;
-    /* per lane: the NaN marker as minimum means redo; else add up the in-range counts (16-bit
-     * lanes count at most CHUNK / 16 + 2 values each: no overflow) */
-#define REDUCE_LANES(T, N, MARKER)                                                              \
-    do {                                                                                        \
-        T mins[N], counts[N];                                                                   \
-        _mm256_storeu_si256((__m256i *)mins, vmin);                                             \
-        _mm256_storeu_si256((__m256i *)counts, in_range);                                       \
-        for (int k = 0; k < N; ++k) {                                                           \
-            if (mins[k] == MARKER) return 0;                                                    \
-            in_range_total += counts[k];                                                        \
-        }                                                                                       \
-    } while (0)
-    if (lanes16) REDUCE_LANES(int16_t, 16, INT16_MIN);
-    else REDUCE_LANES(int32_t, 8, INT32_MIN);
-#undef REDUCE_LANES
-    *sat += lanes - in_range_total;
-    return 1;
-}
-
-/* One block of n <= CHUNK values, under the MXCSR rounding of avx2_rounding(mode). Returns 1 (and
- * adds the saturation count) when done, 0 when the caller must redo the block with the generic
- * loop (NaN, or a value beyond int32). */
-AVX2 static int avx2_block(const float *x, Py_ssize_t n, void *out, int layout, int width, float scale, int32_t lo,
-                           int32_t hi, int mode, int64_t *sat) {
-    switch (mode) { /* one specialised loop per mode */
-    case AP_TRN: return avx2_block_mode(x, n, out, layout, width, scale, lo, hi, AP_TRN, sat);
-    case AP_TRN_ZERO: return avx2_block_mode(x, n, out, layout, width, scale, lo, hi, AP_TRN_ZERO, sat);
-    case AP_RND: return avx2_block_mode(x, n, out, layout, width, scale, lo, hi, AP_RND, sat);
-    default: return avx2_block_mode(x, n, out, layout, width, scale, lo, hi, AP_RND_CONV, sat);
-    }
-}
-
-/* The MXCSR rounding avx2_round8 relies on. Set once per batch (writing MXCSR is slow) and kept
- * while a block is redone by the generic loop: with scale >= 1 every operation there is exact,
- * so its result does not depend on the rounding mode. */
-static unsigned int avx2_rounding(int mode) {
-    return (mode == AP_TRN || mode == AP_RND) ? _MM_ROUND_DOWN : _MM_ROUND_NEAREST;
-}
-
-static int use_avx2 = 0; /* set at import from the CPU's feature bits */
-#endif
-
-/* ============================================================================================ */
 /* Batch                                                                                        */
 /* ============================================================================================ */
 
-/* FAST(xp, m, outp, layout): the AVX2 path for one block; nonzero when it did the block. */
-#if VITCOD_AVX2
-#define FAST_F(xp, m, outp, layout) (fast && avx2_block(xp, m, outp, layout, width, scale, lo, hi, mode, sat))
-#define FAST_ALLOWED (simd && use_avx2 && scale >= 1 && (mode == AP_TRN || mode == AP_TRN_ZERO || mode == AP_RND || mode == AP_RND_CONV))
-#define SET_ROUNDING                                                                            \
-    const unsigned int saved_csr = _mm_getcsr();                                                \
-    if (fast) _mm_setcsr((saved_csr & ~_MM_ROUND_MASK) | avx2_rounding(mode))
-#define RESTORE_ROUNDING if (fast) _mm_setcsr(saved_csr)
-#else
-#define FAST_F(xp, m, outp, layout) 0
-#define FAST_ALLOWED 0
-#define SET_ROUNDING
-#define RESTORE_ROUNDING
-#endif
-#define FAST_NONE(xp, m, outp, layout) 0
-
 /* The whole batch in blocks of at most CHUNK values. When images need no padding (n a multiple
  * of the values per word) the batch is one flat run. Byte-aligned widths store straight into the
- * words seen as 8/16/32-bit fields (little-endian hosts only; the wrapper checks); widths 13..15
- * are packed into words by the AVX2 path directly; other widths stage the raws of whole words,
- * then pack them. */
-#define DEFINE_BATCH(NAME, T, I, ROW_U8, ROW_U16, ROW_U32, ROW_I, OUT32, FAST, ALLOWED)          \
+ * words seen as 8/16/32-bit fields (little-endian hosts only; the wrapper checks); other widths
+ * stage the raws of whole words, then pack them. */
+#define DEFINE_BATCH(NAME, T, I, ROW_U8, ROW_U16, ROW_U32, ROW_I, OUT32)                         \
     static void NAME(const T *x, Py_ssize_t batch, Py_ssize_t n, uint64_t *words, Py_ssize_t wpi, \
-                     int width, T scale, I lo, I hi, int mode, int simd, int64_t *sat, int *nan) { \
+                     int width, T scale, I lo, I hi, int mode, int64_t *sat, int *nan) {        \
         const int vpw = 64 / width;                                                             \
-        const int fast = ALLOWED;                                                               \
-        /* OUT_WORDS4 works in int16 lanes, which must hold [lo, hi] with room on both sides */ \
-        const int words4 = width >= 13 && width <= 15 && lo > INT16_MIN && hi < INT16_MAX;      \
-        (void)simd;                                                                             \
-        (void)fast;                                                                             \
-        (void)words4;                                                                           \
         if (n % vpw == 0) { /* no padding between images: one flat run of values */            \
             n *= batch;                                                                         \
             wpi *= batch;                                                                       \
@@ -346,24 +148,20 @@ static int use_avx2 = 0; /* set at import from the CPU's feature bits */
         const Py_ssize_t slots = wpi * vpw; /* fields per image, padding included */            \
         const Py_ssize_t chunk = (CHUNK / vpw) * vpw;                                           \
         I stage[CHUNK];                                                                         \
-        SET_ROUNDING;                                                                           \
         for (Py_ssize_t b = 0; b < batch; ++b) {                                                \
             const T *xb = x + b * n;                                                            \
             uint64_t *wb = words + b * wpi;                                                     \
             for (Py_ssize_t a = 0; a < n; a += chunk) {                                         \
                 const Py_ssize_t m = n - a < chunk ? n - a : chunk;                             \
                 if (width == 8) {                                                               \
-                    if (!FAST(xb + a, m, (uint8_t *)wb + a, OUT_U8))                            \
-                        ROW_U8(xb + a, m, (uint8_t *)wb + a, scale, lo, hi, mode, sat, nan);    \
+                    ROW_U8(xb + a, m, (uint8_t *)wb + a, scale, lo, hi, mode, sat, nan);        \
                 } else if (width == 16) {                                                       \
-                    if (!FAST(xb + a, m, (uint16_t *)wb + a, OUT_U16))                          \
-                        ROW_U16(xb + a, m, (uint16_t *)wb + a, scale, lo, hi, mode, sat, nan);  \
+                    ROW_U16(xb + a, m, (uint16_t *)wb + a, scale, lo, hi, mode, sat, nan);      \
                 } else if (width == 32) {                                                       \
                     ROW_U32(xb + a, m, (OUT32 *)wb + a, scale, lo, hi, mode, sat, nan);         \
-                } else if (!(words4 && FAST(xb + a, m, wb + a / vpw, OUT_WORDS4))) {            \
+                } else {                                                                        \
                     const Py_ssize_t m_words = (m + vpw - 1) / vpw;                             \
-                    if (!FAST(xb + a, m, stage, OUT_I32))                                       \
-                        ROW_I(xb + a, m, stage, scale, lo, hi, mode, sat, nan);                 \
+                    ROW_I(xb + a, m, stage, scale, lo, hi, mode, sat, nan);                     \
                     for (Py_ssize_t k = m; k < m_words * vpw; ++k) stage[k] = 0;                \
                     pack_words_##I(stage, m_words, width, wb + a / vpw);                        \
                 }                                                                               \
@@ -371,10 +169,9 @@ static int use_avx2 = 0; /* set at import from the CPU's feature bits */
             if ((width == 8 || width == 16 || width == 32) && slots > n) /* zero the padding */  \
                 memset((char *)wb + n * (width / 8), 0, (size_t)(slots - n) * (width / 8));    \
         }                                                                                       \
-        RESTORE_ROUNDING;                                                                       \
     }
-DEFINE_BATCH(batch_f, float, int32_t, row_f_u8, row_f_u16, row_f_i32, row_f_i32, int32_t, FAST_F, FAST_ALLOWED)
-DEFINE_BATCH(batch_d, double, int64_t, row_d_u8, row_d_u16, row_d_u32, row_d_i64, uint32_t, FAST_NONE, 0)
+DEFINE_BATCH(batch_f, float, int32_t, row_f_u8, row_f_u16, row_f_i32, row_f_i32, int32_t)
+DEFINE_BATCH(batch_d, double, int64_t, row_d_u8, row_d_u16, row_d_u32, row_d_i64, uint32_t)
 
 /* ============================================================================================ */
 /* Python binding                                                                               */
@@ -388,12 +185,12 @@ static int is_uint64_buffer(const Py_buffer *b) {
     return b->itemsize == 8 && (strcmp(f, "Q") == 0 || strcmp(f, "L") == 0);
 }
 
-/* quantize_pack(x, words, n_values, width, lo, hi, scale, mode[, simd]) - METH_FASTCALL: this runs
+/* quantize_pack(x, words, n_values, width, lo, hi, scale, mode) - METH_FASTCALL: this runs
  * once per batch and its argument parsing is part of what the driver pays. */
 static PyObject *quantize_pack(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    if (nargs != 8 && nargs != 9) {
-        PyErr_Format(PyExc_TypeError, "quantize_pack expects 8 or 9 arguments, got %zd", nargs);
+    if (nargs != 8) {
+        PyErr_Format(PyExc_TypeError, "quantize_pack expects 8 arguments, got %zd", nargs);
         return NULL;
     }
     const Py_ssize_t n_values = PyLong_AsSsize_t(args[2]);
@@ -401,7 +198,6 @@ static PyObject *quantize_pack(PyObject *self, PyObject *const *args, Py_ssize_t
     const long long lo = PyLong_AsLongLong(args[4]), hi = PyLong_AsLongLong(args[5]);
     const double scale = PyFloat_AsDouble(args[6]);
     const long mode = PyLong_AsLong(args[7]);
-    const int simd = nargs == 9 ? PyObject_IsTrue(args[8]) : 1;
     if (PyErr_Occurred()) return NULL;
     if (mode < 0 || mode >= N_MODES || lo > 0 || hi < 0 || !(scale > 0) || n_values < 1) {
         PyErr_SetString(PyExc_ValueError, "bad format arguments (mode, lo <= 0 <= hi, scale > 0, n_values >= 1)");
@@ -434,10 +230,10 @@ static PyObject *quantize_pack(PyObject *self, PyObject *const *args, Py_ssize_t
         Py_BEGIN_ALLOW_THREADS
         if (is_float)
             batch_f((const float *)xb.buf, batch, n_values, (uint64_t *)wb.buf, wpi, (int)width, (float)scale,
-                    (int32_t)lo, (int32_t)hi, (int)mode, simd, &sat, &nan);
+                    (int32_t)lo, (int32_t)hi, (int)mode, &sat, &nan);
         else
             batch_d((const double *)xb.buf, batch, n_values, (uint64_t *)wb.buf, wpi, (int)width, scale,
-                    (int64_t)lo, (int64_t)hi, (int)mode, simd, &sat, &nan);
+                    (int64_t)lo, (int64_t)hi, (int)mode, &sat, &nan);
         Py_END_ALLOW_THREADS
         /* NaN: the words are not defined; the caller falls back to the numpy path. */
         result = PyLong_FromLongLong(nan ? -1 : (long long)sat);
@@ -452,12 +248,7 @@ static PyObject *quantize_pack(PyObject *self, PyObject *const *args, Py_ssize_t
  * anything reaches the device (np.isfinite(x).all() makes a bool array and costs more than the
  * quantize+pack itself). */
 #define NONFINITE_BLOCK ((Py_ssize_t)1 << 20) /* a uint32 count per block: no widening in the loop */
-#if VITCOD_AVX2
-#define NONFINITE_CLONES __attribute__((target_clones("avx2", "default"))) /* chosen at load time */
-#else
-#define NONFINITE_CLONES
-#endif
-NONFINITE_CLONES static Py_ssize_t count_nonfinite_f(const uint32_t *restrict bits, Py_ssize_t n) {
+static Py_ssize_t count_nonfinite_f(const uint32_t *restrict bits, Py_ssize_t n) {
     Py_ssize_t count = 0;
     for (Py_ssize_t a = 0; a < n; a += NONFINITE_BLOCK) {
         const Py_ssize_t m = n - a < NONFINITE_BLOCK ? n - a : NONFINITE_BLOCK;
@@ -469,7 +260,7 @@ NONFINITE_CLONES static Py_ssize_t count_nonfinite_f(const uint32_t *restrict bi
 }
 
 /* doubles: the exponent is in the high 32-bit half (little-endian hosts; the wrapper checks) */
-NONFINITE_CLONES static Py_ssize_t count_nonfinite_d(const uint32_t *restrict halves, Py_ssize_t n) {
+static Py_ssize_t count_nonfinite_d(const uint32_t *restrict halves, Py_ssize_t n) {
     Py_ssize_t count = 0;
     for (Py_ssize_t a = 0; a < n; a += NONFINITE_BLOCK) {
         const Py_ssize_t m = n - a < NONFINITE_BLOCK ? n - a : NONFINITE_BLOCK;
@@ -583,7 +374,7 @@ static PyMethodDef methods[] = {
      "count_nonfinite(x) -> number of NaN/inf values in a C-contiguous float32/float64 buffer, -2 for\n"
      "anything else (use vitcod.host.wire.count_nonfinite, which falls back to numpy)."},
     {"quantize_pack", (PyCFunction)(void (*)(void))quantize_pack, METH_FASTCALL,
-     "quantize_pack(x, words, n_values, width, lo, hi, scale, mode, simd=True) -> saturated count;\n"
+     "quantize_pack(x, words, n_values, width, lo, hi, scale, mode) -> saturated count;\n"
      "-1 when x holds NaN (words undefined), -2 when x is not for this kernel (not C-contiguous\n"
      "float32/float64, width > 52, or float32 with width > 23). words: writable C-contiguous uint64\n"
      "buffer of exactly batch * words_per_image words (ValueError otherwise). Call it through\n"
@@ -595,14 +386,9 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_quantize_pack",
                                     NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__quantize_pack(void) {
-    int simd = 0;
-#if VITCOD_AVX2
-    __builtin_cpu_init();
-    use_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    simd = use_avx2;
-#endif
     PyObject *m = PyModule_Create(&module);
-    if (m != NULL && PyModule_AddStringConstant(m, "simd", simd ? "avx2" : "generic") < 0) {
+    /* simd: which kernel this is, for vitcod.host.native_kernel(); one portable path */
+    if (m != NULL && PyModule_AddStringConstant(m, "simd", "generic") < 0) {
         Py_DECREF(m);
         return NULL;
     }

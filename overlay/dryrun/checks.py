@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Iterable
 
-from ..config import IP_DIR, REGISTERS, OverlayConfig
+from ...host.contract import REGISTERS
+from ..config import IP_DIR, OverlayConfig
 
 PS_IP = {"zynq7": "xilinx.com:ip:processing_system7:", "zynqmp": "xilinx.com:ip:zynq_ultra_ps_e:"}
 DMA_IP = "xilinx.com:ip:axi_dma:"
@@ -53,7 +54,7 @@ def check_ip_export(record: dict[str, Any], config: OverlayConfig) -> list[str]:
     regs = {r["name"]: (int(r["offset"], 16), r["access"]) for r in iface.get("registers", [])}
     expected_regs = {r.name: (r.offset, r.access) for r in REGISTERS}
     if regs != expected_regs:
-        problems.append(f"register map from the C++ pragmas {regs} differs from config.REGISTERS {expected_regs}")
+        problems.append(f"register map from the C++ pragmas {regs} differs from the contract's {expected_regs}")
     if iface.get("block") != "ap_ctrl_hs" or iface.get("block_bundle") != "control":
         problems.append("block control is not ap_ctrl_hs on the AXI4-Lite bundle 'control'")
     streams = {s["rtl"]: s for s in (iface.get("streams") or {}).values()}
@@ -144,7 +145,7 @@ def check_block_design(record: dict[str, Any], ip_record: dict[str, Any], config
     cfg = d.cells[dma]["config"]
     if cfg.get("c_include_sg") != "0":
         problems.append(f"{dma}: scatter-gather enabled (c_include_sg={cfg.get('c_include_sg')})")
-    largest = config.max_batch * max(config.input.words, config.output.words) * 8  # bytes, computed here afresh
+    largest = config.max_batch * max(config.input.words_per_image, config.output.words_per_image) * 8  # bytes, afresh
     width = int(cfg.get("c_sg_length_width", 0))
     if 2**width - 1 < largest:
         problems.append(f"{dma}: c_sg_length_width {width} cannot hold a batch of {config.max_batch} "

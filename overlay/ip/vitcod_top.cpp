@@ -1,7 +1,8 @@
 // The Vitis HLS top of the overlay IP (set_top vitcod_top in overlay/tcl/build_ip.tcl).
 // Everything model-specific comes from the generated vitcod_top_config.h
-// (overlay/codegen.py (vitcod.overlay.codegen)); this file only fixes the interface: the register offsets
-// below are the register map documented in vitcod_top.h and overlay/config.py.
+// (host/contract/header.py, written by vitcod.overlay.codegen); this file only fixes the interface: the
+// register offsets below are the contract's register map (host/contract/registers.py, documented in
+// vitcod_top.h); tests/test_overlay_registers.py fails if these pragmas and that table differ.
 #include "vitcod_top_config.h"
 
 void vitcod_top(hls::stream<vitcod::axis_word> &in, hls::stream<vitcod::axis_word> &out, unsigned batch_count,

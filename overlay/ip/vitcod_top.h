@@ -5,15 +5,16 @@
 //     void NETWORK(input_t in[N_IN], result_t out[N_OUT]);
 // so that one AXI DMA transfer each way carries a whole batch of images.
 //
-// Wire format (version wire_format_version; numpy reference: overlay/wire_format.py):
+// Wire format (version stream_format_version; defined with its numpy reference in the overlay contract,
+// host/contract/packing.py - vitcod.host.contract):
 //   - 64-bit TDATA words carrying raw fixed-point bits, never floats;
 //   - values_per_word = floor(64 / W) values of W bits per word, value k in bits [k*W, k*W+W);
 //     unused bits are zero;
 //   - every image starts on a fresh word (words_per_image = ceil(N / values_per_word));
 //   - TLAST on the last output word of the whole batch (and expected on the last input word).
 //
-// Control (AXI4-Lite bundle `control`, ap_ctrl_hs) - offsets are pinned in vitcod_top.cpp and
-// mirrored by overlay/config.py:REGISTERS:
+// Control (AXI4-Lite bundle `control`, ap_ctrl_hs) - offsets are pinned in vitcod_top.cpp, checked
+// against the contract's table (host/contract/registers.py, tests/test_overlay_registers.py):
 //   batch_count (host writes)       images in this run, clamped to max_batch; 0 = no stream traffic,
 //                                   only refresh the read-only registers (an "identify" run)
 //   batch_done, status              what the last run did (status bits: top_status_bits)
@@ -33,7 +34,7 @@ namespace vitcod {
 static const unsigned axis_width = 64; // TDATA bits
 typedef ap_axiu<axis_width, 0, 0, 0> axis_word;
 
-static const unsigned wire_format_version = 1;
+static const unsigned stream_format_version = 1;
 
 enum top_status_bits {
     status_tlast_early = 1,   // an input word before the batch's last one carried TLAST
@@ -131,7 +132,7 @@ void run_top(hls::stream<axis_word> &in, hls::stream<axis_word> &out, unsigned b
     static_assert(geo::in_width >= 1 && geo::in_width <= axis_width, "input values must fit a stream word");
     static_assert(geo::out_width >= 1 && geo::out_width <= axis_width, "output values must fit a stream word");
     static_assert(CONFIG_T::max_batch >= 1, "max_batch must be at least 1");
-    format_version = wire_format_version;
+    format_version = stream_format_version;
     model_id_lo = CONFIG_T::model_id_lo;
     model_id_hi = CONFIG_T::model_id_hi;
     in_values = CONFIG_T::n_in;

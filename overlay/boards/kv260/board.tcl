@@ -1,5 +1,5 @@
 # Kria KV260 (AMD/Xilinx): K26 SOM (XCK26) on the KV260 carrier, PS = zynq_ultra_ps_e.
-# Read by the step scripts (overlay/tcl/*.tcl) and by overlay/scripts/overlay_config.py, so keep to
+# Read by the step scripts (overlay/tcl/*.tcl) and by overlay/config.py, so keep to
 # `set board(key) value` lines. Board files: xilinx.com:kv260_som + kv260_carrier (Vivado board store);
 # use the board-file version your Vivado's store offers (1.3 here).
 set board(name)              kv260

@@ -1,5 +1,5 @@
 # PYNQ-Z2 (TUL): Zynq-7000 XC7Z020, PS = processing_system7.
-# Read by the step scripts (overlay/tcl/*.tcl) and by overlay/scripts/overlay_config.py, so keep to
+# Read by the step scripts (overlay/tcl/*.tcl) and by overlay/config.py, so keep to
 # `set board(key) value` lines. Board files: tul.com.tw:pynq-z2 (TUL's board file package).
 set board(name)              pynq-z2
 set board(part)              xc7z020clg400-1

@@ -1,5 +1,5 @@
 # ZCU104 (AMD/Xilinx): Zynq UltraScale+ XCZU7EV, PS = zynq_ultra_ps_e.
-# Read by the step scripts (overlay/tcl/*.tcl) and by overlay/scripts/overlay_config.py, so keep to
+# Read by the step scripts (overlay/tcl/*.tcl) and by overlay/config.py, so keep to
 # `set board(key) value` lines. Board files: xilinx.com:zcu104 (Vivado board store).
 set board(name)              zcu104
 set board(part)              xczu7ev-ffvc1156-2-e

@@ -1,9 +1,11 @@
-"""Fixed-point formats of the overlay's input and output, and float <-> raw conversion in numpy.
+"""The host's float <-> raw conversion policy, vectorised in numpy: a mixin of the contract's type.
 
 Where this fits: ``vitcod.json`` names the input and output types of the network as C++
-spellings (``ap_fixed<16,6>``, ``ap_ufixed<8,0,AP_RND,AP_SAT>``, ``ap_int<8>`` ...). The driver
-turns float images into *raws* (``raw = value * 2**frac`` as an integer) before packing them
-onto the stream (:mod:`vitcod.host.wire`), and turns output raws back into floats.
+spellings, parsed by the overlay contract (:class:`vitcod.host.contract.ApType`, which mixes
+this class in). The driver turns float images into *raws* (``raw = value * 2**frac`` as an
+integer) before packing them onto the stream (:mod:`vitcod.host.wire`), and turns output raws
+back into floats. This module holds only that policy; the type's parsing and geometry are the
+contract's.
 
 Host quantization policy (float -> raw):
 
@@ -13,35 +15,28 @@ Host quantization policy (float -> raw):
   ``floor(x + 0.5)``).
 * Overflow: always saturate to the type's range (symmetric for ``AP_SAT_SYM``), never wrap:
   a wrapped input would silently turn a bright pixel into a dark one. Saturated values are
-  counted, and the driver warns once.
+  counted, and the driver warns once. So every overflow mode is accepted, ``AP_WRAP_SM`` and a
+  saturation-bit count included (they only change how a value would wrap).
 
 Only board-side dependencies (numpy). The flow's exact ap_fixed model is
-``vitcod.hls.fixed_point``; tests check that both agree.
+``vitcod.hls.fixed_point``; ``tests/test_host_pack.py`` checks this policy against it.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import MetadataError
+if TYPE_CHECKING:
+    from .contract.aptypes import ApType
 
-ROUNDING_MODES = ("AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV")
-SATURATION_MODES = ("AP_WRAP", "AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM", "AP_WRAP_SM")
 HOST_DEFAULT_ROUNDING = "AP_RND"
 """Rounding the host uses when a type does not name one: round half up."""
 
-MAX_WIDTH = 62
-"""Widest value the wire format carries (raws are handled as int64)."""
 MAX_QUANTIZE_WIDTH = 52
 """Widest type whose float -> raw conversion is exact in float64."""
-
-_FIXED_RE = re.compile(
-    r"^\s*(ap_fixed|ap_ufixed)\s*<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,\s*(\w+)\s*)?(?:,\s*(\w+)\s*)?(?:,\s*(\d+)\s*)?>\s*$")
-_INT_RE = re.compile(r"^\s*(ap_int|ap_uint)\s*<\s*(\d+)\s*>\s*$")
 
 
 def _rne_bounds(lo: int, hi: int) -> tuple[float, bool, float, bool]:
@@ -61,8 +56,8 @@ _FAST_BOUNDS = {
 
 
 @lru_cache(maxsize=256)
-def _fast_plan(fmt: "FixedFormat", dtype: np.dtype) -> tuple | None:
-    """Constants of :meth:`FixedFormat.round_float_into` for one format and input dtype (cached:
+def _fast_plan(fmt: "ApType", dtype: np.dtype) -> tuple | None:
+    """Constants of :meth:`HostConversion.round_float_into` for one type and input dtype (cached:
     the per-call numpy scalar set-up would otherwise cost as much as a pass over a small batch)."""
     if dtype == np.float32 and fmt.width <= 23:
         ftype = np.float32
@@ -79,84 +74,13 @@ def _fast_plan(fmt: "FixedFormat", dtype: np.dtype) -> tuple | None:
             ftype(lo), ftype(hi), ftype(0.0), ftype(-0.5), np.nextafter(ftype(0.5), ftype(0.0)))
 
 
-@dataclass(frozen=True)
-class FixedFormat:
-    """One ap_types type as the host sees it.
+class HostConversion:
+    """Float <-> raw conversion with the host policy (see the module docstring).
 
-    Attributes:
-        cpp: the C++ spelling, as in vitcod.json.
-        width: bits on the wire.
-        integer: integer bits, counting the sign bit of signed types (``ap_fixed<W, I>``).
-        signed: two's-complement signed.
-        rounding: the type's quantization mode (``AP_TRN`` when not spelled out).
-        saturation: the type's overflow mode (``AP_WRAP`` when not spelled out).
-        rounding_explicit: whether the spelling names the quantization mode.
+    A mixin of :class:`vitcod.host.contract.ApType`: it reads the type's ``cpp``, ``width``,
+    ``signed``, ``frac``, ``min_raw``, ``max_raw``, ``rounding``, ``rounding_explicit`` and
+    ``saturation``.
     """
-
-    cpp: str
-    width: int
-    integer: int
-    signed: bool
-    rounding: str = "AP_TRN"
-    saturation: str = "AP_WRAP"
-    rounding_explicit: bool = False
-
-    @classmethod
-    def parse(cls, cpp: str) -> "FixedFormat":
-        """Parse ``ap_fixed<W,I[,Q[,O[,N]]]>``, ``ap_ufixed<...>``, ``ap_int<W>`` or ``ap_uint<W>``.
-
-        Raises:
-            MetadataError: another spelling (floats are never on the wire), an unknown mode, or a
-                width outside 1..62.
-        """
-        if not isinstance(cpp, str):
-            raise MetadataError(f"a type must be a C++ spelling like 'ap_fixed<16,6>', got {cpp!r}")
-        m = _FIXED_RE.match(cpp)
-        if m:
-            kind, width, integer, rnd, sat, _ = m.groups()
-            fmt = cls(cpp.strip(), int(width), int(integer), kind == "ap_fixed", rnd or "AP_TRN",
-                      sat or "AP_WRAP", rnd is not None)
-        else:
-            m = _INT_RE.match(cpp)
-            if not m:
-                raise MetadataError(
-                    f"unsupported type {cpp!r}: expected ap_fixed<W,I,...>, ap_ufixed<W,I,...>, ap_int<W> or "
-                    "ap_uint<W> (floats are not allowed on the wire)")
-            width = int(m.group(2))
-            fmt = cls(cpp.strip(), width, width, m.group(1) == "ap_int")
-        if fmt.rounding not in ROUNDING_MODES:
-            raise MetadataError(f"{cpp!r}: unknown quantization mode {fmt.rounding!r}; expected one of {ROUNDING_MODES}")
-        if fmt.saturation not in SATURATION_MODES:
-            raise MetadataError(f"{cpp!r}: unknown overflow mode {fmt.saturation!r}; expected one of {SATURATION_MODES}")
-        if not 1 <= fmt.width <= MAX_WIDTH:
-            raise MetadataError(f"{cpp!r}: width must be in 1..{MAX_WIDTH} bits, got {fmt.width}")
-        return fmt
-
-    # ---- geometry ------------------------------------------------------------------------------
-    @property
-    def frac(self) -> int:
-        """Fraction bits, ``width - integer`` (may be negative)."""
-        return self.width - self.integer
-
-    @property
-    def min_raw(self) -> int:
-        return -(1 << (self.width - 1)) if self.signed else 0
-
-    @property
-    def max_raw(self) -> int:
-        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
-
-    @property
-    def lsb(self) -> float:
-        return float(np.ldexp(1.0, -self.frac))
-
-    @property
-    def min_value(self) -> float:
-        return float(np.ldexp(float(self.min_raw), -self.frac))
-
-    @property
-    def max_value(self) -> float:
-        return float(np.ldexp(float(self.max_raw), -self.frac))
 
     @property
     def host_rounding(self) -> str:
@@ -168,6 +92,8 @@ class FixedFormat:
         """``(width, host_min_raw, max_raw, 2**frac, index of host_rounding in ROUNDING_MODES)``:
         the format arguments of the compiled quantize+pack kernel, computed once per format (the
         driver converts every batch with the same one)."""
+        from .contract.aptypes import ROUNDING_MODES  # (the contract imports this module)
+
         return (self.width, self.host_min_raw, self.max_raw, 2.0 ** self.frac,
                 ROUNDING_MODES.index(self.host_rounding))
 

@@ -1,9 +1,9 @@
-"""Wire format of the ViTCoD overlay's AXI4-Stream: packed fixed-point words.
+"""The stream's word format: its constants, geometry, and the reference pack / unpack in numpy.
 
 Where this fits: the IP top (``overlay/ip/vitcod_top.h``) reads images from, and writes results to,
-a 64-bit AXI4-Stream fed by an AXI DMA. This module is the numpy reference for the bit layout on
-that stream; the C-simulation test checks the C++ against it word for word, and the board-side host
-driver packs and unpacks its DMA buffers with the same functions.
+a 64-bit AXI4-Stream fed by an AXI DMA. This module defines the bit layout on that stream; the
+C-simulation of the IP is checked against :func:`pack` word for word, and the driver's fast paths
+(:mod:`vitcod.host.wire`, the compiled kernel) are checked against it on random data.
 
 The rules (format version :data:`FORMAT_VERSION`):
 
@@ -20,86 +20,31 @@ The rules (format version :data:`FORMAT_VERSION`):
 * A batch of ``B`` images is one DMA transfer of ``B * words_per_image`` words each way; the IP sets
   TLAST on the last word of the whole output transfer, and expects TLAST on the last input word.
 
-Conversion between floats and raws is not part of the wire format: use the type's own rounding
-and overflow rules (``vitcod.hls.fixed_point.from_float`` / ``to_float`` model them exactly).
+Conversion between floats and raws is not part of the wire format: the host's policy is
+:mod:`vitcod.host.quantization`, the exact ap_types model ``vitcod.hls.fixed_point``.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 import numpy as np
+
+from ..errors import WireFormatError
+from .aptypes import MAX_WIDTH, raw_range
 
 FORMAT_VERSION = 1
 """Version of the word format and of the IP's register map; the IP reports it in a register."""
 
 WORD_BITS = 64
 """TDATA width of the stream, in bits."""
-
-_MAX_VALUE_BITS = 62  # raws are handled as int64; wider fields could not be sign-extended safely
-
-_FIXED_RE = re.compile(r"^\s*(ap_fixed|ap_ufixed)\s*<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,[^<>]*)?>\s*$")
-_INT_RE = re.compile(r"^\s*(ap_int|ap_uint)\s*<\s*(\d+)\s*>\s*$")
-
-
-class WireFormatError(ValueError):
-    """A value, word buffer or type that does not follow the wire format."""
-
-
-@dataclass(frozen=True)
-class WireType:
-    """What the wire needs to know of an ap_types type: its C++ spelling, width, integer bits, sign.
-
-    ``integer`` counts the sign bit for signed types, as ``ap_fixed<W, I>`` does; ``frac`` is
-    ``width - integer``. Quantization/overflow modes stay in ``cpp`` (they do not change the bits).
-    """
-
-    cpp: str
-    width: int
-    integer: int
-    signed: bool
-
-    @property
-    def frac(self) -> int:
-        return self.width - self.integer
-
-    @classmethod
-    def parse(cls, cpp: str) -> "WireType":
-        """Parse ``ap_fixed<W,I[,Q,O[,N]]>``, ``ap_ufixed<...>``, ``ap_int<W>`` or ``ap_uint<W>``.
-
-        Raises:
-            WireFormatError: the spelling is none of these, or ``W`` is outside 1..62.
-        """
-        m = _FIXED_RE.match(cpp)
-        if m:
-            kind, width, integer = m.group(1), int(m.group(2)), int(m.group(3))
-            signed = kind == "ap_fixed"
-        else:
-            m = _INT_RE.match(cpp)
-            if not m:
-                raise WireFormatError(
-                    f"unsupported wire type {cpp!r}; expected ap_fixed<W,I,...>, ap_ufixed<W,I,...>, "
-                    "ap_int<W> or ap_uint<W> (floats are not allowed on the wire)"
-                )
-            kind, width = m.group(1), int(m.group(2))
-            integer, signed = width, kind == "ap_int"
-        if not 1 <= width <= _MAX_VALUE_BITS:
-            raise WireFormatError(f"{cpp!r}: width must be in 1..{_MAX_VALUE_BITS} bits, got {width}")
-        return cls(cpp=cpp.strip(), width=width, integer=integer, signed=signed)
-
-    @property
-    def min_raw(self) -> int:
-        return -(1 << (self.width - 1)) if self.signed else 0
-
-    @property
-    def max_raw(self) -> int:
-        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+WORD_BYTES = WORD_BITS // 8
 
 
 def values_per_word(width: int, word_bits: int = WORD_BITS) -> int:
     """Values of ``width`` bits in one word: ``floor(word_bits / width)``."""
-    _check_width(width, word_bits)
+    if not 8 <= word_bits <= 64 or word_bits % 8:
+        raise WireFormatError(f"word width must be a multiple of 8 in 8..64 bits, got {word_bits}")
+    if not 1 <= width <= min(word_bits, MAX_WIDTH):
+        raise WireFormatError(f"value width must be in 1..{min(word_bits, MAX_WIDTH)} bits, got {width}")
     return word_bits // width
 
 
@@ -107,8 +52,33 @@ def words_per_image(n_values: int, width: int, word_bits: int = WORD_BITS) -> in
     """Words one image of ``n_values`` values occupies (each image starts on a fresh word)."""
     if n_values < 1:
         raise WireFormatError(f"an image needs at least one value, got {n_values}")
-    vpw = values_per_word(width, word_bits)
-    return -(-n_values // vpw)
+    return -(-n_values // values_per_word(width, word_bits))
+
+
+def check_raws(raws: np.ndarray, width: int, signed: bool) -> None:
+    """Refuse raws that do not fit ``width`` bits with the given signedness (never wrapped silently).
+
+    Raises:
+        WireFormatError: naming the first raw out of range.
+    """
+    lo, hi = raw_range(width, signed)
+    if raws.size and (int(raws.min()) < lo or int(raws.max()) > hi):
+        bad = raws[(raws < lo) | (raws > hi)].flat[0]
+        raise WireFormatError(f"raw {int(bad)} does not fit {width}-bit {'signed' if signed else 'unsigned'}")
+
+
+def as_batch(values, what: str = "raws") -> np.ndarray:
+    """``values`` as a ``(batch, n_values)`` array (one image may be 1-D).
+
+    Raises:
+        WireFormatError: another number of dimensions, or no value per image.
+    """
+    values = np.asarray(values)
+    if values.ndim == 1:
+        values = values[None, :]
+    if values.ndim != 2 or values.shape[1] < 1:
+        raise WireFormatError(f"expected {what} of shape (batch, n_values), got {values.shape}")
+    return values
 
 
 def pack(raw, width: int, signed: bool, word_bits: int = WORD_BITS) -> np.ndarray:
@@ -127,18 +97,11 @@ def pack(raw, width: int, signed: bool, word_bits: int = WORD_BITS) -> np.ndarra
         WireFormatError: a raw does not fit ``width`` bits with the given signedness (raws are
             never silently wrapped), or the array is not 1-D/2-D integers.
     """
-    raw = np.asarray(raw)
-    if raw.ndim == 1:
-        raw = raw[None, :]
-    if raw.ndim != 2 or raw.shape[1] < 1:
-        raise WireFormatError(f"expected raws of shape (batch, n_values), got {raw.shape}")
+    raw = as_batch(raw)
     if not np.issubdtype(raw.dtype, np.integer):
         raise WireFormatError(f"raws must be integers (convert floats with the type's rules), got {raw.dtype}")
     raw = raw.astype(np.int64)
-    lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
-    if raw.size and (raw.min() < lo or raw.max() > hi):
-        bad = raw[(raw < lo) | (raw > hi)][0]
-        raise WireFormatError(f"raw {int(bad)} does not fit {width}-bit {'signed' if signed else 'unsigned'}")
+    check_raws(raw, width, signed)
     batch, n_values = raw.shape
     vpw = values_per_word(width, word_bits)
     n_words = words_per_image(n_values, width, word_bits)
@@ -184,14 +147,7 @@ def unpack(words, n_values: int, width: int, signed: bool, word_bits: int = WORD
     shifts = np.arange(vpw, dtype=np.uint64) * np.uint64(width)
     fields = ((words.reshape(batch, n_words, 1) >> shifts) & mask).reshape(batch, n_words * vpw)
     if strict:
-        used_bits = vpw * width
-        if used_bits < 64:
-            top = words >> np.uint64(used_bits)
-            if np.any(top):
-                raise WireFormatError(f"word {int(np.flatnonzero(top)[0])}: bits above {used_bits} are not zero")
-        if np.any(fields[:, n_values:]):
-            img = int(np.flatnonzero(np.any(fields[:, n_values:], axis=1))[0])
-            raise WireFormatError(f"image {img}: padding slots after value {n_values - 1} are not zero")
+        check_padding(words, fields, n_values, vpw * width)
     raw = fields[:, :n_values].astype(np.int64)
     if signed:
         sign = np.int64(1 << (width - 1))
@@ -199,8 +155,34 @@ def unpack(words, n_values: int, width: int, signed: bool, word_bits: int = WORD
     return raw
 
 
-def _check_width(width: int, word_bits: int) -> None:
-    if not 8 <= word_bits <= 64 or word_bits % 8:
-        raise WireFormatError(f"word width must be a multiple of 8 in 8..64 bits, got {word_bits}")
-    if not 1 <= width <= min(word_bits, _MAX_VALUE_BITS):
-        raise WireFormatError(f"value width must be in 1..{min(word_bits, _MAX_VALUE_BITS)} bits, got {width}")
+def check_padding(words: np.ndarray, fields: np.ndarray, n_values: int, used_bits: int) -> None:
+    """Refuse set padding bits: above ``used_bits`` in any word, or in an image's unused slots.
+
+    Args:
+        words: the uint64 words.
+        fields: the same words as ``(batch, words_per_image * values_per_word)`` value slots.
+        n_values: values per image (the slots after them are padding).
+        used_bits: ``values_per_word * width``.
+
+    Raises:
+        WireFormatError: naming the first word or image with a set padding bit.
+    """
+    if used_bits < WORD_BITS:
+        top = words >> np.uint64(used_bits)
+        if np.any(top):
+            raise WireFormatError(f"word {int(np.flatnonzero(top)[0])}: bits above {used_bits} are not zero")
+    padding = fields[:, n_values:]
+    if padding.size and np.any(padding):
+        image = int(np.flatnonzero(np.any(padding, axis=1))[0])
+        raise WireFormatError(f"image {image}: padding slots after value {n_values - 1} are not zero")
+
+
+DMA_LENGTH_WIDTH_MIN, DMA_LENGTH_WIDTH_MAX = 8, 26
+"""Range of the AXI DMA's buffer-length register width (``c_sg_length_width`` of AXI DMA 7.1)."""
+
+
+def dma_length_width(transfer_bytes: int) -> int:
+    """Smallest buffer-length register width for a transfer of ``transfer_bytes`` (the register
+    holds at most ``2**width - 1`` bytes). Above :data:`DMA_LENGTH_WIDTH_MAX` the DMA cannot
+    carry the transfer; the callers refuse that with their own error."""
+    return max(DMA_LENGTH_WIDTH_MIN, int(transfer_bytes).bit_length())

@@ -1,0 +1,257 @@
+"""``network.json``: the HLS stage's hand-over of the network to the overlay build and the host.
+
+Where this fits: ``vitcod.hls.network`` writes it next to the hls4ml project; the overlay build
+(``vitcod.overlay.config``) wraps the named C function in the IP top, and the host's C-simulation
+and emulated backends compile the same function. :class:`NetworkDescription` is the one reader
+and writer; :func:`model_identifier` makes the 64-bit identifier it carries (and the IP reports).
+
+The format (paths relative to the file, or absolute)::
+
+    {
+      "name": "myproject",                 # C function: void myproject(input_t in[N_IN], result_t out[N_OUT])
+      "header": "myproject.h",             # declares it and its input_t / result_t
+      "sources": ["myproject.cpp"],        # compiled by Vitis HLS with the top
+      "include_dirs": ["."],               # -I for the network sources (hls4ml: its firmware/ dir)
+      "input":  {"type": "ap_fixed<16,6>", "shape": [8, 8, 1]},
+      "output": {"type": "ap_fixed<16,6>", "shape": [10]},
+      "model_id": "0x0123456789abcdef",    # model_identifier(weights, masks, precision)
+      "weights_dir": "weights"             # optional: hls4ml's C-simulation weight files
+    }
+
+A tensor may also carry its derived geometry (``values``, ``width``, ``values_per_word``, ...,
+as ``vitcod.json`` does); each recorded value must be the one this module derives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ...fileio import atomic_write
+from ..errors import ApTypeError, MetadataError
+from .aptypes import ApType
+from .packing import WORD_BYTES, values_per_word, words_per_image
+
+NETWORK_FILE = "network.json"
+OVERLAY_CONFIG_FILE = "overlay_config.json"
+"""The overlay build's resolved configuration; its ``network`` entry is a network description."""
+
+MODEL_ID_PATTERN = re.compile(r"^0x[0-9a-fA-F]{16}$")
+_C_IDENT = re.compile(r"^[A-Za-z_]\w*$")
+_REQUIRED = ("name", "header", "sources", "include_dirs", "input", "output", "model_id")
+_OPTIONAL = ("weights_dir",)
+
+
+def model_identifier(weights: Mapping[str, Any], masks: Mapping[str, Any], precision: Mapping[str, Any]) -> str:
+    """64-bit identifier of a deployed model: a hash of its weights, masks and precision config.
+
+    Arrays are hashed by name (sorted), dtype (little-endian), shape and bytes; ``precision`` as
+    canonical JSON. Any change to a weight, a mask bit or a type changes the identifier, so the
+    host can refuse a bitstream built for another model.
+
+    Returns:
+        ``"0x"`` + 16 lowercase hex digits.
+    """
+    h = hashlib.sha256(b"vitcod-model-id-v1\0")
+    for section, arrays in (("weights", weights), ("masks", masks)):
+        for name in sorted(arrays):
+            a = np.ascontiguousarray(arrays[name])
+            a = a.astype(a.dtype.newbyteorder("<"), copy=False)
+            h.update(f"{section}/{name}|{a.dtype.str}|{a.shape}\0".encode())
+            h.update(a.tobytes())
+    h.update(json.dumps(precision, sort_keys=True, separators=(",", ":")).encode())
+    return "0x" + h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TensorMeta:
+    """How one image of the input (or one result) travels: shape, type and stream geometry."""
+
+    shape: tuple[int, ...]
+    format: ApType
+
+    @property
+    def values(self) -> int:
+        return int(math.prod(self.shape))
+
+    @property
+    def values_per_word(self) -> int:
+        return values_per_word(self.format.width)
+
+    @property
+    def words_per_image(self) -> int:
+        return words_per_image(self.values, self.format.width)
+
+    @property
+    def bytes_per_image(self) -> int:
+        return self.words_per_image * WORD_BYTES
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str, problems: list[str]) -> "TensorMeta | None":
+        """Read ``{"type", "shape", [derived geometry]}``; problems are appended, None returned."""
+        if not isinstance(data, Mapping):
+            problems.append(f"{where}: expected an object, got {data!r}")
+            return None
+        try:
+            fmt = ApType.parse(data.get("type"))
+        except ApTypeError as exc:
+            problems.append(f"{where}.type: {exc}")
+            return None
+        shape = data.get("shape")
+        if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
+                                                                for d in shape):
+            problems.append(f"{where}.shape: expected a list of positive integers, got {shape!r}")
+            return None
+        tensor = cls(tuple(shape), fmt)
+        # Recorded geometry must be what the contract derives: otherwise the words would be misread.
+        for key, value in tensor.to_dict().items():
+            if key not in ("shape", "type") and key in data and data[key] != value:
+                problems.append(f"{where}.{key} is {data[key]!r} but {fmt.cpp} with shape {list(shape)} gives {value!r}")
+        return tensor
+
+    def to_dict(self) -> dict[str, Any]:
+        """The tensor with its geometry, as ``vitcod.json`` records it."""
+        return {"shape": list(self.shape), "values": self.values, "type": self.format.cpp, "width": self.format.width,
+                "integer": self.format.integer, "signed": self.format.signed,
+                "values_per_word": self.values_per_word, "words_per_image": self.words_per_image,
+                "bytes_per_image": self.bytes_per_image}
+
+
+@dataclass(frozen=True)
+class NetworkDescription:
+    """``network.json``: the io_parallel network C function the IP wraps (see the module docstring).
+
+    Paths are absolute (resolved against the JSON file's folder).
+    """
+
+    name: str
+    header: str
+    sources: tuple[Path, ...]
+    include_dirs: tuple[Path, ...]
+    input: TensorMeta
+    output: TensorMeta
+    model_id: int
+    path: Path | None = None
+    #: Optional: hls4ml's C-simulation reads weights from text files in this folder at run
+    #: time (its -DWEIGHTS_DIR); synthesis uses the initialised arrays instead.
+    weights_dir: Path | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, base_dir: Path, where: str = NETWORK_FILE) -> "NetworkDescription":
+        """Check and convert a parsed description; relative paths are resolved against ``base_dir``.
+
+        Raises:
+            MetadataError: listing every problem found (missing or unknown keys, a name that is
+                not a C identifier, a type or shape the contract refuses, a malformed model id).
+        """
+        if not isinstance(data, Mapping):
+            raise MetadataError(f"{where}: expected a JSON object, got {type(data).__name__}")
+        missing = sorted(set(_REQUIRED) - set(data))
+        unknown = sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL))
+        if missing or unknown:
+            raise MetadataError(f"{where}: missing keys {missing}, unknown keys {unknown}")
+        problems: list[str] = []
+        if not isinstance(data["name"], str) or not _C_IDENT.match(data["name"]):
+            problems.append(f"name must be a C identifier, got {data['name']!r}")
+        if not isinstance(data["header"], str) or not data["header"]:
+            problems.append(f"header must be a file name, got {data['header']!r}")
+        paths = {}
+        for key in ("sources", "include_dirs"):
+            items = data[key]
+            if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+                problems.append(f"{key} must be a list of paths, got {items!r}")
+                items = []
+            paths[key] = tuple((base_dir / p).resolve() for p in items)
+        tensors = {key: TensorMeta.from_dict(data[key], key, problems) for key in ("input", "output")}
+        model_id = data["model_id"]
+        if not isinstance(model_id, str) or not MODEL_ID_PATTERN.match(model_id):
+            problems.append(f"model_id must be '0x' + 16 hex digits, got {model_id!r}")
+        weights_dir = data.get("weights_dir")
+        if weights_dir is not None and not isinstance(weights_dir, str):
+            problems.append(f"weights_dir must be a path, got {weights_dir!r}")
+        if problems:
+            raise MetadataError([f"{where}: {p}" for p in problems])
+        return cls(data["name"], data["header"], paths["sources"], paths["include_dirs"], tensors["input"],
+                   tensors["output"], int(model_id, 16),
+                   weights_dir=None if weights_dir is None else (base_dir / weights_dir).resolve())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The description with absolute paths (every field: :meth:`from_dict` reads it back equal)."""
+        data = {
+            "name": self.name,
+            "header": self.header,
+            "sources": [str(p) for p in self.sources],
+            "include_dirs": [str(p) for p in self.include_dirs],
+            "input": {"type": self.input.format.cpp, "shape": list(self.input.shape)},
+            "output": {"type": self.output.format.cpp, "shape": list(self.output.shape)},
+            "model_id": self.model_id_hex,
+        }
+        if self.weights_dir is not None:
+            data["weights_dir"] = str(self.weights_dir)
+        return data
+
+    @property
+    def model_id_hex(self) -> str:
+        return f"0x{self.model_id:016x}"
+
+    @classmethod
+    def load(cls, path: str | Path) -> "NetworkDescription":
+        """Read a network description: ``network.json``, a folder holding one, or an overlay build's
+        ``overlay_config.json`` (whose ``network`` entry is the same description, absolute paths).
+
+        Raises:
+            MetadataError: missing file, invalid JSON, or a description :meth:`from_dict` refuses.
+        """
+        path = Path(path)
+        if path.is_dir():
+            path = path / NETWORK_FILE
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise MetadataError(f"network description {path} not found (the HLS stage writes network.json)") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise MetadataError(f"network description {path} cannot be read as JSON: {exc}") from None
+        if path.name == OVERLAY_CONFIG_FILE and isinstance(data, Mapping):
+            data = data.get("network")
+        return replace(cls.from_dict(data, path.resolve().parent, where=str(path)), path=path)
+
+    @classmethod
+    def find(cls, overlay_dir: str | Path | None, network: str | Path | None = None) -> "NetworkDescription":
+        """The network description for an overlay folder: ``network`` if given, else
+        ``<overlay_dir>/network.json``, else ``<overlay_dir>/overlay_config.json`` (written by
+        ``make -C overlay configure`` into the build folder).
+
+        Raises:
+            MetadataError: none found.
+        """
+        if network is not None:
+            return cls.load(network)
+        if overlay_dir is not None:
+            for name in (NETWORK_FILE, OVERLAY_CONFIG_FILE):
+                candidate = Path(overlay_dir) / name
+                if candidate.is_file():
+                    return cls.load(candidate)
+        raise MetadataError(f"no network description for {overlay_dir}: pass network=path/to/network.json "
+                            f"(or put {NETWORK_FILE} next to vitcod.json)")
+
+    def save(self, path: str | Path) -> Path:
+        """Write the description with absolute paths (atomically); returns ``path``."""
+        path = Path(path)
+        atomic_write(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    def source_files(self) -> list[Path]:
+        """Every file the C simulation depends on: the sources and all C/C++ files under the
+        include folders (hls4ml's firmware/: nnet_utils, weights...)."""
+        files = set(self.sources)
+        for folder in self.include_dirs:
+            if folder.is_dir():
+                files.update(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".h", ".hpp", ".hh", ".cpp", ".cc", ".c", ".txt"))
+        return sorted(files)
