@@ -368,7 +368,6 @@ def _layernorm_precision(layer, name, r: ActivationRange, x: FixedType, policy: 
     size = int(min(max(size, policy.norm_table_min_size), policy.norm_table_max_size))
     if "TableSize" in override:
         size = int(override["TableSize"])
-    step = table_range / size
     # Table type: entries 1/sqrt(eps + i*step); integer bits for the smallest variance seen / 2.
     top = 1.0 / math.sqrt(max(r.var_min / 2, eps))
     ti = max(1, math.ceil(math.log2(top + 1)))

@@ -1,22 +1,22 @@
-"""Shared fixtures. TensorFlow is imported lazily so host-only tests stay light."""
+"""Test-suite root: quiet TensorFlow logs, and a marker per stage folder.
+
+Tests live by stage (model/, hls/, overlay/, host/, bench/), each folder with its own conftest.py;
+every test carries its folder's name as a marker, so ``pytest -m host`` runs one stage.
+"""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import pytest
+pytest_plugins = ("flow_fixtures",)  # digits, tiny_config: shared by the model and hls stages
+
+STAGES = ("model", "hls", "overlay", "host", "bench")
 
 
-@pytest.fixture(scope="session")
-def digits():
-    from vitcod.model.data import load_digits
+def pytest_collection_modifyitems(config, items):
+    import pytest
 
-    return load_digits(seed=0)
-
-
-@pytest.fixture(scope="session")
-def tiny_config():
-    """A small ViT that trains in seconds: 8x8 digits, patch 2 -> 16 patches + CLS."""
-    from vitcod.model.config import ViTConfig
-
-    return ViTConfig(patch_size=2, embed_dim=16, depth=1, num_heads=2, mlp_ratio=2.0)
+    for item in items:
+        stage = item.path.parent.name
+        if stage in STAGES:
+            item.add_marker(getattr(pytest.mark, stage))

@@ -299,13 +299,13 @@ def _attention_model(name: str, kind: str, tokens: int, head_dim: int, works: Se
         name=f"{full}/softmax", kind="softmax", block=block, multiplies=counters["softmax"],
         counters={"softmax": counters["softmax"], "reciprocal": counters["reciprocal"]}, cycles=softmax_cycles,
         interval=softmax_cycles + pv_cycles, multipliers=loops, resources=softmax_res, part_of=full,
-        note=(f"per head: row max + exp loops over N*G_h" + (" + nnz_h" if sparse_on else "")
+        note=("per head: row max + exp loops over N*G_h" + (" + nnz_h" if sparse_on else "")
               + f" slots (all rows flattened, II 1), {n} pipelined {div_bits}-bit divisions (II 1, latency "
               f"{div_latency} once); the e*inv multiplies run in the P x V loop; same DATAFLOW process as P x V")))
     engines_.append(EngineEstimate(
         name=f"{full}/pv", kind="pv", block=block, multiplies=counters["pv"], counters={"pv": counters["pv"]},
         cycles=pv_cycles, interval=softmax_cycles + pv_cycles, multipliers=loops * d, resources=pv_res,
-        part_of=full, note=f"per head: SoftmaxPv N*G_h" + (" + nnz_h" if sparse_on else "")
+        part_of=full, note="per head: SoftmaxPv N*G_h" + (" + nnz_h" if sparse_on else "")
         + f" slots at II 1 (all rows flattened), {d} MACs per kept entry"))
 
     # Authors-style counter: every multiplier busy every cycle, dense || sparse, softmax and memory

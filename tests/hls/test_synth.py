@@ -19,7 +19,7 @@ import pytest
 from vitcod.hls import synth
 from vitcod.model.run_layout import DEFAULT_HLS_STAGE
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MAKE = shutil.which("make")
 
 
@@ -177,35 +177,11 @@ def test_modelled_and_synthesized_side_by_side():
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("vitis_hls") is None and shutil.which("vitis-run") is None,
                     reason="Vitis HLS (vitis_hls / vitis-run) not on PATH")
-def test_real_synthesis_of_a_small_run(tmp_path, digits, tiny_config):
-    """Real C synthesis of a tiny trained ViT's HLS project, built here in tmp_path."""
-    run = tiny_hls_run(tmp_path / "run", digits, tiny_config)
-    result = synth.synthesize(run, DEFAULT_HLS_STAGE, tmp_path / "bench")
-    assert result["worst_latency_cycles"] and result["resources"]["dsp"] is not None
-
-
-def tiny_hls_run(run: Path, digits, tiny_config) -> Path:
-    """A run folder with the default HLS stage of a tiny ViT (one epoch, diagonal + CLS masks) and
-    its written HLS project; returns the run folder."""
-    import numpy as np
-    import tensorflow as tf
-
+def test_real_synthesis_of_a_small_run(tmp_path, tiny_run, digits):
+    """Real C synthesis of the tiny trained ViT's HLS project (tests/hls/conftest.py)."""
     from vitcod.hls.convert import convert, write_project
-    from vitcod.model.mask_artifact import save_mask_artifact
-    from vitcod.model.run_layout import hls_project_dir, stage_dir
-    from vitcod.model.storage import save_model
-    from vitcod.model.vit import build_vit
+    from vitcod.model.run_layout import hls_project_dir
 
-    n = tiny_config.num_tokens
-    head = np.eye(n, dtype=bool)
-    head[0, :] = head[:, 0] = True  # the CLS token sees and is seen by every token
-    masks = np.broadcast_to(head, (tiny_config.depth, tiny_config.num_heads, n, n)).copy()
-    tf.keras.utils.set_random_seed(0)
-    model = build_vit(tiny_config, autoencoder=True, masks=masks)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    model.fit(digits.x_train, digits.y_train, epochs=1, batch_size=64, verbose=0)
-    folder = stage_dir(run, DEFAULT_HLS_STAGE)
-    save_model(model, tiny_config, folder)
-    save_mask_artifact(folder / "masks.npz", masks, 0.5)
-    write_project(convert(run, hls_project_dir(run, DEFAULT_HLS_STAGE), stage=DEFAULT_HLS_STAGE, data=digits))
-    return run
+    write_project(convert(tiny_run, hls_project_dir(tiny_run, DEFAULT_HLS_STAGE), stage=DEFAULT_HLS_STAGE, data=digits))
+    result = synth.synthesize(tiny_run, DEFAULT_HLS_STAGE, tmp_path / "bench")
+    assert result["worst_latency_cycles"] and result["resources"]["dsp"] is not None

@@ -86,8 +86,8 @@ def test_tools_version_override(tmp_path):
 # ---- the whole make flow with the stub tools ------------------------------------------------------------
 @needs_make
 @pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh not found")
-def test_make_bitstream_end_to_end_with_stub_tools(tmp_path):
-    network = DummyNetwork().write(tmp_path / "net")
+def test_make_bitstream_end_to_end_with_stub_tools(tmp_path, example_network):
+    network = example_network
     build = tmp_path / "build"
     env = {**os.environ, "PATH": f"{STUB_BIN}:{os.environ['PATH']}", "VITCOD_STUB_RECORD_DIR": str(tmp_path)}
     proc = subprocess.run([MAKE, "-C", str(OVERLAY), "bitstream", "BOARD=zcu104", f"NETWORK={network}",
@@ -150,8 +150,8 @@ def test_csynth_report_is_read(tmp_path, dsp_tag):
         resource_estimate(report)
 
 
-def test_fit_command_stops_the_flow(tmp_path, capsys):
-    config = OverlayConfig.create(DummyNetwork().write(tmp_path / "net"), "pynq-z2", max_batch=4, build_dir=tmp_path / "b")
+def test_fit_command_stops_the_flow(tmp_path, capsys, example_network):
+    config = OverlayConfig.create(example_network, "pynq-z2", max_batch=4, build_dir=tmp_path / "b")
     from vitcod.overlay.codegen import configure
 
     configure(config)
@@ -195,8 +195,8 @@ def test_network_description_errors(tmp_path, capsys):
         OverlayConfig.create(DummyNetwork().write(tmp_path / "ok"), "zcu102", max_batch=1)
 
 
-def test_overlay_config_round_trip_keeps_the_network(tmp_path):
-    network = DummyNetwork().write(tmp_path / "net")
+def test_overlay_config_round_trip_keeps_the_network(tmp_path, example_network):
+    network = example_network
     data = json.loads(network.read_text())
     data["weights_dir"] = "weights"
     network.write_text(json.dumps(data))
@@ -211,9 +211,9 @@ def test_overlay_config_round_trip_keeps_the_network(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("vitis_hls") is None or shutil.which("vivado") is None,
                     reason="vitis_hls / vivado not on PATH (the real build takes an hour or more)")
-def test_real_bitstream_build(tmp_path):
+def test_real_bitstream_build(tmp_path, example_network):
     """The real flow on the example network, where the tools exist."""
-    network = DummyNetwork().write(tmp_path / "net")
+    network = example_network
     build = tmp_path / "build"
     proc = subprocess.run([MAKE, "-C", str(OVERLAY), "bitstream", "BOARD=pynq-z2", f"NETWORK={network}",
                            "MAX_BATCH=8", f"BUILD_DIR={build}"], capture_output=True, text=True, timeout=4 * 3600)

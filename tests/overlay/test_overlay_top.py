@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-OVERLAY = Path(__file__).resolve().parents[1] / "overlay"
+from vitcod.overlay.config import OVERLAY_DIR as OVERLAY
 
 from vitcod.host import contract
 from vitcod.host.cxx_build import ap_types_dir

@@ -1,109 +1,16 @@
 """vitcod.host.metadata: reading vitcod.json (and finding network.json) on the board side, what the
-overlay flow writes, and refusing what the driver cannot use.
-
-Also home of the helpers the other host tests share (``make_overlay``, ``shared_overlays``): an
-overlay folder as ``make -C overlay bitstream`` leaves it (vitcod.json from
-vitcod.overlay.metadata.build_metadata, placeholder .bit/.hwh), around the dummy network of
-vitcod.overlay.example, plus its network.json.
-"""
+overlay flow writes, and refusing what the driver cannot use."""
 
 from __future__ import annotations
 
 import copy
 import json
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import pytest
+from overlay_factory import MAX_BATCH, NETWORKS, TestOverlay, make_overlay
 
 from vitcod.host import MetadataError, NetworkDescription, OverlayMetadata, OverlayMismatchError
 from vitcod.host.contract import REGISTERS
-from vitcod.overlay.codegen import configure
-from vitcod.overlay.config import OverlayConfig
-from vitcod.overlay.example import DummyNetwork
-from vitcod.overlay.metadata import build_metadata, check_metadata
-
-TOOLS = {"vitis_hls": "2024.1", "vivado": "2024.1"}
-
-# The networks the host tests run: signed 12-bit in / rounded saturated 10-bit out (general pack
-# path, 5 values per word with a partly empty last word), and unsigned 8-bit pixels in / 16-bit out
-# (the byte-aligned cast path; input shaped like the digits, 8x8x1).
-NETWORKS = {
-    "fixed12": (DummyNetwork("ap_fixed<12,4>", "ap_fixed<10,3,AP_RND,AP_SAT>", n_in=23, n_out=7,
-                             model_id="0x0123456789abcdef"), None),
-    "digits": (DummyNetwork("ap_ufixed<8,0>", "ap_fixed<16,6,AP_RND,AP_SAT>", n_in=64, n_out=10,
-                            model_id="0xfedcba9876543210"), [8, 8, 1]),
-}
-MAX_BATCH = 8
-
-
-@dataclass
-class TestOverlay:
-    __test__ = False  # a helper, not a test class
-
-    net: DummyNetwork
-    folder: Path            # vitcod.json + vitcod.bit + vitcod.hwh + network.json
-    network_json: Path
-    config: OverlayConfig
-
-    @property
-    def metadata(self) -> OverlayMetadata:
-        return OverlayMetadata.load(self.folder)
-
-    def random_raws(self, batch: int, seed: int = 0) -> np.ndarray:
-        meta = self.metadata.input.format
-        return np.random.default_rng(seed).integers(meta.min_raw, meta.max_raw, size=(batch, self.net.n_in),
-                                                    endpoint=True, dtype=np.int64)
-
-
-def make_overlay(root: Path, key: str = "fixed12", max_batch: int = MAX_BATCH, board: str = "pynq-z2",
-                 edit=None) -> TestOverlay:
-    """An overlay folder as a build leaves it; ``edit(meta_dict)`` may change vitcod.json."""
-    net, shape = NETWORKS[key]
-    net_json = net.write(root / "net")
-    if shape is not None:  # same C function, input declared with the image shape
-        spec = json.loads(net_json.read_text())
-        spec["input"]["shape"] = shape
-        net_json.write_text(json.dumps(spec, indent=2))
-    config = OverlayConfig.create(net_json, board, max_batch=max_batch, build_dir=root / "build")
-    configure(config)
-    (config.build_dir / "vitcod.bit").write_bytes(b"\x00placeholder bitstream")
-    (config.build_dir / "vitcod.hwh").write_text("<placeholder/>")
-    meta = build_metadata(config, TOOLS)
-    check_metadata(meta)
-    if edit is not None:
-        edit(meta)
-    (config.build_dir / "vitcod.json").write_text(json.dumps(meta, indent=2))
-    spec = json.loads(net_json.read_text())  # next to vitcod.json, with absolute paths
-    for key in ("sources", "include_dirs"):
-        spec[key] = [str((net_json.parent / p).resolve()) for p in spec[key]]
-    (config.build_dir / "network.json").write_text(json.dumps(spec, indent=2))
-    return TestOverlay(net, config.build_dir, config.build_dir / "network.json", config)
-
-
-_shared: dict[str, TestOverlay] = {}
-_shared_lock = threading.Lock()
-
-
-def shared_overlays(tmp_path_factory) -> dict[str, TestOverlay]:
-    """One overlay folder per network for the whole session, with its C-simulation library built
-    (both concurrently; cached across runs by content hash)."""
-    from vitcod.host.csim_backend import CsimLibrary
-
-    with _shared_lock:
-        if not _shared:
-            root = tmp_path_factory.mktemp("host-overlays")
-            overlays = {key: make_overlay(root / key, key) for key in NETWORKS}
-
-            def build(ov: TestOverlay):
-                return CsimLibrary.build(NetworkDescription.load(ov.network_json), MAX_BATCH, board="pynq-z2")
-            with ThreadPoolExecutor(len(overlays)) as pool:
-                list(pool.map(build, overlays.values()))
-            _shared.update(overlays)
-    return _shared
 
 
 @pytest.fixture()

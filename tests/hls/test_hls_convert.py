@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from edge_case_masks import edge_case_masks
 
 from vitcod.model.run_layout import DEFAULT_HLS_STAGE, MASKS_FILE
 
@@ -40,53 +41,8 @@ PROFILE_IMAGES = 400
 
 
 # =============================================================================================
-# Fixtures: one tiny trained model, converted and compiled once
+# Fixtures: the tiny trained model (conftest.py), converted and compiled once
 # =============================================================================================
-
-
-def edge_case_masks(n: int) -> np.ndarray:
-    """(1 layer, 2 heads, n, n) keep-masks.
-
-    Head 0: CLS column kept everywhere (a global token), rows 3-5 keep ONLY the CLS key, row 0 is
-    fully dense, ~25% random elsewhere. Head 1: a band (key i and i+1) plus one fully dense row: no
-    column reaches the global threshold, so the head has G = 0 (everything in the sparse engine).
-    """
-    rng = np.random.default_rng(3)
-    m0 = rng.random((n, n)) < 0.25
-    m0[:, 0] = True
-    m0[0, :] = True
-    m0[3:6] = False
-    m0[3:6, 0] = True
-    m1 = np.zeros((n, n), dtype=bool)
-    idx = np.arange(n)
-    m1[idx, idx] = True
-    m1[idx[:-1], idx[:-1] + 1] = True
-    m1[n - 1, :] = True
-    m1[7] = False
-    m1[7, 7] = True  # a row with a single, non-CLS key
-    return np.stack([m0, m1])[None]
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, digits, tiny_config):
-    """build/<run>/<default HLS stage> of a tiny ViT trained 4 epochs with fixed masks (+ masks.npz)."""
-    import tensorflow as tf
-
-    from vitcod.model.mask_artifact import save_mask_artifact
-    from vitcod.model.storage import save_model
-    from vitcod.model.vit import build_vit
-
-    masks = edge_case_masks(tiny_config.num_tokens)
-    tf.keras.utils.set_random_seed(0)
-    model = build_vit(tiny_config, autoencoder=True, masks=masks)
-    model.compile(optimizer=tf.keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    model.fit(digits.x_train, digits.y_train, epochs=4, batch_size=32, verbose=0)
-    run = tmp_path_factory.mktemp("tiny_run")
-    folder = run / DEFAULT_HLS_STAGE
-    save_model(model, tiny_config, folder)
-    save_mask_artifact(folder / MASKS_FILE, masks, 0.5)
-    return run
 
 
 @pytest.fixture(scope="module")

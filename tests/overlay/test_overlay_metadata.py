@@ -6,15 +6,13 @@ from __future__ import annotations
 import copy
 import json
 import tarfile
-from pathlib import Path
 
 import pytest
 
-OVERLAY = Path(__file__).resolve().parents[1] / "overlay"
+from vitcod.overlay.config import OVERLAY_DIR as OVERLAY
 
 from vitcod.overlay.codegen import configure
 from vitcod.overlay.config import OverlayConfig
-from vitcod.overlay.example import DummyNetwork
 from vitcod.overlay.metadata import (
     MetadataError, build_metadata, check_metadata, load_schema, package, validate_schema,
 )
@@ -23,8 +21,8 @@ TOOLS = {"vitis_hls": "2024.1", "vivado": "2024.1"}
 
 
 @pytest.fixture()
-def config(tmp_path) -> OverlayConfig:
-    cfg = OverlayConfig.create(DummyNetwork().write(tmp_path / "net"), "kv260", max_batch=16, build_dir=tmp_path / "b")
+def config(tmp_path, example_network) -> OverlayConfig:
+    cfg = OverlayConfig.create(example_network, "kv260", max_batch=16, build_dir=tmp_path / "b")
     configure(cfg)
     (cfg.build_dir / "vitcod.bit").write_bytes(b"\x00bit")
     (cfg.build_dir / "vitcod.hwh").write_text("<hwh/>")

@@ -8,12 +8,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-OVERLAY = Path(__file__).resolve().parents[1] / "overlay"
+from vitcod.overlay.config import OVERLAY_DIR as OVERLAY
 
 from vitcod.overlay.dryrun.checks import check_bitstream, check_block_design, check_ip_export
 from vitcod.overlay.codegen import configure, params_dict

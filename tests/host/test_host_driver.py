@@ -15,17 +15,12 @@ import warnings
 
 import numpy as np
 import pytest
-from test_host_metadata import MAX_BATCH, make_overlay, shared_overlays
+from overlay_factory import MAX_BATCH, make_overlay
 
 from vitcod.host import (IdentityMismatchError, InputError, SaturationWarning, VitcodDriver, WireFormatError,
                          open_driver)
 
 BACKENDS = ["csim", "emulated"]
-
-
-@pytest.fixture(scope="module")
-def overlays(tmp_path_factory):
-    return shared_overlays(tmp_path_factory)
 
 
 @pytest.fixture(params=BACKENDS)

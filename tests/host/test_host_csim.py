@@ -7,17 +7,12 @@ import subprocess
 
 import numpy as np
 import pytest
-from test_host_metadata import MAX_BATCH, shared_overlays
+from overlay_factory import MAX_BATCH
 
 from vitcod.host import CsimBuildError, MetadataError, NetworkDescription, StreamError, open_driver
 from vitcod.host import cxx_build
 from vitcod.host.csim_backend import RUN_INPUT_SHORT, RUN_OUTPUT_LONG, CsimLibrary, check_run
 from vitcod.host.wire import pack
-
-
-@pytest.fixture(scope="module")
-def overlays(tmp_path_factory):
-    return shared_overlays(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -9,17 +9,12 @@ import sys
 
 import numpy as np
 import pytest
-from test_host_metadata import MAX_BATCH, shared_overlays
+from overlay_factory import MAX_BATCH
 
 from vitcod.host import SaturationWarning
 from vitcod.host.__main__ import main
 
 pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources is deprecated:DeprecationWarning")
-
-
-@pytest.fixture(scope="module")
-def overlays(tmp_path_factory):
-    return shared_overlays(tmp_path_factory)
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:

@@ -142,3 +142,65 @@ def test_wrapping_modes_are_saturated_on_the_host(overflow):
     raws, saturated = fmt.quantize(np.array([-5.0, 4.5, 1.0]))
     np.testing.assert_array_equal(raws, [fmt.min_raw, fmt.max_raw, 32])
     assert saturated == 2
+
+
+# =============================================================================================
+# Host quantize+pack fast path: the same words as the general path
+# =============================================================================================
+
+
+def adversarial_inputs(fmt, dtype, rng) -> np.ndarray:
+    lsb = fmt.lsb
+    raws = np.arange(fmt.host_min_raw, fmt.max_raw + 1, max(1, (fmt.max_raw - fmt.min_raw) // 97))
+    ties = (raws + 0.5) * lsb
+    around = np.concatenate([np.nextafter(ties.astype(dtype), dtype(np.inf)), np.nextafter(ties.astype(dtype), dtype(-np.inf))])
+    special = np.array([0.0, -0.0, -0.5 * lsb, 0.5 * lsb, np.nextafter(dtype(0.5), dtype(0)) * lsb,
+                        -np.nextafter(dtype(0.5), dtype(0)) * lsb, fmt.min_value - 0.5 * lsb, fmt.max_value + 0.5 * lsb,
+                        fmt.min_value - lsb, fmt.max_value + lsb, 1e30, -1e30, np.inf, -np.inf, 1e-40, -1e-40])
+    span = fmt.max_value - fmt.min_value
+    uniform = rng.uniform(fmt.min_value - span / 8, fmt.max_value + span / 8, 2000)
+    return np.concatenate([ties, -ties, around, special, uniform]).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cpp", ["ap_ufixed<8,0>", "ap_fixed<8,3>", "ap_fixed<16,6>", "ap_fixed<16,6,AP_RND_CONV,AP_SAT>",
+                                 "ap_ufixed<16,2,AP_TRN,AP_SAT>", "ap_fixed<32,10,AP_TRN_ZERO,AP_SAT>",
+                                 "ap_fixed<8,1,AP_RND_CONV,AP_SAT_SYM>", "ap_fixed<12,4>", "ap_ufixed<5,1,AP_RND_CONV>",
+                                 "ap_fixed<10,3,AP_RND_INF,AP_SAT>", "ap_int<8>", "ap_fixed<1,1,AP_RND_CONV,AP_SAT>"])
+@pytest.mark.parametrize("path", ["compiled", "numpy"])
+def test_quantize_pack_fast_path_gives_the_general_path_words(cpp, dtype, path, monkeypatch):
+    from vitcod.host import FixedFormat, quantize_pack, wire
+    from vitcod.host.wire import _pack_checked
+
+    if path == "numpy":  # the fall-back when the kernel is not built: round_float_into + packing
+        monkeypatch.setattr(wire, "_native", None)
+    elif wire._native is None:
+        pytest.skip("compiled kernel not built")
+
+    fmt = FixedFormat.parse(cpp)
+    x = adversarial_inputs(fmt, dtype, np.random.default_rng(5))
+    x = x[: (x.size // 37) * 37].reshape(-1, 37)  # 37 values per image: padding slots in every word layout
+    raws, saturated = fmt.round_float(x)
+    expected = _pack_checked(raws, fmt.width, fmt.signed, None)
+    words, count = quantize_pack(x, fmt)
+    np.testing.assert_array_equal(words, expected)
+    assert count == saturated
+
+
+def test_quantize_pack_numpy_path_takes_its_fast_path(monkeypatch):
+    from vitcod.host import FixedFormat, quantize_pack, unpack, wire
+
+    monkeypatch.setattr(wire, "_native", None)
+
+    fmt = FixedFormat.parse("ap_ufixed<8,0>")
+    x = np.random.default_rng(0).uniform(0, 1.1, (5, 64)).astype(np.float32)
+    expected_raws, expected_sat = fmt.quantize(x)
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("general path used")
+
+    monkeypatch.setattr(FixedFormat, "round_float", refuse)
+    buffer = np.full(5 * 8, 0xFFFF_FFFF_FFFF_FFFF, dtype=np.uint64)
+    words, saturated = quantize_pack(x, fmt, buffer)
+    assert words is buffer and saturated == expected_sat > 0
+    np.testing.assert_array_equal(unpack(words, 64, 8, False), expected_raws)

@@ -17,7 +17,7 @@ with warnings.catch_warnings():  # pynqutils imports pkg_resources, deprecated b
     warnings.simplefilter("ignore", DeprecationWarning)
     import pynq
     from pynq.lib.dma import DMA, _SDMAChannel
-from test_host_metadata import make_overlay, shared_overlays
+from overlay_factory import make_overlay
 
 from vitcod.host import (DeviceError, DeviceTimeoutError, DmaError, NetworkDescription, OverlayMismatchError,
                          StreamError, open_driver)
@@ -26,11 +26,6 @@ from vitcod.host.emulated import DMA_BASE, IP_BASE, EmulatedDevice, emulation_hw
 from vitcod.host.overlay import AP_CTRL, DMASR, LENGTH, MM2S, S2MM, VitcodOverlay
 
 pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources is deprecated:DeprecationWarning")
-
-
-@pytest.fixture(scope="module")
-def overlays(tmp_path_factory):
-    return shared_overlays(tmp_path_factory)
 
 
 @pytest.fixture()

@@ -10,25 +10,11 @@ pytest.importorskip("tensorflow")
 from vitcod.model import pipeline, run_layout
 from vitcod.model.mask_artifact import load_mask_artifact
 from vitcod.model.storage import load_model
-from vitcod.model.train import TrainConfig
 from vitcod.model.vit import model_masks
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, tiny_config, digits):
-    run_dir = tmp_path_factory.mktemp("run")
-    tune = pipeline.FineTuneConfig(epochs=2, patience=2)
-    pipeline.train_dense(run_dir, tiny_config, digits, TrainConfig(epochs=4, patience=4))
-    pipeline.train_autoencoder(run_dir, digits, tune)
-    pipeline.compute_statistics(run_dir, digits)
-    pipeline.make_masks(run_dir, 0.8)
-    metrics = pipeline.finetune_masked(run_dir, 0.8, digits, tune)
-    report = pipeline.write_report(run_dir, sparsities=(0.8,))
-    return run_dir, metrics, report
-
-
-def test_masked_model_carries_the_artifact_masks(run, tiny_config):
-    run_dir, metrics, _ = run
+def test_masked_model_carries_the_artifact_masks(pipeline_run, tiny_config):
+    run_dir, metrics, _ = pipeline_run
     folder = run_layout.sparse_dir(run_dir, 0.8)
     artifact = load_mask_artifact(folder / run_layout.MASKS_FILE,
                                   num_layers=tiny_config.depth, num_heads=tiny_config.num_heads,
@@ -40,8 +26,8 @@ def test_masked_model_carries_the_artifact_masks(run, tiny_config):
     assert metrics["achieved_sparsity"] == pytest.approx(artifact.sparsity)
 
 
-def test_report_rows_and_files(run):
-    run_dir, metrics, report = run
+def test_report_rows_and_files(pipeline_run):
+    run_dir, metrics, report = pipeline_run
     names = [r["model"] for r in report["rows"]]
     assert names == ["dense", "+AE", "+AE+mask 0.80"]
     masked = report["rows"][2]

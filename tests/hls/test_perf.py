@@ -1,4 +1,4 @@
-"""vitcod.hls.perf (the modelled design) and vitcod.bench, and the host's quantize+pack fast path.
+"""vitcod.hls.perf: the modelled design.
 
 What must hold exactly: the model's multiply/MAC counts, computed from the masks, equal the counters of
 the compiled engines in C-simulation - on random masks with the edge cases (a head with G = 0, a head
@@ -22,73 +22,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from synthetic_run import HLS_STAGE, STAGES, TINY
 
 from vitcod.hls import engines, perf
 from vitcod.model import run_layout
 from vitcod.model.config import ViTConfig
-from vitcod.model.mask_artifact import load_mask_artifact, save_mask_artifact
+from vitcod.model.mask_artifact import load_mask_artifact
 from vitcod.model.polarize import polarize_head
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ for the C-simulation")
-
-REQUIRED_BENCH_FIELDS = ("attention_mult_ratio_at_0.9", "modelled_attention_speedup_at_0.9",
-                         "pack_vs_copy_throughput_ratio", "csim_test_split_seconds", "model_counts_match_csim")
-
-
-# =============================================================================================
-# Synthetic run directory (tiny model, random masks) - the bench and fit tests do not need a trained run
-# =============================================================================================
-
-
-def random_keep_mask(rng: np.random.Generator, layers: int, heads: int, n: int, sparsity: float) -> np.ndarray:
-    mask = np.zeros((layers, heads, n, n), dtype=bool)
-    for l in range(layers):
-        for h in range(heads):
-            m = mask[l, h]
-            cols = rng.choice(np.arange(1, n), h + 1, replace=False)  # h+1 global-ish columns
-            m[:, cols] = rng.random((n, h + 1)) < 0.9
-            m[:, 0] = True
-            m[0, :] = True
-            free = np.flatnonzero(~m)
-            extra = max(0, int(round((1 - sparsity) * n * n)) - int(m.sum()))
-            m.flat[rng.choice(free, min(extra, free.size), replace=False)] = True
-    return mask
-
-
-TINY = dict(image_size=4, patch_size=1, embed_dim=16, depth=1, num_heads=2, mlp_ratio=2.0)
-#: The stages of a run, with the target sparsity of the masked ones.
-STAGES = {run_layout.DENSE: None, run_layout.AUTOENCODER: None,
-          **{run_layout.sparse_stage(s): s for s in run_layout.DEFAULT_SPARSITIES}}
-HLS_STAGE = run_layout.DEFAULT_HLS_STAGE
-
-
-def make_run(root: Path) -> Path:
-    """build/<run> layout with config.json per stage, masks.npz for sparse stages and a report.
-    Accuracies are made-up placeholders (this run is never trained)."""
-    config = ViTConfig(**TINY)
-    rng = np.random.default_rng(3)
-    rows = []
-    for stage, sparsity in STAGES.items():
-        folder = run_layout.stage_dir(root, stage)
-        folder.mkdir(parents=True)
-        config.save(folder / run_layout.CONFIG_FILE)
-        achieved = 0.0
-        if sparsity is not None:
-            mask = random_keep_mask(rng, config.depth, config.num_heads, config.num_tokens, sparsity)
-            save_mask_artifact(folder / run_layout.MASKS_FILE, mask, 0.5, target_sparsity=sparsity)
-            achieved = float(1 - mask.mean())
-        name = {run_layout.DENSE: "dense", run_layout.AUTOENCODER: "+AE"}.get(stage) or f"+AE+mask {sparsity:.2f}"
-        rows.append({"model": name, "target_sparsity": sparsity, "achieved_sparsity": achieved,
-                     "quantized_test_accuracy": 0.5, "float_test_accuracy": 0.5, "attention_macs": 0,
-                     "qk_bytes_per_image": 0})
-    (root / run_layout.REPORT).mkdir()
-    (root / run_layout.REPORT / run_layout.ACCURACY_FILE).write_text(json.dumps({"rows": rows}))
-    return root
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    return make_run(tmp_path_factory.mktemp("run"))
 
 
 # =============================================================================================
@@ -158,8 +100,8 @@ def test_dense_baseline_counts_equal_the_engine_on_an_all_ones_mask():
 
 
 @needs_gxx
-def test_counts_equal_csim_counters_for_a_whole_small_model(tiny_run):
-    est = perf.estimate_run(tiny_run, HLS_STAGE)
+def test_counts_equal_csim_counters_for_a_whole_small_model(synthetic_run):
+    est = perf.estimate_run(synthetic_run, HLS_STAGE)
     check = perf.check_counters_against_csim(est, jobs=2)
     mismatches = [r for r in check["engines"] if not r["match"]]
     assert check["match"] and not mismatches, mismatches
@@ -210,16 +152,16 @@ def test_multiply_ratio_is_the_kept_fraction_when_global_columns_are_fully_kept(
 
 
 @pytest.mark.parametrize("stage", list(STAGES))
-def test_counts_agree_with_the_model_stage_report(tiny_run, stage):
+def test_counts_agree_with_the_model_stage_report(synthetic_run, stage):
     """Independent of our counters: the model stage reports attention MACs as 2 * kept * D
     (``report/accuracy.json``), twice our P x V count, and Q/K bytes that are ours with and without
     the auto-encoder."""
     from vitcod.model import autoencoder, pipeline
 
     config = ViTConfig(**TINY)
-    masks_path = tiny_run / stage / run_layout.MASKS_FILE
+    masks_path = synthetic_run / stage / run_layout.MASKS_FILE
     masks = load_mask_artifact(masks_path).mask if masks_path.is_file() else None
-    est = perf.estimate_run(tiny_run, stage)
+    est = perf.estimate_run(synthetic_run, stage)
     assert pipeline.attention_macs(config, masks) == 2 * est.counters["pv"]
     assert autoencoder.qk_storage_bytes(config, stage != run_layout.DENSE) == est.qk_bytes()["this_design"]
 
@@ -261,8 +203,8 @@ def test_sparse_lanes_beyond_two_are_bound_by_the_memory_ports():
     assert four.head_estimates[0].sparse < sparse_cycles(2)
 
 
-def test_dense_baseline_has_the_same_qk_multipliers(tiny_run):
-    est = perf.estimate_run(tiny_run, HLS_STAGE)
+def test_dense_baseline_has_the_same_qk_multipliers(synthetic_run):
+    est = perf.estimate_run(synthetic_run, HLS_STAGE)
     for vit, base in zip(est.attention, est.dense_attention):
         assert base.qk_multipliers == vit.qk_multipliers
         assert base.kind == "dense" and base.sparse_lanes == 0
@@ -272,8 +214,8 @@ def test_dense_baseline_has_the_same_qk_multipliers(tiny_run):
     assert out["totals"]["cycles"] == sum(e.cycles for e in est.engines if e.part_of is None)
 
 
-def test_mask_inputs_are_equivalent(tiny_run):
-    art = load_mask_artifact(tiny_run / HLS_STAGE / run_layout.MASKS_FILE)
+def test_mask_inputs_are_equivalent(synthetic_run):
+    art = load_mask_artifact(synthetic_run / HLS_STAGE / run_layout.MASKS_FILE)
     config = ViTConfig(**TINY)
     by_artifact = perf.model_estimate(config, art)
     by_array = perf.model_estimate(config, art.mask)
@@ -304,21 +246,21 @@ def test_fit_report_uses_the_board_totals_and_refuses_an_oversized_design():
     assert not perf.fit_report(near, ["zcu104"], max_utilization=0.9)["zcu104"]["fits"]
 
 
-def test_require_fit_refuses_a_board_the_model_does_not_fit(tiny_run):
+def test_require_fit_refuses_a_board_the_model_does_not_fit(synthetic_run):
     oc = perf.overlay_config()
-    est = perf.estimate_run(tiny_run, HLS_STAGE)
+    est = perf.estimate_run(synthetic_run, HLS_STAGE)
     assert not perf.fit_report(est, ["pynq-z2"])["pynq-z2"]["fits"]  # io_parallel at ReuseFactor 1
     with pytest.raises(oc.ResourceFitError, match=r"does not fit pynq-z2: .*modelled estimate"):
-        perf.require_fit(tiny_run, "pynq-z2", stage=HLS_STAGE)
+        perf.require_fit(synthetic_run, "pynq-z2", stage=HLS_STAGE)
 
 
 def _perf_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "vitcod.hls.perf", *args], capture_output=True, text=True, cwd=cwd)
 
 
-def test_fit_command_exit_codes(tiny_run, tmp_path):
+def test_fit_command_exit_codes(synthetic_run, tmp_path):
     """What ``make bitstream`` relies on: 3 = does not fit, 0 = fits, 2 = no such stage."""
-    run = ["--run-dir", str(tiny_run)]
+    run = ["--run-dir", str(synthetic_run)]
     proc = _perf_cli("fit", *run, "--board", "pynq-z2", cwd=tmp_path)
     assert proc.returncode == 3 and "does not fit pynq-z2" in proc.stderr
     proc = _perf_cli("fit", *run, "--stage", HLS_STAGE, "--board", "zcu104", "--reuse-factor", "64", cwd=tmp_path)
@@ -327,127 +269,27 @@ def test_fit_command_exit_codes(tiny_run, tmp_path):
     assert proc.returncode == 2 and "sparse_0.99" in proc.stderr and "config.json" in proc.stderr
 
 
-def test_estimate_command_prints_the_model_as_json(tiny_run, tmp_path):
-    proc = _perf_cli("estimate", "--run-dir", str(tiny_run), "--stage", run_layout.AUTOENCODER, "--json",
+def test_estimate_command_prints_the_model_as_json(synthetic_run, tmp_path):
+    proc = _perf_cli("estimate", "--run-dir", str(synthetic_run), "--stage", run_layout.AUTOENCODER, "--json",
                      cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    est = perf.estimate_run(tiny_run, run_layout.AUTOENCODER)
+    est = perf.estimate_run(synthetic_run, run_layout.AUTOENCODER)
     assert json.loads(proc.stdout) == json.loads(json.dumps(est.to_dict()))
 
 
-def test_a_run_folder_from_before_patch_overlap_is_read_and_the_translation_logged(tiny_run, tmp_path, caplog):
+def test_a_run_folder_from_before_patch_overlap_is_read_and_the_translation_logged(synthetic_run, tmp_path, caplog):
     """Old run folders store ``patch_kernel`` (= patch + 2 * overlap) instead of ``patch_overlap``."""
     stage = tmp_path / "old_run" / HLS_STAGE
     stage.mkdir(parents=True)
     data = ViTConfig(**TINY).to_dict()
     data["patch_kernel"] = data["patch_size"] + 2 * data.pop("patch_overlap")
     (stage / run_layout.CONFIG_FILE).write_text(json.dumps(data))
-    shutil.copy(tiny_run / HLS_STAGE / run_layout.MASKS_FILE, stage / run_layout.MASKS_FILE)
+    shutil.copy(synthetic_run / HLS_STAGE / run_layout.MASKS_FILE, stage / run_layout.MASKS_FILE)
     with caplog.at_level(logging.WARNING):
         old = perf.estimate_run(tmp_path / "old_run", HLS_STAGE)
     assert "legacy field patch_kernel" in caplog.text
-    assert old.to_dict() == perf.estimate_run(tiny_run, HLS_STAGE).to_dict()
+    assert old.to_dict() == perf.estimate_run(synthetic_run, HLS_STAGE).to_dict()
     data["patch_kernel"] += 1  # not patch + 2 * overlap
     (stage / run_layout.CONFIG_FILE).write_text(json.dumps(data))
     with pytest.raises(ValueError, match="patch_kernel"):
         perf.estimate_run(tmp_path / "old_run", HLS_STAGE)
-
-
-# =============================================================================================
-# Bench
-# =============================================================================================
-
-
-def check_bench_fields(bench: dict) -> None:
-    """Every headline field: a number (or bool) with a unit, or null with a reason."""
-    for key in REQUIRED_BENCH_FIELDS:
-        assert key in bench, key
-        assert key in bench["units"] and bench["units"][key], f"{key} has no unit"
-        value = bench[key]
-        if value is None:
-            assert bench["reasons"].get(key), f"{key} is null without a reason"
-        else:
-            assert isinstance(value, (int, float, bool)), (key, value)
-    for key, figure in bench["figures"].items():
-        assert figure["value"] == bench[key]
-
-
-@needs_gxx
-def test_bench_writes_every_field_with_a_unit(tiny_run, tmp_path):
-    from vitcod.bench import run_bench
-
-    out = tmp_path / "bench"
-    bench = run_bench(tiny_run, out, counter_stages=[HLS_STAGE], whole_csim=False, engine_probe=True,
-                      packing_repeats=2)
-    check_bench_fields(bench)
-    assert json.loads((out / "bench.json").read_text()) == bench
-    assert (out / "bench.md").read_text().startswith("# Bench") and (out / "bench.png").stat().st_size > 0
-    assert bench["model_counts_match_csim"] is True  # the counters really ran
-    assert bench["csim_test_split_seconds"] is None and "skipped" in bench["reasons"]["csim_test_split_seconds"]
-    assert bench["attention_mult_ratio_at_0.9"] > 1 and bench["pack_vs_copy_throughput_ratio"] > 0
-    assert [r["stage"] for r in bench["sweep"]] == [s for s in STAGES if s != run_layout.DENSE]
-    # the engine probe's child program really ran (g++ from an empty cache, in its own process)
-    assert bench["engine_csim_compile_seconds"] > 0 and bench["engine_csim_compile_peak_mb"] > 0, bench["engine_csim"]
-    assert bench["engine_csim_images_per_s"] > 0
-
-
-# =============================================================================================
-# Host quantize+pack fast path: the same words as the general path
-# =============================================================================================
-
-
-def adversarial_inputs(fmt, dtype, rng) -> np.ndarray:
-    lsb = fmt.lsb
-    raws = np.arange(fmt.host_min_raw, fmt.max_raw + 1, max(1, (fmt.max_raw - fmt.min_raw) // 97))
-    ties = (raws + 0.5) * lsb
-    around = np.concatenate([np.nextafter(ties.astype(dtype), dtype(np.inf)), np.nextafter(ties.astype(dtype), dtype(-np.inf))])
-    special = np.array([0.0, -0.0, -0.5 * lsb, 0.5 * lsb, np.nextafter(dtype(0.5), dtype(0)) * lsb,
-                        -np.nextafter(dtype(0.5), dtype(0)) * lsb, fmt.min_value - 0.5 * lsb, fmt.max_value + 0.5 * lsb,
-                        fmt.min_value - lsb, fmt.max_value + lsb, 1e30, -1e30, np.inf, -np.inf, 1e-40, -1e-40])
-    span = fmt.max_value - fmt.min_value
-    uniform = rng.uniform(fmt.min_value - span / 8, fmt.max_value + span / 8, 2000)
-    return np.concatenate([ties, -ties, around, special, uniform]).astype(dtype)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("cpp", ["ap_ufixed<8,0>", "ap_fixed<8,3>", "ap_fixed<16,6>", "ap_fixed<16,6,AP_RND_CONV,AP_SAT>",
-                                 "ap_ufixed<16,2,AP_TRN,AP_SAT>", "ap_fixed<32,10,AP_TRN_ZERO,AP_SAT>",
-                                 "ap_fixed<8,1,AP_RND_CONV,AP_SAT_SYM>", "ap_fixed<12,4>", "ap_ufixed<5,1,AP_RND_CONV>",
-                                 "ap_fixed<10,3,AP_RND_INF,AP_SAT>", "ap_int<8>", "ap_fixed<1,1,AP_RND_CONV,AP_SAT>"])
-@pytest.mark.parametrize("path", ["compiled", "numpy"])
-def test_quantize_pack_fast_path_gives_the_general_path_words(cpp, dtype, path, monkeypatch):
-    from vitcod.host import FixedFormat, quantize_pack, wire
-    from vitcod.host.wire import _pack_checked
-
-    if path == "numpy":  # the fall-back when the kernel is not built: round_float_into + packing
-        monkeypatch.setattr(wire, "_native", None)
-    elif wire._native is None:
-        pytest.skip("compiled kernel not built")
-
-    fmt = FixedFormat.parse(cpp)
-    x = adversarial_inputs(fmt, dtype, np.random.default_rng(5))
-    x = x[: (x.size // 37) * 37].reshape(-1, 37)  # 37 values per image: padding slots in every word layout
-    raws, saturated = fmt.round_float(x)
-    expected = _pack_checked(raws, fmt.width, fmt.signed, None)
-    words, count = quantize_pack(x, fmt)
-    np.testing.assert_array_equal(words, expected)
-    assert count == saturated
-
-
-def test_quantize_pack_numpy_path_takes_its_fast_path(monkeypatch):
-    from vitcod.host import FixedFormat, quantize_pack, unpack, wire
-
-    monkeypatch.setattr(wire, "_native", None)
-
-    fmt = FixedFormat.parse("ap_ufixed<8,0>")
-    x = np.random.default_rng(0).uniform(0, 1.1, (5, 64)).astype(np.float32)
-    expected_raws, expected_sat = fmt.quantize(x)
-
-    def refuse(*_args, **_kwargs):
-        raise AssertionError("general path used")
-
-    monkeypatch.setattr(FixedFormat, "round_float", refuse)
-    buffer = np.full(5 * 8, 0xFFFF_FFFF_FFFF_FFFF, dtype=np.uint64)
-    words, saturated = quantize_pack(x, fmt, buffer)
-    assert words is buffer and saturated == expected_sat > 0
-    np.testing.assert_array_equal(unpack(words, 64, 8, False), expected_raws)

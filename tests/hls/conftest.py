@@ -1,0 +1,42 @@
+"""Fixtures of the hls tests (vitcod.hls: extension, engines, conversion, C-simulation, perf model).
+
+``digits`` and ``tiny_config`` come from tests/flow_fixtures.py (shared with tests/model).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from edge_case_masks import edge_case_masks
+from synthetic_run import make_run
+
+from vitcod.model.run_layout import DEFAULT_HLS_STAGE, MASKS_FILE
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory) -> Path:
+    """A run folder with every stage's config and masks, never trained (see synthetic_run.py)."""
+    return make_run(tmp_path_factory.mktemp("synthetic_run"))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, digits, tiny_config):
+    """build/<run>/<default HLS stage> of a tiny ViT trained 4 epochs with fixed masks (+ masks.npz)."""
+    import tensorflow as tf
+
+    from vitcod.model.mask_artifact import save_mask_artifact
+    from vitcod.model.storage import save_model
+    from vitcod.model.vit import build_vit
+
+    masks = edge_case_masks(tiny_config.num_tokens)
+    tf.keras.utils.set_random_seed(0)
+    model = build_vit(tiny_config, autoencoder=True, masks=masks)
+    model.compile(optimizer=tf.keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(digits.x_train, digits.y_train, epochs=4, batch_size=32, verbose=0)
+    run = tmp_path_factory.mktemp("tiny_run")
+    folder = run / DEFAULT_HLS_STAGE
+    save_model(model, tiny_config, folder)
+    save_mask_artifact(folder / MASKS_FILE, masks, 0.5)
+    return run
