@@ -1,7 +1,7 @@
 """Board-side package: the PYNQ driver for the ViTCoD overlay (needs numpy, and pynq on a board).
 
 Nothing here may import TensorFlow, QKeras or hls4ml: a PYNQ image does not have
-them, and ``tests/test_host_isolation.py`` checks it. pynq itself is imported only by the
+them, and ``tests/host/test_host_isolation.py`` checks it. pynq itself is imported only by the
 backends that need it (``pynq`` and ``emulated``), when they are first used.
 
 One driver API, three backends (see :mod:`vitcod.host.driver`)::

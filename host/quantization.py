@@ -19,7 +19,7 @@ Host quantization policy (float -> raw):
   saturation-bit count included (they only change how a value would wrap).
 
 Only board-side dependencies (numpy). The flow's exact ap_fixed model is
-``vitcod.hls.fixed_point``; ``tests/test_host_pack.py`` checks this policy against it.
+``vitcod.hls.fixed_point``; ``tests/host/test_host_pack.py`` checks this policy against it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Where this fits: the DMA buffers the driver hands to the AXI DMA hold the IP's AXI4-Stream words.
 The format (version :data:`FORMAT_VERSION`) and its numpy reference are the overlay contract's
 (:mod:`vitcod.host.contract.packing`); this module is the driver's fast path for the same words,
-and ``tests/test_host_pack.py`` checks it against the reference on random data:
+and ``tests/host/test_host_pack.py`` checks it against the reference on random data:
 
 * a value of a ``W``-bit type travels as its raw two's-complement bits, ``floor(64 / W)`` values
   per word, value ``k`` in bits ``[k*W, k*W + W)``, unused bits zero;
@@ -19,7 +19,7 @@ numpy cannot fuse scale, round, saturate and pack into one pass, and the passes 
 the copy of the packed bytes. Without it (or with ``VITCOD_HOST_NATIVE=0``) the numpy path runs:
 it rounds straight into the word buffer's fields (see
 :meth:`vitcod.host.quantization.HostConversion.round_float_into`). Both give the same words and saturation
-count, bit for bit (``tests/test_host_native.py``); :func:`native_kernel` says which one runs.
+count, bit for bit (``tests/host/test_host_native.py``); :func:`native_kernel` says which one runs.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The counters of ``hls/firmware/vitcod_common.h`` (dense, sparse, softmax, recipr
 decoder, embed) of every engine the design instantiates, compiled with g++ and run
 (:mod:`vitcod.hls.engine_csim`), must equal :attr:`ModelEstimate.counters` exactly. The model
 computes its counts from the masks (``attention.py``); the engines count what their loops do.
-``vitcod.bench`` and ``tests/test_perf.py`` run this check.
+``vitcod.bench`` and ``tests/hls/test_perf.py`` run this check.
 """
 
 from __future__ import annotations

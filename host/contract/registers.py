@@ -1,7 +1,7 @@
 """The IP's register map (AXI4-Lite bundle ``control``) and its status bits: one table.
 
 Where this fits: the IP top pins these offsets with ``#pragma HLS INTERFACE`` lines in
-``overlay/ip/vitcod_top.cpp`` (argument order = table order); ``tests/test_overlay_registers.py``
+``overlay/ip/vitcod_top.cpp`` (argument order = table order); ``tests/overlay/test_overlay_registers.py``
 compares those lines with :func:`hls_interface_pragmas` of this table, and the dry-run check of
 the Vitis HLS step (``vitcod.overlay.dryrun.checks``) compares the interface the stub read from the
 C++ with it too. The overlay build records the table in ``vitcod.json``; the driver refuses a

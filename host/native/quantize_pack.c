@@ -8,7 +8,7 @@
  * 64-bit words" operation, so the numpy path (vitcod.host.wire / vitcod.host.quantization) makes several
  * passes over the batch; this makes one. It is optional: when it is not built (no C compiler at
  * install time) the numpy path runs and gives the same words. The numpy path is the reference;
- * tests/test_host_native.py checks that both give the same words and the same saturation count,
+ * tests/host/test_host_native.py checks that both give the same words and the same saturation count,
  * bit for bit, over every rounding mode, widths 1..52 and the edge values (ties, range bounds,
  * infinities, huge and tiny values).
  *

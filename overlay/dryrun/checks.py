@@ -7,7 +7,7 @@ own ``validate_bd_design``: the data path (DMA <-> HP port), the streams (DMA <-
 path (GP port -> DMA and IP registers, addressed), clocks and resets, the DMA configuration against
 the batch size, and the IP identity against what build_ip exported. Each returns a list of
 problems; an empty list means the design is complete. ``make -C overlay stub-check`` and
-tests/test_overlay_tcl.py use them.
+tests/overlay/test_overlay_tcl.py use them.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Where this fits: a dry run of the whole Tcl flow (build_ip.tcl, block_design.tcl, bitstream.tcl)
 that needs only ``tclsh``. ``make -C overlay stub-check`` calls :func:`stub_check` before anyone
-spends an hour in Vivado; tests/test_overlay_tcl.py calls the same functions per board. The stub
+spends an hour in Vivado; tests/overlay/test_overlay_tcl.py calls the same functions per board. The stub
 writes into its own build folder (``build/<board>-stub``), never into the real one, because its
 "bitstream" is a placeholder.
 """

@@ -2,7 +2,7 @@
 // Everything model-specific comes from the generated vitcod_top_config.h
 // (host/contract/header.py, written by vitcod.overlay.codegen); this file only fixes the interface: the
 // register offsets below are the contract's register map (host/contract/registers.py, documented in
-// vitcod_top.h); tests/test_overlay_registers.py fails if these pragmas and that table differ.
+// vitcod_top.h); tests/overlay/test_overlay_registers.py fails if these pragmas and that table differ.
 #include "vitcod_top_config.h"
 
 void vitcod_top(hls::stream<vitcod::axis_word> &in, hls::stream<vitcod::axis_word> &out, unsigned batch_count,

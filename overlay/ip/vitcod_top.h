@@ -14,7 +14,7 @@
 //   - TLAST on the last output word of the whole batch (and expected on the last input word).
 //
 // Control (AXI4-Lite bundle `control`, ap_ctrl_hs) - offsets are pinned in vitcod_top.cpp, checked
-// against the contract's table (host/contract/registers.py, tests/test_overlay_registers.py):
+// against the contract's table (host/contract/registers.py, tests/overlay/test_overlay_registers.py):
 //   batch_count (host writes)       images in this run, clamped to max_batch; 0 = no stream traffic,
 //                                   only refresh the read-only registers (an "identify" run)
 //   batch_done, status              what the last run did (status bits: top_status_bits)

@@ -1,5 +1,5 @@
 """vitcod.bench's plumbing that the bench run itself does not exercise: the child-program protocol
-and the figures-vs-targets check. (The whole bench on a synthetic run: tests/test_perf.py.)"""
+and the figures-vs-targets check. (The whole bench on a synthetic run: test_bench_writes_every_field_with_a_unit below.)"""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """vitcod.host.contract: the rules the HLS stage, the overlay build, the IP and the driver share -
 ap_types spellings, the stream's word format, network.json, the model identifier and the IP's
-config header. (The register map against the C++ is tests/test_overlay_registers.py.)"""
+config header. (The register map against the C++ is tests/overlay/test_overlay_registers.py.)"""
 
 from __future__ import annotations
 

@@ -33,6 +33,9 @@ def markdown(bench: dict) -> str:
     for key, f in bench["figures"].items():
         met = "n/a" if f["met"] is None else ("yes" if f["met"] else "**no**")
         lines.append(f"| {key} | {fmt(f['value'])} | {f['target']} | {met} | {f['kind']} | {bench['units'][key]} |")
+    notes = [f"- `{k}`: {f['note']}" for k, f in bench["figures"].items() if f.get("note")]
+    if notes:
+        lines += ["", "Notes:", ""] + notes
     if bench["reasons"]:
         lines += ["", "Not measured:", ""] + [f"- `{k}`: {v}" for k, v in bench["reasons"].items()]
     lines += ["", "## Accuracy and attention cost vs sparsity", "",

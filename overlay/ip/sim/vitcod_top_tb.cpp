@@ -1,4 +1,4 @@
-// C-simulation harness for the overlay top (not synthesized; used by tests/test_overlay_top.py).
+// C-simulation harness for the overlay top (not synthesized; used by tests/overlay/test_overlay_top.py).
 //
 //   vitcod_top_tb <batch_count> <input_words_file>
 //
