@@ -7,6 +7,7 @@ import copy
 import json
 
 import pytest
+from json_edit import set_path as _set
 from overlay_factory import MAX_BATCH, NETWORKS, TestOverlay, make_overlay
 
 from vitcod.host import MetadataError, NetworkDescription, OverlayMetadata, OverlayMismatchError
@@ -56,18 +57,6 @@ def test_network_found_next_to_metadata_or_in_overlay_config(overlay):
 
 
 # ---- refusing what the driver cannot use -----------------------------------------------------------------
-def _set(path: str, value):
-    def change(meta):
-        *parents, last = path.split(".")
-        for p in parents:
-            meta = meta[p]
-        if value is KeyError:
-            del meta[last]
-        else:
-            meta[last] = value
-    return change
-
-
 BROKEN = {
     "no_model_id": (_set("model_id", KeyError), "$.model_id"),
     "short_model_id": (_set("model_id", "0x12"), "16 hex digits"),

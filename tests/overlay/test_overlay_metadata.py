@@ -8,6 +8,7 @@ import json
 import tarfile
 
 import pytest
+from json_edit import set_path as _set
 
 from vitcod.overlay.config import OVERLAY_DIR as OVERLAY
 
@@ -43,18 +44,6 @@ def test_valid_metadata_passes(meta, config):
     assert meta["dma"] == {"name": "axi_dma_0", "scatter_gather": False, "length_width": 10, "max_transfer_bytes": 640}
     assert meta["ip"]["registers"]["batch_count"] == {"offset": 0x10, "access": "rw"}
     assert meta["board"]["part"] == "xck26-sfvc784-2LV-c"
-
-
-def _set(path: str, value):
-    def change(m):
-        *parents, last = path.split(".")
-        for p in parents:
-            m = m[p]
-        if value is KeyError:
-            del m[last]
-        else:
-            m[last] = value
-    return change
 
 
 BROKEN = {
