@@ -124,14 +124,24 @@ def check_model_folder(folder: str | Path):
     Raises:
         vitcod.user_errors.MissingFileError: no model.h5 or config.json (run the stage first).
         vitcod.model.config.ConfigError: an unreadable or invalid config.json.
+        vitcod.user_errors.UserError: a model.h5 that HDF5 cannot open (truncated, not HDF5).
     """
-    from ..user_errors import require_file
+    from ..user_errors import UserError, require_file
     from .config import ViTConfig
 
     folder = Path(folder)
-    require_file(folder / MODEL_FILE, f"a trained model ({MODEL_FILE})",
-                 " - run `make train` (or the stage that writes this folder) first")
-    return ViTConfig.load(folder / CONFIG_FILE)
+    path = require_file(folder / MODEL_FILE, f"a trained model ({MODEL_FILE})",
+                        " - run `make train` (or the stage that writes this folder) first")
+    config = ViTConfig.load(folder / CONFIG_FILE)
+    import h5py  # here, not at import: the board package imports this module without h5py
+
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except OSError as err:  # truncated, empty or not an HDF5 file: h5py says which
+        raise UserError(f"a Keras model file ({MODEL_FILE}) that HDF5 can open",
+                        f"an unreadable file ({str(err).splitlines()[0]})", path) from None
+    return config
 
 
 def read_stage_config_dict(path: str | Path) -> dict:

@@ -55,17 +55,9 @@ def load_model(folder: str | Path) -> tuple[tf.keras.Model, ViTConfig]:
         vitcod.model.config.ConfigError: an invalid config.json.
         vitcod.user_errors.UserError: a model.h5 that HDF5 cannot open (truncated, not HDF5).
     """
-    from ..user_errors import UserError
-
     folder = Path(folder)
-    config = check_model_folder(folder)  # model.h5 there, config.json valid
+    config = check_model_folder(folder)  # model.h5 there and HDF5, config.json valid
     path = folder / MODEL_FILE
-    try:
-        with h5py.File(path, "r"):
-            pass
-    except OSError as err:  # truncated, empty or not an HDF5 file: h5py says which
-        raise UserError(f"a Keras model file ({MODEL_FILE}) that HDF5 can open",
-                        f"an unreadable file ({str(err).splitlines()[0]})", path) from None
     model = tf.keras.models.load_model(path, custom_objects=custom_objects(), compile=False)
     return model, config
 

@@ -75,6 +75,17 @@ def _check_masks(args, config, targets) -> None:
         load_mask_artifact(path, num_layers=config.depth, num_heads=config.num_heads, num_tokens=config.num_tokens)
 
 
+def _check_data_fits(args, config, stage: str) -> None:
+    """The dataset of ``--dataset`` has the image geometry and classes the stage's model was built for."""
+    data = _dataset(args)
+    want = (config.image_size, config.channels, config.num_classes)
+    have = (data.image_size, data.channels, data.num_classes)
+    if have[:2] != want[:2] or have[2] > want[2]:
+        raise UserError(f"a dataset of {want[0]}x{want[0]}x{want[1]} images and at most {want[2]} classes (as the "
+                        f"model of stage '{stage}' was trained)",
+                        f"{args.dataset}: {have[0]}x{have[0]}x{have[1]} images, {have[2]} classes", "--dataset")
+
+
 def preflight(args) -> None:
     """Everything a command reads, checked with the light readers before its stage is imported."""
     command, run_dir = args.command, args.run_dir if hasattr(args, "run_dir") else None
@@ -84,12 +95,10 @@ def preflight(args) -> None:
             raise UserError("a run folder that can be written", problem, "--run-dir")
         _config(args, _dataset(args))
     elif command == "evaluate":
-        check.check_stage(run_dir, args.stage)
-        _dataset(args)
+        _check_data_fits(args, check.check_stage(run_dir, args.stage), args.stage)
     elif command in ("autoencoder", "statistics"):
-        check.check_stage(run_dir, run_layout.DENSE if command == "autoencoder" else run_layout.AUTOENCODER,
-                          option=None)
-        _dataset(args)
+        stage = run_layout.DENSE if command == "autoencoder" else run_layout.AUTOENCODER
+        _check_data_fits(args, check.check_stage(run_dir, stage, option=None), stage)
     elif command == "masks":
         from vitcod.model.masks import AttentionStatistics
 
@@ -98,7 +107,7 @@ def preflight(args) -> None:
     elif command == "finetune":
         config = check.check_stage(run_dir, run_layout.AUTOENCODER, option=None)
         _check_masks(args, config, args.sparsity)
-        _dataset(args)
+        _check_data_fits(args, config, run_layout.AUTOENCODER)
     elif command == "report":
         from vitcod.model.config import ViTConfig
 
@@ -118,10 +127,10 @@ def preflight(args) -> None:
 
             load_mask_artifact(masks, num_layers=config.depth, num_heads=config.num_heads,
                                num_tokens=config.num_tokens)
-        out = getattr(args, "out", None) or run_layout.hls_project_dir(run_dir, args.stage)
-        problem = check.writable_folder_problem(Path(out))
+        out = getattr(args, "out", None)
+        problem = check.writable_folder_problem(Path(out or run_layout.hls_project_dir(run_dir, args.stage)))
         if problem:
-            raise UserError("an HLS project folder that can be written", problem, "--out" if args.out else "--run-dir")
+            raise UserError("an HLS project folder that can be written", problem, "--out" if out else "--run-dir")
 
 
 # ---- the commands ---------------------------------------------------------------------------------

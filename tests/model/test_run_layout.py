@@ -59,6 +59,11 @@ def test_stage_files_name_the_file_and_why(tmp_path):
     with pytest.raises(ConfigError, match=r"UTF-8.*config.json"):
         run_layout.check_model_folder(folder)
     ViTConfig().save(folder / run_layout.CONFIG_FILE)
+    with pytest.raises(UserError, match=r"that HDF5 can open, got an unreadable file .*model.h5\)"):
+        run_layout.check_model_folder(folder)  # an empty model.h5
+    import h5py
+
+    h5py.File(folder / run_layout.MODEL_FILE, "w").close()
     assert run_layout.check_model_folder(folder) == ViTConfig()
     metrics = folder / run_layout.METRICS_FILE
     with pytest.raises(MissingFileError, match="metrics of stage 'ae'.*run that stage first"):
