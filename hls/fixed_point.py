@@ -223,25 +223,48 @@ def round_raw(raw, frac: int, t: "FixedType | str") -> np.ndarray:
     return raw << (-shift) if shift < 0 else raw.copy()
 
 
+_EXACT_SUBNORMAL_FRAC = 1021
+"""Most fraction bits for which ap_types converts a subnormal double exactly: every subnormal (and
+ap_types' reading of it, in [2**-1023, 2**-1022)) is then below half an LSB."""
+
+
 def from_float(x, t: "FixedType | str") -> np.ndarray:
     """Quantize float64 values into raws of ``t`` (what ``t v = double_value;`` does in C++).
 
-    Exact for |x * 2**t.frac| < 2**52: the scaling by a power of two and the floor are exact in
-    float64, so ties are detected exactly.
+    Exact for |x * 2**t.frac| < 2**52: the scaling by a power of two, the floor and the comparison
+    with the midpoint are exact in float64, so ties are detected exactly - except where the scaling underflows (a type with more
+    integer bits than width, frac < 0, and a tiny x): ``x * 2**frac`` may round to a subnormal or to
+    zero. Only the sign of such a value matters (it is far below half an LSB), but a negative one
+    that became -0.0 would floor to 0 where ap_types gives -1 under AP_TRN; it is given back its sign.
+
+    Subnormal inputs are refused for types with more than 1021 fraction bits: ap_types reads a
+    subnormal double with the exponent of a normal one (``ap_fixed_base(double)``), which only
+    shows once an LSB is that small.
     """
     t = parse_type(t)
     x = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(x)):
         raise ValueError("cannot quantize non-finite values")
+    if t.frac > _EXACT_SUBNORMAL_FRAC and np.any((x != 0) & (np.abs(x) < np.finfo(np.float64).tiny)):
+        raise ValueError(f"subnormal doubles into {t} ({t.frac} fraction bits) are not modelled: ap_types "
+                         f"misreads their exponent once the type has more than {_EXACT_SUBNORMAL_FRAC} fraction bits")
     scaled = np.ldexp(x, t.frac)
+    if t.frac < 0:
+        underflow = (scaled == 0) & (x < 0)
+        if underflow.any():
+            # any value in (-1/2, 0) LSB rounds as the true one in every mode: -1/4 stands for it
+            scaled = np.where(underflow, -0.25, scaled)
     if np.any(np.abs(scaled) >= 2.0**52):
         raise ValueError(f"values too large for an exact conversion to {t}")
     floor = np.floor(scaled)
-    frac_part = scaled - floor  # exact
+    # Compared with the midpoint floor + 1/2 (exact for |floor| < 2**52), never through the fraction
+    # scaled - floor: that difference rounds for -1/2 < scaled < 0 (1 + scaled needs more bits than
+    # scaled), and the double just above -1/2 LSB would look like a tie.
+    midpoint = floor + 0.5
     fl = floor.astype(np.int64)
-    exact = frac_part == 0.0
-    half = frac_part == 0.5
-    above = frac_part > 0.5
+    exact = scaled == floor
+    half = scaled == midpoint
+    above = scaled > midpoint
     neg = scaled < 0
     r = t.rounding
     if r == "AP_TRN":

@@ -13,6 +13,9 @@ Host quantization policy (float -> raw):
   (``AP_RND``), which is what a user expects of "the nearest representable value". The modes are
   those of ap_types and are exact (ties are detected on the exact binary value, never with
   ``floor(x + 0.5)``).
+* Tiny values: a type with more integer bits than width scales values down, and a tiny negative
+  value may underflow to -0 on the way; it keeps its sign (AP_TRN floors it to -1 LSB, as ap_types
+  does). Decisions compare with the midpoint floor + 1/2, never with a rounded fraction.
 * Overflow: always saturate to the type's range (symmetric for ``AP_SAT_SYM``), never wrap:
   a wrapped input would silently turn a bright pixel into a dark one. Saturated values are
   counted, and the driver warns once. So every overflow mode is accepted, ``AP_WRAP_SM`` and a
@@ -74,6 +77,23 @@ def _fast_plan(fmt: "ApType", dtype: np.dtype) -> tuple | None:
             ftype(lo), ftype(hi), ftype(0.0), ftype(-0.5), np.nextafter(ftype(0.5), ftype(0.0)))
 
 
+UNDERFLOW_STAND_IN = -0.25
+"""What a negative value whose scaling underflowed to -0 becomes (see :func:`_restore_underflowed_signs`)."""
+
+
+def _restore_underflowed_signs(x: np.ndarray, scaled: np.ndarray) -> None:
+    """Give negative values whose scaling underflowed to zero their sign back, in place.
+
+    Only a type with more integer bits than width (frac < 0) scales values down; a tiny negative x
+    (a subnormal, or any value below the smallest float32 normal in float32) may then become -0,
+    which would round to raw 0 where ap_types floors it to -1 under AP_TRN. Such a value lies far
+    below half an LSB, so every rounding mode treats it as -1/4 LSB would: that is written instead.
+    """
+    underflow = (scaled == 0) & (x < 0)
+    if underflow.any():
+        np.copyto(scaled, scaled.dtype.type(UNDERFLOW_STAND_IN), where=underflow)
+
+
 class HostConversion:
     """Float <-> raw conversion with the host policy (see the module docstring).
 
@@ -123,27 +143,31 @@ class HostConversion:
         dtype = np.float32 if x.dtype == np.float32 and self.width <= 23 else np.float64
         # exact: scaling by a power of two (np.ldexp is the same operation, ~40x slower)
         scaled = np.multiply(x, dtype(2.0 ** self.frac), dtype=dtype)
+        if self.frac < 0:
+            _restore_underflowed_signs(x, scaled)
         # Anything beyond [lo - 2, hi + 2] saturates whatever the rounding; clipping keeps every
         # later step exact and within int64. Skipped (two reductions instead) when nothing is out.
         if scaled.size and (scaled.min() < lo - 2 or scaled.max() > hi + 2):
             np.clip(scaled, lo - 2, hi + 2, out=scaled)
         raws = np.floor(scaled)
-        rest = np.subtract(scaled, raws, out=scaled)  # the fraction, exact, in [0, 1)
         mode = self.host_rounding
-        if mode == "AP_RND":  # ties towards +inf: the common case, one comparison
-            raws += rest >= 0.5
-        elif mode == "AP_TRN_ZERO":
-            raws += (rest > 0) & (raws < 0)
+        # Decisions compare scaled with floor + 1/2 (exact), never the fraction scaled - floor: that
+        # rounds for -1/2 < scaled < 0, where the float just above -1/2 LSB would look like a tie.
+        if mode == "AP_TRN_ZERO":
+            raws += (scaled > raws) & (raws < 0)
         elif mode != "AP_TRN":
-            up = rest > 0.5
-            tie = rest == 0.5
-            if mode == "AP_RND_ZERO":  # ties towards zero
-                up |= tie & (raws < 0)
-            elif mode == "AP_RND_INF":  # ties away from zero
-                up |= tie & (raws >= 0)
-            elif mode == "AP_RND_CONV":  # ties to even
-                up |= tie & (np.fmod(raws, 2) != 0)
-            # AP_RND_MIN_INF: ties towards -inf, i.e. only strictly above the half
+            midpoint = raws + dtype(0.5)
+            if mode == "AP_RND":  # ties towards +inf: the common case, one comparison
+                up = scaled >= midpoint
+            else:
+                up = scaled > midpoint  # AP_RND_MIN_INF (ties towards -inf): only strictly above
+                tie = scaled == midpoint
+                if mode == "AP_RND_ZERO":  # ties towards zero
+                    up |= tie & (raws < 0)
+                elif mode == "AP_RND_INF":  # ties away from zero
+                    up |= tie & (raws >= 0)
+                elif mode == "AP_RND_CONV":  # ties to even
+                    up |= tie & (np.fmod(raws, 2) != 0)
             raws += up
         saturated = 0
         if raws.size and (raws.min() < lo or raws.max() > hi):
@@ -185,6 +209,8 @@ class HostConversion:
             return 0
         mode, scale, under_bound, under_eq, over_bound, over_eq, lo, hi, zero, minus_half, below_half = plan
         scaled = np.multiply(x, scale, dtype=scale.dtype)  # exact (power of two)
+        if self.frac < 0:
+            _restore_underflowed_signs(x, scaled)
         low, high = scaled.min(), scaled.max()
         if low != low or high != high:  # NaN
             return None

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from ..fileio import atomic_write
+from ..user_errors import MissingFileError, UserError, read_text
 
 
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the field."""
+class ConfigError(UserError):
+    """A configuration value is invalid: ``<expected>, got <value> (<field>[ in <file>])``."""
 
 
 @dataclass(frozen=True)
@@ -90,37 +91,31 @@ class ViTConfig:
             if f.name == "ae_heads" and value is None:
                 continue
             if f.name == "mlp_ratio":
-                if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                    raise ConfigError(f"mlp_ratio: expected a positive number, got {value!r}")
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
+                        or value <= 0:
+                    raise ConfigError("a positive finite number", repr(value), "mlp_ratio")
                 continue
             if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(f"{f.name}: expected an integer, got {value!r}")
+                raise ConfigError("an integer", repr(value), f.name)
             minimum = 0 if f.name.endswith("integer_bits") or f.name == "patch_overlap" else 1
             if value < minimum:
-                raise ConfigError(f"{f.name}: expected an integer >= {minimum}, got {value}")
+                raise ConfigError(f"an integer >= {minimum}", value, f.name)
         if self.num_classes < 2:
-            raise ConfigError(f"num_classes: expected >= 2, got {self.num_classes}")
+            raise ConfigError("at least 2 classes", self.num_classes, "num_classes")
         if self.image_size % self.patch_size:
-            raise ConfigError(
-                f"patch_size: {self.patch_size} must divide image_size {self.image_size}"
-            )
+            raise ConfigError(f"a patch size that divides image_size {self.image_size}", self.patch_size,
+                              "patch_size")
         if self.embed_dim % self.num_heads:
-            raise ConfigError(
-                f"num_heads: {self.num_heads} must divide embed_dim {self.embed_dim}"
-            )
+            raise ConfigError(f"a head count that divides embed_dim {self.embed_dim}", self.num_heads, "num_heads")
         if self.ae_heads is not None and not 1 <= self.ae_heads <= self.num_heads:
-            raise ConfigError(
-                f"ae_heads: expected 1..num_heads ({self.num_heads}), got {self.ae_heads}"
-            )
+            raise ConfigError(f"1..num_heads ({self.num_heads}) heads", self.ae_heads, "ae_heads")
         for bits, integer in (("weight_bits", "weight_integer_bits"),
                               ("activation_bits", "activation_integer_bits")):
             if getattr(self, integer) >= getattr(self, bits):
-                raise ConfigError(
-                    f"{integer}: must be smaller than {bits} ({getattr(self, bits)}), "
-                    f"got {getattr(self, integer)}"
-                )
+                raise ConfigError(f"fewer integer bits than {bits} ({getattr(self, bits)})",
+                                  getattr(self, integer), integer)
         if self.mlp_dim < 1:
-            raise ConfigError(f"mlp_ratio: embed_dim * mlp_ratio must be >= 1, got {self.mlp_dim}")
+            raise ConfigError("embed_dim * mlp_ratio >= 1", self.mlp_dim, "mlp_ratio")
 
     # ---------------------------------------------------------------- file I/O
     def to_dict(self) -> dict[str, Any]:
@@ -129,11 +124,12 @@ class ViTConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ViTConfig":
         if not isinstance(data, dict):
-            raise ConfigError(f"expected a mapping of config fields, got {type(data).__name__}")
+            raise ConfigError("a mapping of config fields", type(data).__name__, "the config's top level")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"unknown config field(s) {unknown}; known fields: {sorted(known)}")
+            raise ConfigError(f"config fields among {sorted(known)}", f"unknown field(s) {unknown}",
+                              "the config's top level")
         return cls(**data)
 
     def save(self, path: str | Path) -> Path:
@@ -149,17 +145,52 @@ class ViTConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> "ViTConfig":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        text = path.read_text()
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
+        """Read a config written by :meth:`save` (or by hand: JSON, or YAML for .yaml/.yml).
 
-            data = yaml.safe_load(text)
-        else:
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise ConfigError(f"{path}: not valid JSON ({err})") from err
-        return cls.from_dict(data)
+        Raises:
+            MissingFileError: no such file.
+            ConfigError: not UTF-8, not valid JSON/YAML, or a field that is unknown or invalid -
+                naming the field and the file.
+        """
+        return cls.from_file_dict(read_config_dict(path), path)
+
+    @classmethod
+    def from_file_dict(cls, data: Any, path: str | Path) -> "ViTConfig":
+        """:meth:`from_dict` whose errors name ``path`` too."""
+        try:
+            return cls.from_dict(data)
+        except ConfigError as err:
+            raise err.at(f"{err.where} in {path}") from None
+
+
+def read_config_dict(path: str | Path) -> Any:
+    """The parsed content of a config file (JSON, or YAML for .yaml/.yml), errors naming the file.
+
+    Raises:
+        MissingFileError: no such file (a FileNotFoundError).
+        ConfigError: not UTF-8, empty, or not valid JSON/YAML.
+    """
+    path = Path(path)
+    try:
+        text = read_text(path, "a ViT config file")
+    except MissingFileError:
+        raise
+    except UserError as err:
+        raise ConfigError(err.expected, err.got, err.where) from None
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+            raise ConfigError("a ViT config in valid YAML", f"{getattr(err, 'problem', None) or err}{where}",
+                              path) from None
+    if not text.strip():
+        raise ConfigError("a ViT config in JSON", "an empty file", path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError("a ViT config in valid JSON", f"{err.msg} at line {err.lineno} column {err.colno}",
+                          path) from None

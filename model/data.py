@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..user_errors import MissingFileError, UserError, read_npz
+
 DEFAULT_SEED = 0
 #: Fractions of the digits set: 70% train, 10% validation, 20% test (360 images).
 VALIDATION_FRACTION = 0.1
@@ -20,8 +22,9 @@ TEST_FRACTION = 0.2
 REQUIRED_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
-class DatasetError(ValueError):
-    """The data given does not have the expected keys, shapes, dtypes or labels."""
+class DatasetError(UserError):
+    """The data given does not have the expected keys, shapes, dtypes or labels (names the array
+    and the file: ``<expected>, got <what came> (<array> in <file>)``)."""
 
 
 @dataclass(frozen=True)
@@ -70,38 +73,36 @@ def load_digits(seed: int = DEFAULT_SEED) -> Dataset:
 
 def _check_images(name: str, x: np.ndarray) -> np.ndarray:
     if x.size == 0:
-        raise DatasetError(f"{name}: expected a non-empty array, got shape {x.shape}")
+        raise DatasetError("a non-empty array of images", f"shape {x.shape}", name)
     if x.ndim == 3:
         x = x[..., np.newaxis]
     if x.ndim != 4:
-        raise DatasetError(
-            f"{name}: expected images (samples, height, width[, channels]), got shape {x.shape}")
+        raise DatasetError("images of shape (samples, height, width[, channels])", f"shape {x.shape}", name)
     if x.shape[1] != x.shape[2]:
-        raise DatasetError(f"{name}: expected square images, got {x.shape[1]}x{x.shape[2]}")
+        raise DatasetError("square images", f"{x.shape[1]}x{x.shape[2]}", name)
     if x.dtype == np.uint8:
         return x.astype(np.float32) / 255.0
     if np.issubdtype(x.dtype, np.floating):
         if not np.all(np.isfinite(x)):
-            raise DatasetError(f"{name}: contains NaN or Inf")
+            raise DatasetError("finite pixel values", "NaN or Inf", name)
         lo, hi = float(x.min()), float(x.max())
         if lo < 0.0 or hi > 1.0:
-            raise DatasetError(
-                f"{name}: float images must be scaled to [0, 1], got range [{lo}, {hi}]")
+            raise DatasetError("float images scaled to [0, 1]", f"the range [{lo}, {hi}]", name)
         return x.astype(np.float32)
-    raise DatasetError(f"{name}: expected dtype uint8 (0..255) or float in [0, 1], got {x.dtype}")
+    raise DatasetError("images of dtype uint8 (0..255) or float in [0, 1]", f"dtype {x.dtype}", name)
 
 
 def _check_labels(name: str, y: np.ndarray, samples: int) -> np.ndarray:
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
-        raise DatasetError(f"{name}: expected integer labels of shape (samples,), got {y.shape}")
+        raise DatasetError("integer labels of shape (samples,)", f"shape {y.shape}", name)
     if not np.issubdtype(y.dtype, np.integer):
-        raise DatasetError(f"{name}: expected an integer dtype, got {y.dtype}")
+        raise DatasetError("labels of an integer dtype", f"dtype {y.dtype}", name)
     if len(y) != samples:
-        raise DatasetError(f"{name}: expected {samples} labels (one per image), got {len(y)}")
-    if y.min() < 0:
-        raise DatasetError(f"{name}: labels must be >= 0, got minimum {y.min()}")
+        raise DatasetError(f"{samples} labels (one per image)", f"{len(y)}", name)
+    if len(y) and y.min() < 0:
+        raise DatasetError("labels >= 0", f"minimum {y.min()}", name)
     return y.astype(np.int64)
 
 
@@ -110,31 +111,43 @@ def load_npz(path: str | Path, seed: int = DEFAULT_SEED) -> Dataset:
 
     Images (samples, H, W) or (samples, H, W, C), uint8 0..255 or float in [0, 1];
     labels integers 0..classes-1. A validation split is carved from x_train.
+
+    Raises:
+        MissingFileError: no such file.
+        DatasetError: unreadable (empty, truncated, not an .npz, pickled), a key missing, or an array
+            that is not what is expected - naming the array and the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"dataset file not found: {path}")
-    with np.load(path, allow_pickle=False) as npz:
-        missing = [k for k in REQUIRED_NPZ_KEYS if k not in npz.files]
-        if missing:
-            raise DatasetError(
-                f"{path}: missing key(s) {missing}; expected {list(REQUIRED_NPZ_KEYS)}, "
-                f"found {sorted(npz.files)}")
-        arrays = {k: npz[k] for k in REQUIRED_NPZ_KEYS}
+    try:
+        arrays = read_npz(path, "a dataset .npz", REQUIRED_NPZ_KEYS)
+    except MissingFileError:
+        raise
+    except UserError as err:
+        raise DatasetError(err.expected, err.got, err.where) from None
+    try:
+        return _split(path, arrays, seed)
+    except DatasetError as err:
+        raise err.at(f"{err.where} in {path}") from None
+
+
+def _split(path: Path, arrays: dict, seed: int) -> Dataset:
     x_train = _check_images("x_train", arrays["x_train"])
     x_test = _check_images("x_test", arrays["x_test"])
     if x_train.shape[1:] != x_test.shape[1:]:
-        raise DatasetError(
-            f"x_test: image shape {x_test.shape[1:]} differs from x_train {x_train.shape[1:]}")
+        raise DatasetError(f"the image shape of x_train {x_train.shape[1:]}", f"{x_test.shape[1:]}", "x_test")
     y_train = _check_labels("y_train", arrays["y_train"], len(x_train))
     y_test = _check_labels("y_test", arrays["y_test"], len(x_test))
     num_classes = int(y_train.max()) + 1
     if num_classes < 2:
-        raise DatasetError(f"y_train: expected at least 2 classes, got {num_classes}")
+        raise DatasetError("at least 2 classes", f"{num_classes}", "y_train")
     if y_test.max() >= num_classes:
-        raise DatasetError(
-            f"y_test: label {int(y_test.max())} is outside the training labels 0..{num_classes - 1}")
-    x_fit, x_val, y_fit, y_val = _stratified_split(x_train, y_train, VALIDATION_FRACTION, seed)
+        raise DatasetError(f"labels within the training labels 0..{num_classes - 1}", f"label {int(y_test.max())}",
+                           "y_test")
+    try:
+        x_fit, x_val, y_fit, y_val = _stratified_split(x_train, y_train, VALIDATION_FRACTION, seed)
+    except ValueError as err:  # scikit-learn: a class with 1 image, or fewer validation images than classes
+        raise DatasetError(f"a training split a stratified {VALIDATION_FRACTION:.0%} validation split can "
+                           "divide", f"scikit-learn's refusal: {err}", "y_train") from None
     return Dataset(path.stem, x_fit, y_fit, x_val, y_val, x_test, y_test, num_classes)
 
 

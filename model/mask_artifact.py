@@ -4,7 +4,8 @@ The model stage produces a keep-mask (:mod:`vitcod.model.masks`), polarizes ever
 head (:mod:`vitcod.model.polarize`) and writes both here; ``vitcod.hls`` reads the
 file back with :func:`load_mask_artifact`, which validates everything before any
 array is compiled into the firmware. Masks made elsewhere (e.g. the ViTCoD
-authors' files, which store True = pruned) come in through :func:`import_masks`.
+authors' files, which store True = pruned) come in through
+:func:`vitcod.model.mask_import.import_masks`.
 
 Schema (version 1). L layers, H heads, N tokens, G = ``num_global[l, h]``,
 Gmax = max G (0 if no head has a global token), S = total sparse non-zeros.
@@ -56,6 +57,7 @@ import numpy as np
 
 from .. import __version__
 from ..fileio import atomic_write
+from ..user_errors import UserError, read_npz
 from .masks import sparsity_report
 from .polarize import HeadPolarization, global_threshold_count, polarize
 
@@ -63,7 +65,6 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
-CONVENTIONS = ("keep", "pruned")
 
 # key -> expected dtype (str fields: any unicode width). Shapes are checked in _validate.
 _REQUIRED_DTYPES: dict[str, np.dtype] = {
@@ -86,12 +87,13 @@ _REQUIRED_DTYPES: dict[str, np.dtype] = {
 REQUIRED_KEYS = tuple(_REQUIRED_DTYPES)
 
 
-class MaskArtifactError(ValueError):
-    """A mask artifact (or a mask to be written as one) is invalid."""
+class MaskArtifactError(UserError):
+    """A mask artifact (or a mask to be written as one) is invalid:
+    ``<expected>, got <what came> (field '<name>' of <file>)``."""
 
 
 def _fail(field_name: str, expected: str, got: object) -> MaskArtifactError:
-    return MaskArtifactError(f"mask artifact field '{field_name}': expected {expected}, got {got}")
+    return MaskArtifactError(expected, got, f"field '{field_name}'")
 
 
 # --------------------------------------------------------------------------- dataclass
@@ -215,9 +217,8 @@ def _validate(arrays: dict[str, np.ndarray], expected: dict[str, int | None]) ->
     """Check every field of a loaded (or about to be written) artifact."""
     missing = [k for k in REQUIRED_KEYS if k not in arrays]
     if missing:
-        raise MaskArtifactError(
-            f"mask artifact: missing required field(s) {missing}; present: {sorted(arrays)}"
-        )
+        raise MaskArtifactError(f"every required field of schema {SCHEMA_VERSION}",
+                                f"missing required field(s) {missing} (present: {sorted(arrays)})", "the artifact")
 
     version = arrays["schema_version"]
     if version.shape != () or version.dtype.kind not in "iu":
@@ -435,7 +436,7 @@ def save_mask_artifact(
     """
     path = Path(path)
     if path.suffix != ".npz":
-        raise ValueError(f"mask artifact path must end in .npz, got {path}")
+        raise UserError("a mask artifact path ending in .npz", str(path), "the output path")
 
     mask = _check_keep_mask(mask)
     metadata = {
@@ -481,94 +482,14 @@ def load_mask_artifact(
         Naming the field, what was expected and what came, if anything is wrong.
     """
     path = Path(path)
-    if not path.is_file():
-        raise MaskArtifactError(f"mask artifact {path}: file not found")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except Exception as exc:  # zipfile.BadZipFile, ValueError (pickled objects), OSError
-        raise MaskArtifactError(f"mask artifact {path}: not a readable .npz ({exc})") from exc
+        arrays = read_npz(path, "a mask artifact (masks.npz)")
+    except UserError as exc:  # missing, empty, truncated, not an archive, pickled objects
+        raise MaskArtifactError(exc.expected, exc.got, exc.where) from None
     try:
         artifact = _validate(
             arrays, {"num_layers": num_layers, "num_heads": num_heads, "num_tokens": num_tokens}
         )
     except MaskArtifactError as exc:
-        raise MaskArtifactError(f"{path}: {exc}") from None
+        raise exc.at(f"{exc.where} of {path}") from None
     return replace(artifact, path=path)
-
-
-# --------------------------------------------------------------------------- import
-def masks_from_boolean_array(array: np.ndarray, convention: str) -> np.ndarray:
-    """Turn a (layers, heads, N, N) mask made elsewhere into a bool keep-mask.
-
-    Parameters
-    ----------
-    array : np.ndarray
-        Bool, or an integer array whose values are all 0 or 1.
-    convention : {'keep', 'pruned'}
-        What True (or 1) means: 'keep' (this project) or 'pruned' (the ViTCoD
-        authors' files). Required, there is no default.
-
-    Returns
-    -------
-    np.ndarray
-        Bool keep-mask (a new array).
-    """
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
-    array = np.asarray(array)
-    if array.ndim != 4 or array.shape[2] != array.shape[3]:
-        raise ValueError(f"mask array: expected shape (layers, heads, N, N), got {array.shape}")
-    if array.dtype == np.bool_:
-        flags = array.copy()
-    elif array.dtype.kind in "iu":
-        bad = ~np.isin(array, (0, 1))
-        if bad.any():
-            raise ValueError(
-                f"mask array: expected bool or integers that are all 0/1, got "
-                f"{int(bad.sum())} other value(s), e.g. {array[bad][0]}"
-            )
-        flags = array.astype(bool)
-    else:
-        raise TypeError(f"mask array: expected dtype bool (or 0/1 integers), got {array.dtype}")
-    return flags if convention == "keep" else ~flags
-
-
-def import_masks(
-    src_npy_or_npz: str | os.PathLike,
-    convention: str,
-    out_path: str | os.PathLike,
-    threshold: float | int = 0.5,
-) -> Path:
-    """Make a ``masks.npz`` artifact from a mask file made elsewhere.
-
-    Parameters
-    ----------
-    src_npy_or_npz : str or os.PathLike
-        A ``.npy`` holding one (layers, heads, N, N) array, or a ``.npz`` holding
-        exactly one array or one named ``mask``.
-    convention : {'keep', 'pruned'}
-        What True means in the source, see :func:`masks_from_boolean_array`.
-    out_path : str or os.PathLike
-        Where to write the artifact (``.npz``).
-    threshold : float or int
-        Global-token threshold for polarization.
-    """
-    src = Path(src_npy_or_npz)
-    if not src.is_file():
-        raise FileNotFoundError(f"mask source {src}: file not found")
-    loaded = np.load(src, allow_pickle=False)
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            if "mask" in loaded.files:
-                array = loaded["mask"]
-            elif len(loaded.files) == 1:
-                array = loaded[loaded.files[0]]
-            else:
-                raise ValueError(
-                    f"mask source {src}: expected one array or one named 'mask', got {loaded.files}"
-                )
-    else:
-        array = loaded
-    keep = masks_from_boolean_array(array, convention)
-    return save_mask_artifact(out_path, keep, threshold, source=f"import:{src.name} ({convention})")

@@ -29,6 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from ..fileio import atomic_write
+from ..user_errors import UserError, read_npz
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ def mask_for_sparsity(
     """
     target = float(target_sparsity)
     if not 0.0 < target < 1.0:
-        raise ValueError(f"target_sparsity must be in (0, 1), got {target_sparsity!r}")
+        raise UserError("a target sparsity in (0, 1)", repr(target_sparsity), "target_sparsity")
     if not tolerance > 0.0:
         raise ValueError(f"tolerance must be > 0, got {tolerance!r}")
     if max_iter < 1:
@@ -212,15 +213,14 @@ def mask_for_sparsity(
             logger.info("info_cut=%.6f gives sparsity %.4f (target %.4f)", cut, s, target)
             return mask, cut
     if s_lo < target - tolerance:
-        raise ValueError(
-            f"target sparsity {target:.4f} is unreachable: the maximum achievable sparsity "
-            f"is {s_lo:.4f} (info_cut=0; the CLS row/column and one entry per row are always kept)"
-        )
+        raise UserError(
+            f"a target sparsity these statistics can reach: the maximum achievable sparsity is {s_lo:.4f} "
+            "(info_cut=0; the CLS row/column and one entry per row are always kept)",
+            f"{target:.4f}", "target_sparsity")
     if s_hi > target + tolerance:
-        raise ValueError(
-            f"target sparsity {target:.4f} is unreachable: the minimum achievable sparsity "
-            f"is {s_hi:.4f} (info_cut=1)"
-        )
+        raise UserError(
+            f"a target sparsity these statistics can reach: the minimum achievable sparsity is {s_hi:.4f} "
+            "(info_cut=1)", f"{target:.4f}", "target_sparsity")
 
     best_cut, best_s = (lo, s_lo) if abs(s_lo - target) < abs(s_hi - target) else (hi, s_hi)
     for step in range(max_iter):
@@ -236,11 +236,10 @@ def mask_for_sparsity(
             lo = mid  # too sparse: keep more
         else:
             hi = mid
-    raise ValueError(
-        f"target sparsity {target:.4f} +- {tolerance:.4f} is unreachable (sparsity jumps "
-        f"over it as info_cut changes); the closest achievable sparsity is {best_s:.4f} "
-        f"at info_cut={best_cut:.6f}"
-    )
+    raise UserError(
+        f"a target sparsity these statistics can reach within +- {tolerance:.4f} (sparsity jumps over it "
+        f"as info_cut changes): the closest achievable sparsity is {best_s:.4f} at info_cut={best_cut:.6f}",
+        f"{target:.4f}", "target_sparsity")
 
 
 def sparsity_report(mask: np.ndarray) -> dict:
@@ -361,21 +360,25 @@ class AttentionStatistics:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "AttentionStatistics":
-        """Read statistics written by :meth:`save`."""
+        """Read statistics written by :meth:`save`.
+
+        Raises:
+            vitcod.user_errors.MissingFileError: no such file (run the statistics stage first).
+            vitcod.user_errors.UserError: unreadable, a field missing, or not a (layers, heads, N, N)
+                sum of probabilities with a count >= 1 - naming the file.
+        """
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"attention statistics not found: {path} "
-                                    "(run `make statistics` / `python -m vitcod statistics` first)")
-        with np.load(path, allow_pickle=False) as data:
-            missing = {"sum", "count"} - set(data.files)
-            if missing:
-                raise ValueError(f"{path}: missing field(s) {sorted(missing)}")
-            stats = cls()
-            stats._sum = data["sum"].astype(np.float64)
-            stats.count = int(data["count"])
-        if stats._sum.ndim != 4 or stats.count < 1:
-            raise ValueError(
-                f"{path}: expected a (layers, heads, N, N) sum and count >= 1, "
-                f"got shape {stats._sum.shape} and count {stats.count}"
-            )
+        arrays = read_npz(path, "the attention statistics", ("sum", "count"),
+                          hint=" (written by `python -m vitcod statistics` / `make statistics`)")
+        total, count = arrays["sum"], arrays["count"]
+        if total.ndim != 4 or total.shape[2] != total.shape[3] or total.size == 0 or total.dtype.kind != "f":
+            raise UserError("a float sum of shape (layers, heads, N, N)", f"{total.dtype} {total.shape}",
+                            f"'sum' in {path}")
+        if count.shape != () or count.dtype.kind not in "iu" or int(count) < 1:
+            raise UserError("an integer image count >= 1", f"{count.dtype} {count.tolist()}", f"'count' in {path}")
+        if not np.all(np.isfinite(total)) or total.min() < 0:
+            raise UserError("finite sums of probabilities >= 0", "NaN, Inf or negative values", f"'sum' in {path}")
+        stats = cls()
+        stats._sum = total.astype(np.float64)
+        stats.count = int(count)
         return stats

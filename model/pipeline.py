@@ -10,7 +10,6 @@ reads what the previous one wrote, so any stage can be re-run on its own.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,8 @@ from ..fileio import atomic_write
 from . import autoencoder as ae
 from .config import ViTConfig
 from .data import Dataset
-from .mask_artifact import load_mask_artifact, save_mask_artifact
-from .masks import AttentionStatistics, format_sparsity_table, mask_for_sparsity, sparsity_report
+from .mask_artifact import load_mask_artifact
+from .mask_stage import make_masks  # noqa: F401 - a stage of this module's flow, without TensorFlow
 from .run_layout import (
     ACCURACY_FILE,
     ACCURACY_TABLE_FILE,
@@ -38,11 +37,12 @@ from .run_layout import (
     STATISTICS,
     STATISTICS_FILE,
     SUMMARY_FILE,
+    read_stage_metrics,
     sparse_dir,
 )
 from .statistics import collect_attention_statistics
 from .storage import load_model, save_model, update_json, write_json
-from .train import TrainConfig, accuracy, fit, make_deterministic
+from .train import TrainConfig, accuracy, check_training_numbers, fit, make_deterministic
 from .vit import build_vit, model_masks
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,10 @@ class FineTuneConfig:
     patience: int = 15
     warmup_epochs: int = 2
     reconstruction_weight: float = ae.DEFAULT_RECONSTRUCTION_WEIGHT
+
+    def __post_init__(self) -> None:
+        check_training_numbers(epochs=self.epochs, learning_rate=self.learning_rate, patience=self.patience,
+                               warmup_epochs=self.warmup_epochs, reconstruction_weight=self.reconstruction_weight)
 
     def train_config(self, seed: int) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, learning_rate=self.learning_rate,
@@ -138,16 +142,6 @@ def compute_statistics(run_dir: Path, data: Dataset) -> Path:
     return stats.save(Path(run_dir) / STATISTICS / STATISTICS_FILE)
 
 
-def make_masks(run_dir: Path, target: float, threshold: float | int = 0.5) -> Path:
-    """Masks at a target sparsity (info rule + bisection), polarized into masks.npz."""
-    stats = AttentionStatistics.load(Path(run_dir) / STATISTICS / STATISTICS_FILE)
-    mask, info_cut = mask_for_sparsity(stats.mean(), target)
-    path = save_mask_artifact(sparse_dir(run_dir, target) / MASKS_FILE, mask, threshold,
-                              info_cut=info_cut, target_sparsity=target)
-    log.info("masks at %.2f:\n%s", target, format_sparsity_table(sparsity_report(mask)))
-    return path
-
-
 def finetune_masked(run_dir: Path, target: float, data: Dataset, tune: FineTuneConfig,
                     seed: int = 0) -> dict:
     """Fine-tune the auto-encoder model with its fixed masks."""
@@ -187,7 +181,7 @@ def write_report(run_dir: Path, sparsities=DEFAULT_SPARSITIES) -> dict:
     rows = []
 
     def row(name, folder, sparsity_target=None, masks=None):
-        metrics = json.loads((folder / METRICS_FILE).read_text())
+        metrics = read_stage_metrics(folder)
         rows.append({"model": name, "target_sparsity": sparsity_target,
                      "achieved_sparsity": metrics.get("achieved_sparsity", 0.0),
                      "quantized_test_accuracy": metrics["test_accuracy"],

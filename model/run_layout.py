@@ -19,7 +19,6 @@ performance model import it without TensorFlow.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -94,21 +93,78 @@ def hls_project_dir(run_dir: str | Path, stage: str) -> Path:
     return hls_dir(run_dir) / stage
 
 
+REPORTED_METRICS = ("test_accuracy", "float_test_accuracy")
+"""The fields of a stage's metrics.json the report reads."""
+
+
+def read_stage_metrics(folder: Path) -> dict:
+    """A stage's metrics.json, checked for the fields the report reads (no TensorFlow needed).
+
+    Raises:
+        vitcod.user_errors.MissingFileError: the stage has not been run.
+        vitcod.user_errors.UserError: not UTF-8 JSON, not an object, or a reported field missing or
+            not a number - naming the file.
+    """
+    from ..user_errors import UserError, read_json
+
+    path = Path(folder) / METRICS_FILE
+    metrics = read_json(path, f"the metrics of stage '{Path(folder).name}'",
+                        hint=" - run that stage first (python -m vitcod ...)")
+    for key in REPORTED_METRICS:
+        value = metrics.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"a number in field '{key}'", repr(value), path)
+    return metrics
+
+
+def check_model_folder(folder: str | Path):
+    """The ViTConfig of a model folder, after checking that its model.h5 is there (no TensorFlow:
+    the command line checks a stage before importing it).
+
+    Raises:
+        vitcod.user_errors.MissingFileError: no model.h5 or config.json (run the stage first).
+        vitcod.model.config.ConfigError: an unreadable or invalid config.json.
+        vitcod.user_errors.UserError: a model.h5 that HDF5 cannot open (truncated, not HDF5).
+    """
+    from ..user_errors import UserError, require_file
+    from .config import ViTConfig
+
+    folder = Path(folder)
+    path = require_file(folder / MODEL_FILE, f"a trained model ({MODEL_FILE})",
+                        " - run `make train` (or the stage that writes this folder) first")
+    config = ViTConfig.load(folder / CONFIG_FILE)
+    import h5py  # here, not at import: the board package imports this module without h5py
+
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except OSError as err:  # truncated, empty or not an HDF5 file: h5py says which
+        raise UserError(f"a Keras model file ({MODEL_FILE}) that HDF5 can open",
+                        f"an unreadable file ({str(err).splitlines()[0]})", path) from None
+    return config
+
+
 def read_stage_config_dict(path: str | Path) -> dict:
     """The fields of a stage's ``config.json``, with old run folders migrated.
 
     Run folders written before ``patch_kernel`` became ``patch_overlap`` (kernel = patch +
-    2 * overlap) are translated here, and the translation is logged. Raises ``ValueError``
-    when an old ``patch_kernel`` cannot be expressed as an overlap.
+    2 * overlap) are translated here, and the translation is logged.
+
+    Raises:
+        vitcod.user_errors.MissingFileError: no such file.
+        vitcod.model.config.ConfigError: not UTF-8 JSON, or an old ``patch_kernel`` that cannot be
+            expressed as an overlap.
     """
+    from .config import ConfigError, read_config_dict  # standard library only, like this module
+
     path = Path(path)
-    data = json.loads(path.read_text())
+    data = read_config_dict(path)
     if isinstance(data, dict) and "patch_kernel" in data and "patch_overlap" not in data:
         kernel, patch = data.pop("patch_kernel"), data.get("patch_size", 1)
         kernel = patch if kernel is None else kernel
         if (kernel - patch) % 2:
-            raise ValueError(f"{path}: legacy patch_kernel={kernel} with patch_size={patch} is not "
-                             "patch + 2 * overlap; retrain or edit the file")
+            raise ConfigError("a legacy patch_kernel that is patch + 2 * overlap (retrain or edit the file)",
+                              f"patch_kernel={kernel} with patch_size={patch}", path)
         data["patch_overlap"] = (kernel - patch) // 2
         log.warning("%s: legacy field patch_kernel=%s read as patch_overlap=%d", path, kernel, data["patch_overlap"])
     return data

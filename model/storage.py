@@ -18,7 +18,7 @@ from qkeras.utils import _add_supported_quantized_objects
 from ..fileio import atomic_write
 from .config import ViTConfig
 from .layers import CUSTOM_LAYERS
-from .run_layout import CONFIG_FILE, MODEL_FILE
+from .run_layout import CONFIG_FILE, MODEL_FILE, check_model_folder
 
 
 def custom_objects() -> dict[str, Any]:
@@ -48,13 +48,16 @@ def save_model(model: tf.keras.Model, config: ViTConfig, folder: str | Path) -> 
 
 
 def load_model(folder: str | Path) -> tuple[tf.keras.Model, ViTConfig]:
-    """Load a model folder written by :func:`save_model`."""
+    """Load a model folder written by :func:`save_model`.
+
+    Raises:
+        vitcod.user_errors.MissingFileError: no model.h5 or config.json.
+        vitcod.model.config.ConfigError: an invalid config.json.
+        vitcod.user_errors.UserError: a model.h5 that HDF5 cannot open (truncated, not HDF5).
+    """
     folder = Path(folder)
+    config = check_model_folder(folder)  # model.h5 there and HDF5, config.json valid
     path = folder / MODEL_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no trained model at {path}; run `make train` first "
-                                f"(or pass the folder that holds {MODEL_FILE})")
-    config = ViTConfig.load(folder / CONFIG_FILE)
     model = tf.keras.models.load_model(path, custom_objects=custom_objects(), compile=False)
     return model, config
 
@@ -87,8 +90,10 @@ def write_json(path: str | Path, data: dict) -> Path:
 
 def update_json(path: str | Path, key: str, value: Any) -> dict:
     """Set one top-level key of a JSON object file (e.g. a stage of summary.json)."""
+    from ..user_errors import read_json
+
     path = Path(path)
-    data = json.loads(path.read_text()) if path.is_file() else {}
+    data = read_json(path, "a JSON object of stage results") if path.is_file() else {}
     data[key] = value
     write_json(path, data)
     return data

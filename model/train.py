@@ -35,8 +35,35 @@ class TrainConfig:
     #: the difference between ~93% and ~97% test accuracy).
     augment: bool = True
 
+    def __post_init__(self) -> None:
+        # fit() with 0 epochs would end in a KeyError on an empty history; say what is wrong instead
+        check_training_numbers(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+                               weight_decay=self.weight_decay, warmup_epochs=self.warmup_epochs,
+                               patience=self.patience)
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def check_training_numbers(**values) -> None:
+    """Refuse training settings that cannot run: epochs and batch_size integers >= 1, warmup_epochs
+    and patience integers >= 0, learning_rate finite > 0, weight_decay finite >= 0.
+
+    Raises:
+        vitcod.user_errors.UserError: naming the setting.
+    """
+    import math
+
+    from ..user_errors import UserError
+
+    minimum = {"epochs": 1, "batch_size": 1, "warmup_epochs": 0, "patience": 0}
+    for name, value in values.items():
+        if name in minimum:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum[name]:
+                raise UserError(f"an integer >= {minimum[name]}", repr(value), name)
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or \
+                value < 0 or (name == "learning_rate" and value == 0):
+            raise UserError("a finite number " + ("> 0" if name == "learning_rate" else ">= 0"), repr(value), name)
 
 
 def make_deterministic(seed: int) -> None:

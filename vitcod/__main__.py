@@ -5,6 +5,11 @@ then ``hls``/``csim`` (:mod:`vitcod.hls`); ``demo`` runs them all on the bundled
 digits and ends with the host driver (:mod:`vitcod.host`) on an emulated board.
 The board-side CLI is ``python -m vitcod.host``; the bitstream flow is
 ``make bitstream`` (overlay/). The Makefile's targets are thin calls into these.
+
+A user error (an option out of range, a missing run folder or stage, an unreadable artifact)
+prints one line ``error: <expected>, got <what came> (<option or file>)`` and exits with 2;
+``-v``/``--verbose`` or ``VITCOD_TRACEBACK=1`` add the traceback. Options and the files a
+command reads are checked before TensorFlow is imported (:mod:`vitcod.cli_checks`).
 """
 
 from __future__ import annotations
@@ -19,28 +24,36 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner out of logs
 
-from vitcod.model import run_layout  # standard library only: the CLI stays light until a stage runs
+from vitcod import cli_checks as check  # noqa: E402 - standard library only until a stage runs
+from vitcod.model import run_layout  # noqa: E402
+from vitcod.user_errors import UserError, report  # noqa: E402
 
 log = logging.getLogger("vitcod")
 
 
-def _dataset(args):
-    from vitcod.model.data import load_dataset
+# ---- inputs shared by the stages (checked once, before the stage is imported) --------------------
 
-    return load_dataset(args.dataset, seed=args.seed)
+
+def _dataset(args):
+    """The dataset of ``--dataset``, loaded once (the preflight loads it; the stage reuses it)."""
+    if getattr(args, "_data", None) is None:
+        from vitcod.model.data import load_dataset
+
+        args._data = load_dataset(args.dataset, seed=args.seed)  # its errors name the file and the array
+    return args._data
 
 
 def _config(args, data):
     from vitcod.model.config import ViTConfig
 
     config = ViTConfig.load(args.config) if args.config else ViTConfig()
-    if (config.image_size, config.channels) != (data.image_size, data.channels) or \
-            config.num_classes != data.num_classes:
-        raise SystemExit(
-            f"error: config expects {config.image_size}x{config.image_size}x{config.channels} "
-            f"images and {config.num_classes} classes, the dataset has "
-            f"{data.image_size}x{data.image_size}x{data.channels} and {data.num_classes}; "
-            f"pass --config with matching image_size/channels/num_classes")
+    want = (data.image_size, data.channels, data.num_classes)
+    have = (config.image_size, config.channels, config.num_classes)
+    if have != want:
+        raise UserError(f"a config matching the dataset's {want[0]}x{want[0]}x{want[1]} images and {want[2]} classes "
+                        "(pass --config with that image_size/channels/num_classes)",
+                        f"{have[0]}x{have[0]}x{have[1]} and {have[2]}",
+                        args.config or "the default config, --config")
     return config
 
 
@@ -49,6 +62,78 @@ def _tune(args, epochs: int | None = None):
 
     return FineTuneConfig(epochs=epochs or args.finetune_epochs, learning_rate=args.finetune_lr,
                           reconstruction_weight=args.reconstruction_weight)
+
+
+def _check_masks(args, config, targets) -> None:
+    """Each target's masks.npz exists (``python -m vitcod masks``) and fits the model."""
+    from vitcod.model.mask_artifact import load_mask_artifact
+    from vitcod.user_errors import require_file
+
+    for target in targets:
+        path = run_layout.sparse_dir(args.run_dir, target) / run_layout.MASKS_FILE
+        require_file(path, "a mask artifact", f" - run `python -m vitcod masks --sparsity {target:.2f}` first")
+        load_mask_artifact(path, num_layers=config.depth, num_heads=config.num_heads, num_tokens=config.num_tokens)
+
+
+def _check_data_fits(args, config, stage: str) -> None:
+    """The dataset of ``--dataset`` has the image geometry and classes the stage's model was built for."""
+    data = _dataset(args)
+    want = (config.image_size, config.channels, config.num_classes)
+    have = (data.image_size, data.channels, data.num_classes)
+    if have[:2] != want[:2] or have[2] > want[2]:
+        raise UserError(f"a dataset of {want[0]}x{want[0]}x{want[1]} images and at most {want[2]} classes (as the "
+                        f"model of stage '{stage}' was trained)",
+                        f"{args.dataset}: {have[0]}x{have[0]}x{have[1]} images, {have[2]} classes", "--dataset")
+
+
+def preflight(args) -> None:
+    """Everything a command reads, checked with the light readers before its stage is imported."""
+    command, run_dir = args.command, args.run_dir if hasattr(args, "run_dir") else None
+    if command in ("train", "demo"):
+        problem = check.writable_folder_problem(run_dir)
+        if problem:
+            raise UserError("a run folder that can be written", problem, "--run-dir")
+        _config(args, _dataset(args))
+    elif command == "evaluate":
+        _check_data_fits(args, check.check_stage(run_dir, args.stage), args.stage)
+    elif command in ("autoencoder", "statistics"):
+        stage = run_layout.DENSE if command == "autoencoder" else run_layout.AUTOENCODER
+        _check_data_fits(args, check.check_stage(run_dir, stage, option=None), stage)
+    elif command == "masks":
+        from vitcod.model.masks import AttentionStatistics
+
+        check.check_run_dir(run_dir)
+        AttentionStatistics.load(run_dir / run_layout.STATISTICS / run_layout.STATISTICS_FILE)
+    elif command == "finetune":
+        config = check.check_stage(run_dir, run_layout.AUTOENCODER, option=None)
+        _check_masks(args, config, args.sparsity)
+        _check_data_fits(args, config, run_layout.AUTOENCODER)
+    elif command == "report":
+        from vitcod.model.config import ViTConfig
+
+        check.check_run_dir(run_dir)
+        config = ViTConfig.load(run_layout.stage_dir(run_dir, run_layout.DENSE) / run_layout.CONFIG_FILE)
+        for stage in (run_layout.DENSE, run_layout.AUTOENCODER):
+            run_layout.read_stage_metrics(run_layout.stage_dir(run_dir, stage))
+        done = [t for t in args.sparsity if (run_layout.sparse_dir(run_dir, t) / run_layout.METRICS_FILE).is_file()]
+        for target in done:
+            run_layout.read_stage_metrics(run_layout.sparse_dir(run_dir, target))
+        _check_masks(args, config, done)
+    elif command in ("hls", "csim"):
+        config = check.check_stage(run_dir, args.stage)
+        masks = run_layout.stage_dir(run_dir, args.stage) / run_layout.MASKS_FILE
+        if masks.is_file():
+            from vitcod.model.mask_artifact import load_mask_artifact
+
+            load_mask_artifact(masks, num_layers=config.depth, num_heads=config.num_heads,
+                               num_tokens=config.num_tokens)
+        out = getattr(args, "out", None)
+        problem = check.writable_folder_problem(Path(out or run_layout.hls_project_dir(run_dir, args.stage)))
+        if problem:
+            raise UserError("an HLS project folder that can be written", problem, "--out" if out else "--run-dir")
+
+
+# ---- the commands ---------------------------------------------------------------------------------
 
 
 def cmd_train(args) -> dict:
@@ -90,10 +175,13 @@ def cmd_statistics(args) -> None:
 
 
 def cmd_masks(args) -> None:
-    from vitcod.model.pipeline import make_masks
+    from vitcod.model.mask_stage import make_masks
 
     for target in args.sparsity:
-        print(make_masks(args.run_dir, target, _threshold(args.global_threshold)))
+        try:
+            print(make_masks(args.run_dir, target, args.global_threshold))
+        except UserError as err:
+            raise err.at(f"--sparsity {target}") if err.where == "target_sparsity" else err from None
 
 
 def cmd_finetune(args) -> list[dict]:
@@ -110,9 +198,10 @@ def cmd_report(args) -> None:
 
 
 def cmd_import_masks(args) -> None:
-    from vitcod.model.mask_artifact import import_masks
+    from vitcod.model.mask_import import import_masks
 
-    print(import_masks(args.source, args.convention, args.out, _threshold(args.global_threshold)))
+    print(import_masks(args.source, args.convention, args.out, args.global_threshold,
+                       expected_sparsity=args.sparsity, force=args.force_convention))
 
 
 def cmd_hls(args) -> None:
@@ -129,12 +218,12 @@ def cmd_csim(args) -> dict:
     """Convert, write, compile (g++) and C-simulate the test split; JSON report."""
     from vitcod.hls.network_csim import run_csim
 
-    report = run_csim(args.run_dir, stage=args.stage, backend=args.backend, part=args.part,
-                      clock=args.clock)
-    print(f"QKeras accuracy {100 * report['keras_accuracy']:.2f}%  |  C-simulation accuracy "
-          f"{100 * report['csim_accuracy']:.2f}%  |  top-1 agreement "
-          f"{100 * report['top1_agreement']:.2f}%  |  compile {report['compile_seconds']:.0f} s")
-    return report
+    report_ = run_csim(args.run_dir, stage=args.stage, backend=args.backend, part=args.part,
+                       clock=args.clock)
+    print(f"QKeras accuracy {100 * report_['keras_accuracy']:.2f}%  |  C-simulation accuracy "
+          f"{100 * report_['csim_accuracy']:.2f}%  |  top-1 agreement "
+          f"{100 * report_['top1_agreement']:.2f}%  |  compile {report_['compile_seconds']:.0f} s")
+    return report_
 
 
 def cmd_host_check(args, network_json: Path) -> dict:
@@ -153,11 +242,6 @@ def cmd_host_check(args, network_json: Path) -> dict:
     print(f"host API, emulated board: accuracy {100 * accuracy:.2f}%, outputs identical to the "
           f"csim backend: {identical}")
     return {"backend": "emulated", "test_accuracy": accuracy, "identical_to_csim": identical}
-
-
-def _threshold(text: str):
-    """'0.5' -> fraction of N, '3' -> absolute count of query rows."""
-    return int(text) if text.isdigit() else float(text)
 
 
 def cmd_demo(args) -> None:
@@ -184,8 +268,8 @@ def cmd_demo(args) -> None:
         "masks": pipeline.repo_relative(run_layout.sparse_dir(run_dir, main_target) / run_layout.MASKS_FILE),
         "all": {f"{t:.2f}": {"achieved_sparsity": v["achieved_sparsity"],
                              "test_accuracy": v["test_accuracy"]} for t, v in sparse.items()}})
-    report = pipeline.write_report(run_dir, args.sparsity)
-    print("\n" + report["table"])
+    table = pipeline.write_report(run_dir, args.sparsity)
+    print("\n" + table["table"])
     args.stage = run_layout.sparse_stage(main_target)
     csim = cmd_csim(args)
     pipeline.update_summary(run_dir, "csim", {
@@ -197,37 +281,60 @@ def cmd_demo(args) -> None:
     print(json.dumps(json.loads(summary_path.read_text()), indent=2))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vitcod", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+# ---- the parser -----------------------------------------------------------------------------------
 
-    def stage(name, func, help_text, data=True):
+
+def build_parser() -> check.Parser:
+    parser = check.Parser(prog="vitcod", description=__doc__,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbose_help = "debug logging, and the traceback of an error (also: VITCOD_TRACEBACK=1)"
+    parser.add_argument("-v", "--verbose", action="store_true", help=verbose_help)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    def command(name, func, help_text):
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--run-dir", type=Path, default=Path("build/demo"),
-                       help="run directory (default build/demo)")
-        if data:
-            p.add_argument("--dataset", default="digits",
-                           help="'digits' (bundled, default) or a .npz with x_train, y_train, "
-                                "x_test, y_test")
-            p.add_argument("--seed", type=int, default=0, help="seed of splits and training")
+        # also accepted after the command; SUPPRESS keeps the top-level value when absent
+        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=verbose_help)
         p.set_defaults(func=func)
         return p
 
+    def stage(name, func, help_text, data=True):
+        p = command(name, func, help_text)
+        p.add_argument("--run-dir", type=Path, default=Path("build/demo"),
+                       help="run directory (default build/demo)")
+        if data:
+            p.add_argument("--dataset", type=check.dataset, default="digits",
+                           help="'digits' (bundled, default) or a .npz with x_train, y_train, "
+                                "x_test, y_test")
+            p.add_argument("--seed", type=check.seed, default=0, help="seed of splits and training")
+        return p
+
     def sparsities(p, default):
-        p.add_argument("--sparsity", type=float, nargs="+", default=default,
-                       help="target overall attention sparsity/sparsities")
+        p.add_argument("--sparsity", type=check.sparsity, nargs="+", default=default,
+                       help="target overall attention sparsity/sparsities, in (0, 1), two decimals")
+
+    def threshold(p):
+        p.add_argument("--global-threshold", type=check.global_threshold, default=0.5,
+                       help="global-token threshold: a fraction of N in (0, 1] (0.5) or a row count >= 1 (3)")
 
     def tuning(p, epochs):
-        p.add_argument("--finetune-epochs", type=int, default=epochs)
-        p.add_argument("--finetune-lr", type=float, default=1e-3, help="peak learning rate")
-        p.add_argument("--reconstruction-weight", type=float, default=1e-4,
+        p.add_argument("--finetune-epochs", type=check.positive_int, default=epochs)
+        p.add_argument("--finetune-lr", type=check.positive_float, default=1e-3, help="peak learning rate")
+        p.add_argument("--reconstruction-weight", type=check.non_negative_float, default=1e-4,
                        help="weight of the Q/K reconstruction loss (ViTCoD: 1e-4)")
 
-    p = stage("train", cmd_train, "train the quantized dense ViT")
-    p.add_argument("--config", type=Path, help="ViTConfig JSON/YAML (default: digits demo)")
-    p.add_argument("--epochs", type=int, default=100, help="maximum epochs (early stopping)")
+    def training(p):
+        p.add_argument("--config", type=check.existing_file, help="ViTConfig JSON/YAML (default: digits demo)")
+        p.add_argument("--epochs", type=check.positive_int, default=100, help="maximum epochs (early stopping)")
+
+    def hls_target(p):
+        p.add_argument("--stage", default=run_layout.DEFAULT_HLS_STAGE,
+                       help=f"model folder in the run dir (default {run_layout.DEFAULT_HLS_STAGE})")
+        p.add_argument("--backend", default="Vitis", choices=["Vitis", "Vivado"])
+        p.add_argument("--part", type=check.non_empty, default="xc7z020clg400-1", help="FPGA part (default PYNQ-Z2)")
+        p.add_argument("--clock", type=check.positive_float, default=10.0, help="clock period in ns")
+
+    training(stage("train", cmd_train, "train the quantized dense ViT"))
     p = stage("evaluate", cmd_evaluate, "evaluate a trained stage on the test split")
     p.add_argument("--stage", default=run_layout.DENSE,
                    help=f"{run_layout.DENSE}, {run_layout.AUTOENCODER} or {run_layout.DEFAULT_HLS_STAGE} ...")
@@ -235,51 +342,63 @@ def build_parser() -> argparse.ArgumentParser:
     stage("statistics", cmd_statistics, "mean attention maps over the training set")
     p = stage("masks", cmd_masks, "fixed masks at target sparsities, polarized", data=False)
     sparsities(p, [run_layout.DEFAULT_SPARSITY])
-    p.add_argument("--global-threshold", default="0.5",
-                   help="global-token threshold: a fraction of N (0.5) or a row count (3)")
+    threshold(p)
     p = stage("finetune", cmd_finetune, "masked fine-tuning")
     sparsities(p, [run_layout.DEFAULT_SPARSITY])
     tuning(p, 30)
     p = stage("report", cmd_report, "accuracy/MACs/bytes table and plots", data=False)
     sparsities(p, list(run_layout.DEFAULT_SPARSITIES))
-    p = sub.add_parser("import-masks", help="masks.npz from a boolean (L,H,N,N) array made elsewhere")
-    p.add_argument("source", type=Path, help=".npy or .npz holding the boolean array")
+
+    p = command("import-masks", cmd_import_masks, "masks.npz from a boolean (L,H,N,N) array made elsewhere")
+    p.add_argument("source", type=check.existing_file, help=".npy or .npz holding the boolean array")
     p.add_argument("--convention", required=True, choices=["keep", "pruned"],
-                   help="what True means in the source array")
-    p.add_argument("--out", type=Path, required=True, help="output masks.npz")
-    p.add_argument("--global-threshold", default="0.5")
-    p.set_defaults(func=cmd_import_masks)
-    def hls_target(p):
-        p.add_argument("--stage", default=run_layout.DEFAULT_HLS_STAGE,
-                       help=f"model folder in the run dir (default {run_layout.DEFAULT_HLS_STAGE})")
-        p.add_argument("--backend", default="Vitis", choices=["Vitis", "Vivado"])
-        p.add_argument("--part", default="xc7z020clg400-1", help="FPGA part (default PYNQ-Z2)")
-        p.add_argument("--clock", type=float, default=10.0, help="clock period in ns")
+                   help="what True means in the source array (the ViTCoD authors' files: pruned)")
+    p.add_argument("--out", type=check.npz_output, required=True, help="output masks.npz")
+    p.add_argument("--sparsity", type=check.fraction, default=None,
+                   help="the sparsity you expect the mask to have, in (0, 1) (checked against the convention)")
+    p.add_argument("--force-convention", action="store_true",
+                   help="import with --convention even when the mask looks inverted")
+    threshold(p)
 
     p = stage("hls", cmd_hls, "write the Vitis HLS project (hls4ml + our engines)", data=False)
     hls_target(p)
-    p.add_argument("--out", type=Path, help="project folder (default <run>/hls/<stage>)")
+    p.add_argument("--out", type=check.writable_folder, help="project folder (default <run>/hls/<stage>)")
     hls_target(stage("csim", cmd_csim, "compile the HLS project with g++ and C-simulate the test split",
                      data=False))
     p = stage("demo", cmd_demo, "the whole flow on the bundled digits")
     hls_target(p)
-    p.add_argument("--config", type=Path)
-    p.add_argument("--epochs", type=int, default=100)
+    training(p)
     sparsities(p, list(run_layout.DEFAULT_SPARSITIES))
-    p.add_argument("--main-sparsity", type=float, default=run_layout.DEFAULT_SPARSITY)
-    p.add_argument("--global-threshold", default="0.5")
+    p.add_argument("--main-sparsity", type=check.sparsity, default=run_layout.DEFAULT_SPARSITY)
+    threshold(p)
     tuning(p, 30)
-    p.add_argument("--ae-epochs", type=int, default=60, help="epochs of the auto-encoder stage")
+    p.add_argument("--ae-epochs", type=check.positive_int, default=60, help="epochs of the auto-encoder stage")
     return parser
 
 
+def _is_user_error(error: BaseException) -> bool:
+    """Our user errors, and the HLS conversion's refusals (unsupported or inconsistent settings)."""
+    if isinstance(error, UserError):
+        return True
+    hls_errors = sys.modules.get("vitcod.hls.errors")
+    return hls_errors is not None and isinstance(error, hls_errors.ConversionError)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # a bad option exits here: one line, status 2
+    if hasattr(args, "sparsity") and isinstance(args.sparsity, list):
+        args.sparsity = list(dict.fromkeys(args.sparsity))  # each stage once, in the order given
     # Our loggers at INFO; third-party root loggers (QKeras logs every quantizer
     # it parses at INFO) stay at WARNING.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("vitcod").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    result = args.func(args)
+    try:
+        preflight(args)
+        result = args.func(args)
+    except Exception as error:  # user errors: one line; anything else is ours: the traceback
+        if not _is_user_error(error):
+            raise
+        return report(error, args.verbose)
     if args.command in ("train", "autoencoder") and result:
         print(json.dumps(result, indent=2))
     return 0

@@ -42,35 +42,54 @@ enum { AP_TRN, AP_TRN_ZERO, AP_RND, AP_RND_ZERO, AP_RND_MIN_INF, AP_RND_INF, AP_
 /* Rows: quantize a block of values                                                             */
 /* ============================================================================================ */
 
-/* The rounding increment of each mode, from the exact fraction `rest` in [0, 1) and floor `f`.
+/* The rounding increment of each mode, from s, its floor f (fm as a float) and the midpoint
+ * m = f + 1/2 (exact wherever the decision matters). Never from the fraction s - f: that rounds for
+ * -1/2 < s < 0 (1 + s needs more bits than s), and the float just above -1/2 would look like a tie.
  * Bitwise & and | (not && and ||) so the loop has no branches and vectorises. */
-#define UP_TRN(I, rest, f) ((void)(rest), (I)0)
-#define UP_TRN_ZERO(I, rest, f) ((I)((rest) > 0) & (I)((f) < 0))
-#define UP_RND(I, rest, f) ((I)((rest) >= 0.5f))
-#define UP_RND_ZERO(I, rest, f) ((I)((rest) > 0.5f) | ((I)((rest) == 0.5f) & (I)((f) < 0)))
-#define UP_RND_MIN_INF(I, rest, f) ((I)((rest) > 0.5f))
-#define UP_RND_INF(I, rest, f) ((I)((rest) > 0.5f) | ((I)((rest) == 0.5f) & (I)((f) >= 0)))
+#define UP_TRN(I, s, f, fm, m) ((void)(s), (void)(fm), (void)(m), (I)0)
+#define UP_TRN_ZERO(I, s, f, fm, m) ((void)(m), (I)((s) > (fm)) & (I)((f) < 0))
+#define UP_RND(I, s, f, fm, m) ((void)(fm), (I)((s) >= (m)))
+#define UP_RND_ZERO(I, s, f, fm, m) ((void)(fm), (I)((s) > (m)) | ((I)((s) == (m)) & (I)((f) < 0)))
+#define UP_RND_MIN_INF(I, s, f, fm, m) ((void)(fm), (I)((s) > (m)))
+#define UP_RND_INF(I, s, f, fm, m) ((void)(fm), (I)((s) > (m)) | ((I)((s) == (m)) & (I)((f) >= 0)))
 /* ties: the parity of f, masked in by -(tie) - written so that GCC still vectorises it */
-#define UP_RND_CONV(I, rest, f) (((I)((rest) > 0.5f) | (-(I)((rest) == 0.5f) & (f))) & 1)
+#define UP_RND_CONV(I, s, f, fm, m) ((void)(fm), ((I)((s) > (m)) | (-(I)((s) == (m)) & (f))) & 1)
 
-/* n <= CHUNK values: x -> raws in out (type OUT); saturations and NaNs counted. s is clamped to
- * [lo - 2, hi + 2] first: beyond that every mode saturates, and it keeps the integer conversion
- * in range. floor(s) = trunc(s) - (s < trunc(s)): truncation is a plain conversion (SSE2/NEON),
- * where floor() would need SSE4.1 or a libm call per value. */
-#define ROW_LOOP(T, I, OUT, UP)                                                                 \
+/* n <= CHUNK values: x -> raws in out (type OUT); saturations and NaNs counted. A negative x whose
+ * scaling underflowed to -0 (a type with more integer bits than width scales down) is given its
+ * sign back as -1/4: far below half an LSB, every mode rounds it as the true value (ap_types floors
+ * it to -1 under AP_TRN); only types that scale down (scale < 1) run that check. s is clamped to
+ * [lo - 2, hi + 2] first: beyond that every mode saturates, and it keeps the integer conversion in
+ * range. floor(s) = trunc(s) - (s < trunc(s)):
+ * truncation is a plain conversion (SSE2/NEON), where floor() would need SSE4.1 or a libm call per
+ * value. */
+#define ROW_LOOP(T, I, OUT, UP, SCALES_DOWN)                                                    \
     for (Py_ssize_t i = 0; i < n; ++i) {                                                        \
         T s = x[i] * scale;                                                                     \
         nan_seen |= (I)(s != s);                                                                \
+        if (SCALES_DOWN) s = (s == (T)0) & (x[i] < (T)0) ? (T)-0.25 : s;                        \
         s = s < lo2 ? lo2 : s;                                                                  \
         s = s > hi2 ? hi2 : s;                                                                  \
         const I t = (I)s;                                                                       \
         const I f = t - (I)((T)t > s);                                                          \
-        const T rest = s - (T)f;                                                                \
-        I r = f + UP(I, rest, f);                                                               \
+        const T fm = (T)f;                                                                      \
+        const T m = fm + (T)0.5;                                                                \
+        I r = f + UP(I, s, f, fm, m);                                                           \
         sat += (I)(r < lo) + (I)(r > hi);                                                       \
         r = r < lo ? lo : r;                                                                    \
         r = r > hi ? hi : r;                                                                    \
         out[i] = (OUT)r;                                                                        \
+    }
+
+#define ROW_SWITCH(T, I, OUT, SCALES_DOWN)                                                      \
+    switch (mode) {                                                                             \
+    case AP_TRN: ROW_LOOP(T, I, OUT, UP_TRN, SCALES_DOWN) break;                                \
+    case AP_TRN_ZERO: ROW_LOOP(T, I, OUT, UP_TRN_ZERO, SCALES_DOWN) break;                      \
+    case AP_RND: ROW_LOOP(T, I, OUT, UP_RND, SCALES_DOWN) break;                                \
+    case AP_RND_ZERO: ROW_LOOP(T, I, OUT, UP_RND_ZERO, SCALES_DOWN) break;                      \
+    case AP_RND_MIN_INF: ROW_LOOP(T, I, OUT, UP_RND_MIN_INF, SCALES_DOWN) break;                \
+    case AP_RND_INF: ROW_LOOP(T, I, OUT, UP_RND_INF, SCALES_DOWN) break;                        \
+    default: ROW_LOOP(T, I, OUT, UP_RND_CONV, SCALES_DOWN) break;                               \
     }
 
 #define DEFINE_ROW(NAME, T, I, OUT)                                                             \
@@ -78,14 +97,10 @@ enum { AP_TRN, AP_TRN_ZERO, AP_RND, AP_RND_ZERO, AP_RND_MIN_INF, AP_RND_INF, AP_
                      int mode, int64_t *sat_out, int *nan_out) {                                \
         const T lo2 = (T)(lo - 2), hi2 = (T)(hi + 2);                                           \
         I sat = 0, nan_seen = 0; /* n <= CHUNK: no overflow */                                  \
-        switch (mode) {                                                                         \
-        case AP_TRN: ROW_LOOP(T, I, OUT, UP_TRN) break;                                         \
-        case AP_TRN_ZERO: ROW_LOOP(T, I, OUT, UP_TRN_ZERO) break;                               \
-        case AP_RND: ROW_LOOP(T, I, OUT, UP_RND) break;                                         \
-        case AP_RND_ZERO: ROW_LOOP(T, I, OUT, UP_RND_ZERO) break;                               \
-        case AP_RND_MIN_INF: ROW_LOOP(T, I, OUT, UP_RND_MIN_INF) break;                         \
-        case AP_RND_INF: ROW_LOOP(T, I, OUT, UP_RND_INF) break;                                 \
-        default: ROW_LOOP(T, I, OUT, UP_RND_CONV) break;                                        \
+        if (scale < (T)1) {                                                                     \
+            ROW_SWITCH(T, I, OUT, 1)                                                            \
+        } else { /* nothing underflows: the loop without the sign fix */                        \
+            ROW_SWITCH(T, I, OUT, 0)                                                            \
         }                                                                                       \
         *sat_out += sat;                                                                        \
         *nan_out |= (nan_seen != 0);                                                            \
@@ -199,8 +214,9 @@ static PyObject *quantize_pack(PyObject *self, PyObject *const *args, Py_ssize_t
     const double scale = PyFloat_AsDouble(args[6]);
     const long mode = PyLong_AsLong(args[7]);
     if (PyErr_Occurred()) return NULL;
-    if (mode < 0 || mode >= N_MODES || lo > 0 || hi < 0 || !(scale > 0) || n_values < 1) {
-        PyErr_SetString(PyExc_ValueError, "bad format arguments (mode, lo <= 0 <= hi, scale > 0, n_values >= 1)");
+    if (mode < 0 || mode >= N_MODES || lo > 0 || hi < 0 || !(scale >= 0) || n_values < 1) {
+        /* scale 0: 2^frac underflowed (frac < -1074); every value then rounds as its sign says */
+        PyErr_SetString(PyExc_ValueError, "bad format arguments (mode, lo <= 0 <= hi, scale >= 0, n_values >= 1)");
         return NULL;
     }
     Py_buffer xb, wb;

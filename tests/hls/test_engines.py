@@ -10,6 +10,7 @@ config validation messages, and one float-accuracy sanity check.
 
 from __future__ import annotations
 
+import ctypes
 import shutil
 import subprocess
 
@@ -27,6 +28,7 @@ from vitcod.hls.fixed_point import (
     parse_type,
     quantize,
     to_float,
+    wrap_to_type,
 )
 from vitcod.hls.network_csim import random_head_mask
 from vitcod.model.polarize import polarize_head
@@ -265,6 +267,64 @@ def test_fixed_point_model_matches_ap_types():
         s = parse_type(src)
         raws = np.arange(s.min_raw, s.max_raw + 1)
         np.testing.assert_array_equal(cast(i, raws), quantize(raws, s.frac, dst), err_msg=f"{src} -> {dst}")
+
+
+_DOUBLE_CAST_DRIVER = """#include "ap_fixed.h"
+#include "ap_int.h"
+extern "C" int vitcod_cast_double(int which, long long n, const double *in, long long *out) {{
+    switch (which) {{
+{cases}
+    default: return 1;
+    }}
+    return 0;
+}}
+"""
+
+# Types whose LSB is above 1 (integer > width: the scaling underflows for tiny x), below 1 with
+# negative integer bits, and ordinary ones; signed and unsigned.
+DOUBLE_CAST_BASES = ["ap_fixed<8,10", "ap_ufixed<8,10", "ap_fixed<8,60", "ap_ufixed<6,62", "ap_fixed<16,70",
+                     "ap_fixed<8,-2", "ap_ufixed<12,-20", "ap_fixed<8,3", "ap_fixed<1,1"]
+
+
+def tiny_and_boundary_doubles(t: FixedType) -> np.ndarray:
+    """Subnormals, the smallest normals, their negatives and neighbours, and the values where every
+    rounding mode decides (half an LSB and its float neighbours, one LSB, the range ends)."""
+    tiny = np.finfo(np.float64).tiny  # smallest normal
+    lsb = float(t.lsb)
+    mags = [5e-324, 1e-323, 1e-310, np.nextafter(tiny, 0), tiny, np.nextafter(tiny, 1), 1e-300, 1e-200,
+            lsb / 2, np.nextafter(lsb / 2, 0), np.nextafter(lsb / 2, np.inf), lsb, np.nextafter(lsb, 0), 1.5 * lsb, 2.5 * lsb,
+            float(t.max_value), float(t.max_value) + lsb / 2, float(-t.min_value) if t.signed else lsb * 3]
+    mags = np.array(mags, dtype=np.float64)
+    return np.concatenate([[0.0, -0.0], mags, -mags])
+
+
+@needs_gxx
+def test_from_float_matches_ap_types_on_tiny_and_denormal_doubles():
+    """from_float() vs ``T y = double;`` compiled with ap_types: every rounding mode, wrap and
+    saturation, on subnormals (-5e-324 into ap_fixed<8,10,AP_TRN> is raw -1, not 0), tiny normals
+    and the rounding boundaries, for types with integer bits above the width and below zero."""
+    types = [parse_type(f"{base},{q},{o}>") for base in DOUBLE_CAST_BASES for q in ROUNDING_MODES
+             for o in ("AP_WRAP", "AP_SAT")]
+    cases = "\n".join(
+        f"    case {i}: for (long long j = 0; j < n; j++) {{ {t.cpp()} y = in[j]; "
+        f"out[j] = (long long)y.range({t.width - 1}, 0).to_uint64(); }} break;" for i, t in enumerate(types))
+    path = ch.compile_library({"double_cast.cpp": _DOUBLE_CAST_DRIVER.format(cases=cases)}, "double_cast.cpp")
+    lib = ctypes.CDLL(str(path))
+    lib.vitcod_cast_double.restype = ctypes.c_int
+    lib.vitcod_cast_double.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p]
+    for i, t in enumerate(types):
+        x = np.ascontiguousarray(tiny_and_boundary_doubles(t))
+        out = np.zeros(x.size, dtype=np.int64)
+        assert lib.vitcod_cast_double(i, x.size, x.ctypes.data, out.ctypes.data) == 0
+        np.testing.assert_array_equal(from_float(x, t), wrap_to_type(out, t), err_msg=f"{t} on {x.tolist()}")
+    # the case found first: a negative subnormal into a type whose LSB is 4, truncating
+    assert from_float(np.array([-5e-324, 5e-324]), "ap_fixed<8,10>").tolist() == [-1, 0]
+
+
+def test_from_float_refuses_subnormals_where_ap_types_misreads_them():
+    with pytest.raises(ValueError, match="subnormal"):
+        from_float(np.array([2.0 ** -1030]), "ap_fixed<8,-1015>")
+    assert from_float(np.array([2.0 ** -1000]), "ap_fixed<8,-1015>").tolist() == [0]  # normal: exact
 
 
 @needs_gxx

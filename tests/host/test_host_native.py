@@ -80,6 +80,36 @@ def test_kernel_gives_the_reference_words(cpp, dtype):
         assert count == saturated
 
 
+MODES = ["AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("base", ["ap_fixed<8,10", "ap_ufixed<8,10", "ap_fixed<16,70", "ap_fixed<8,300", "ap_fixed<8,1100",
+                                  "ap_fixed<6,-3"])
+def test_kernel_on_denormals_and_tiny_values(base, mode, dtype):
+    # Types with more integer bits than width scale values down: a tiny negative x may underflow to
+    # -0 (ap_fixed<8,1100>: 2**frac itself is 0 in float64), yet ap_types floors it to -1 under
+    # AP_TRN. The reference (round_float) is checked against the flow's model in test_host_pack.
+    fmt = FixedFormat.parse(f"{base},{mode},AP_SAT>")
+    mags = np.array([5e-324, 1e-310, 2.2250738585072014e-308, 1e-45, 1e-40, 1.1754943508222875e-38, 1e-30, 0.5, 1.0,
+                     3e38, 1e300], dtype=np.float64)
+    with np.errstate(over="ignore"):  # huge values overflow float32, and the scaling (they saturate)
+        lsb = fmt.lsb  # inf for ap_fixed<8,1100>
+        steps = np.array([0.5, 1.0, 1.5, 2.5, 100.0]) * lsb if np.isfinite(lsb) else np.array([])
+        x = np.concatenate([[0.0, -0.0], mags, -mags, steps, -steps]).astype(dtype)
+        x = x[np.isfinite(x)]
+        x = np.resize(x, (x.size + 15) // 16 * 16).reshape(-1, 16)
+        expected, saturated = reference(x, fmt)
+    words, count = run_kernel(x, fmt)
+    np.testing.assert_array_equal(words, expected, err_msg=fmt.cpp)
+    assert count == saturated
+    if mode == "AP_TRN" and fmt.frac < -130:  # every negative value of `mags` is below half an LSB
+        raws = unpack(words, 16, fmt.width, fmt.signed).ravel()
+        tiny_negative = np.isin(x.ravel(), -mags[mags < 1e300].astype(dtype)) & (x.ravel() != 0)
+        np.testing.assert_array_equal(raws[tiny_negative], -1 if fmt.signed else 0)
+
+
 @pytest.mark.parametrize("cpp", ["ap_ufixed<8,0>", "ap_fixed<16,6,AP_RND_CONV,AP_SAT>", "ap_fixed<15,3,AP_RND_CONV,AP_SAT>",
                                  "ap_fixed<12,4>", "ap_fixed<22,6,AP_TRN,AP_SAT>"])
 @pytest.mark.parametrize("n_values", [1, 31, 33, 4095, 4097, 9000])

@@ -42,7 +42,18 @@ def test_unknown_field_and_bad_json_rejected(tmp_path):
     with pytest.raises(ConfigError, match="heads"):
         ViTConfig.load(bad)
     bad.write_text("{not json")
-    with pytest.raises(ConfigError, match="not valid JSON"):
+    with pytest.raises(ConfigError, match=r"a ViT config in valid JSON, got .* at line 1 column 2 \(.*c.json\)"):
         ViTConfig.load(bad)
-    with pytest.raises(FileNotFoundError):
+    bad.write_bytes(b'{"embed_dim": "\xff"}')
+    with pytest.raises(ConfigError, match=r"UTF-8.*0xff at byte 15.*c.json"):
+        ViTConfig.load(bad)
+    bad.write_text(json.dumps({"embed_dim": 0}))
+    with pytest.raises(ConfigError) as info:
+        ViTConfig.load(bad)
+    assert str(info.value) == f"an integer >= 1, got 0 (embed_dim in {bad})"
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("embed_dim: [1,\n")
+    with pytest.raises(ConfigError, match=r"valid YAML.*line.*c.yaml"):
+        ViTConfig.load(yaml_file)
+    with pytest.raises(FileNotFoundError, match="no such file"):
         ViTConfig.load(tmp_path / "missing.json")

@@ -44,18 +44,18 @@ def test_user_npz_loads_in_keras_layout(tmp_path, good_arrays):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda a: a.pop("y_test"), "missing key"),
+    (lambda a: a.pop("y_test"), r"got no \['y_test'\] \(it holds"),
     (lambda a: a.update(x_train=a["x_train"][:, :, :6]), "square"),
     (lambda a: a.update(x_train=a["x_train"].reshape(50, 144)), "samples, height, width"),
     (lambda a: a.update(x_train=a["x_train"].astype(np.int32)), "dtype"),
     (lambda a: a.update(x_train=a["x_train"].astype(np.float32)), r"\[0, 1\]"),
     (lambda a: a.update(y_train=a["y_train"].astype(np.float32)), "integer dtype"),
-    (lambda a: a.update(y_train=a["y_train"][:40]), "expected 50 labels"),
+    (lambda a: a.update(y_train=a["y_train"][:40]), r"50 labels \(one per image\), got 40 \(y_train in .*bad.npz\)"),
     (lambda a: a.update(y_train=a["y_train"] - 1), ">= 0"),
-    (lambda a: a.update(y_test=a["y_test"] + 5), "outside the training labels"),
+    (lambda a: a.update(y_test=a["y_test"] + 5), r"labels within the training labels 0..4, got label \d+ \(y_test"),
     (lambda a: a.update(x_test=np.zeros((0, 12, 12), np.uint8), y_test=np.zeros(0, int)),
      "non-empty"),
-    (lambda a: a.update(x_test=np.zeros((10, 10, 10), np.uint8)), "differs from x_train"),
+    (lambda a: a.update(x_test=np.zeros((10, 10, 10), np.uint8)), r"the image shape of x_train \(12, 12, 1\), got \(10, 10, 1\) \(x_test"),
 ])
 def test_bad_npz_gets_a_clear_error(tmp_path, good_arrays, change, message):
     change(good_arrays)
@@ -72,5 +72,36 @@ def test_nan_images_rejected(tmp_path, good_arrays):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not found"):
+    with pytest.raises(FileNotFoundError, match=r"got no such file \(.*none.npz\)"):
         load_dataset(str(tmp_path / "none.npz"))
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "got an empty file"),
+    (b"hello", "got a file that is not a .npz archive"),
+    (None, "got a truncated or corrupt archive"),
+])
+def test_unreadable_files_name_the_file(tmp_path, good_arrays, content, message):
+    path = tmp_path / "data.npz"
+    if content is None:
+        whole = _save(tmp_path / "whole.npz", **good_arrays).read_bytes()
+        content = whole[: len(whole) // 2]
+    path.write_bytes(content)
+    with pytest.raises(DatasetError, match=message + r".*\(.*data.npz\)"):
+        load_dataset(str(path))
+
+
+def test_every_array_error_names_the_array_and_the_file(tmp_path, good_arrays):
+    good_arrays["x_train"] = good_arrays["x_train"].astype(np.int32)
+    path = _save(tmp_path / "bad.npz", **good_arrays)
+    with pytest.raises(DatasetError) as info:
+        load_npz(path)
+    assert str(info.value) == f"images of dtype uint8 (0..255) or float in [0, 1], got dtype int32 (x_train in {path})"
+
+
+def test_a_class_with_one_image_is_refused_naming_the_cause(tmp_path, good_arrays):
+    good_arrays["y_train"] = good_arrays["y_train"].copy()
+    good_arrays["y_train"][good_arrays["y_train"] == 1] = 0
+    good_arrays["y_train"][0] = 1  # class 1 has one training image: no stratified validation split
+    with pytest.raises(DatasetError, match=r"stratified 10% validation split.*scikit-learn.*\(y_train in"):
+        load_npz(_save(tmp_path / "one.npz", **good_arrays))

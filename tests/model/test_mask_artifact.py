@@ -1,4 +1,5 @@
-"""Tests for vitcod.model.mask_artifact: masks.npz round trip, validation, import, atomicity."""
+"""Tests for vitcod.model.mask_artifact: masks.npz round trip, validation, atomicity (imports:
+test_mask_import.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,7 @@ import pytest
 from vitcod.model.mask_artifact import (
     REQUIRED_KEYS,
     MaskArtifactError,
-    import_masks,
     load_mask_artifact,
-    masks_from_boolean_array,
     save_mask_artifact,
 )
 from vitcod.model.polarize import polarize_head
@@ -166,31 +165,31 @@ def flip_dense_keep(arrays):
 
 
 BAD_FILES = {
-    "mask shape": (setitem("mask", lambda m: m[..., :-1]), r"'mask'.*shape"),
-    "mask dtype": (setitem("mask", lambda m: m.astype(np.uint8)), r"'mask'.*dtype bool.*uint8"),
-    "row_ptr dtype": (setitem("row_ptr", lambda a: a.astype(np.int64)), r"'row_ptr'.*int32.*int64"),
-    "permutation shape": (setitem("permutation", lambda a: a[:, :, :-1]), r"'permutation'.*shape"),
-    "dense_keep shape": (setitem("dense_keep", lambda a: a[..., :-1]), r"'dense_keep'.*shape"),
-    "all-pruned row": (prune_a_whole_row, r"'mask'.*all-pruned.*layer 1, head 2, query 5"),
+    "mask shape": (setitem("mask", lambda m: m[..., :-1]), r"shape.*field 'mask'"),
+    "mask dtype": (setitem("mask", lambda m: m.astype(np.uint8)), r"dtype bool.*uint8.*field 'mask'"),
+    "row_ptr dtype": (setitem("row_ptr", lambda a: a.astype(np.int64)), r"int32.*int64.*field 'row_ptr'"),
+    "permutation shape": (setitem("permutation", lambda a: a[:, :, :-1]), r"shape.*field 'permutation'"),
+    "dense_keep shape": (setitem("dense_keep", lambda a: a[..., :-1]), r"shape.*field 'dense_keep'"),
+    "all-pruned row": (prune_a_whole_row, r"all-pruned.*layer 1, head 2, query 5.*field 'mask'"),
     "missing col_idx": (delete("col_idx"), r"missing required field.*col_idx"),
     "missing metadata": (delete("metadata"), r"missing required field.*metadata"),
-    "schema version": (setitem("schema_version", np.array(2, dtype=np.int64)), r"'schema_version'.*\(1,\).*2"),
-    "schema version dtype": (setitem("schema_version", np.array(1.0)), r"'schema_version'.*integer"),
+    "schema version": (setitem("schema_version", np.array(2, dtype=np.int64)), r"\(1,\).*2.*field 'schema_version'"),
+    "schema version dtype": (setitem("schema_version", np.array(1.0)), r"integer.*field 'schema_version'"),
     "col_idx moved": (corrupt_col_idx, r"'col_idx'"),
-    "col_idx out of range": (edited("col_idx", lambda a: a.__setitem__(0, N)), r"'col_idx'.*\[G, N\)"),
+    "col_idx out of range": (edited("col_idx", lambda a: a.__setitem__(0, N)), r"\[G, N\).*field 'col_idx'"),
     "row_ptr": (corrupt_row_ptr, r"'col_idx'|'row_ptr'"),
     "row_ptr total": (edited("row_ptr", lambda a: a.__setitem__((0, 0, N), 0)), r"'row_ptr'"),
     "col_offset": (edited("col_offset", lambda a: a.__setitem__(-1, a[-1] + 1)), r"'col_offset'"),
-    "permutation": (duplicate_in_permutation, r"'permutation'.*a permutation"),
+    "permutation": (duplicate_in_permutation, r"a permutation.*field 'permutation'"),
     "global_tokens": (edited("global_tokens", lambda a: a.__setitem__((0, 0, -1), 5)), r"'global_tokens'"),
     "num_global": (edited("num_global", lambda a: a.__setitem__((0, 0), N + 1)), r"'num_global'"),
     "dense_keep": (flip_dense_keep, r"'dense_keep'"),
     "nnz_sparse": (edited("nnz_sparse", lambda a: a.__setitem__((1, 1), a[1, 1] + 1)), r"'nnz_sparse'"),
     "nnz_dense": (edited("nnz_dense", lambda a: a.__setitem__((1, 1), 0)), r"'nnz_dense'"),
     "dense_ratio": (edited("dense_ratio", lambda a: a.__setitem__((0, 2), 0.123)), r"'dense_ratio'"),
-    "threshold_kind": (setitem("threshold_kind", np.array("median")), r"'threshold_kind'.*median"),
+    "threshold_kind": (setitem("threshold_kind", np.array("median")), r"median.*field 'threshold_kind'"),
     "threshold": (setitem("threshold", np.array(1.5)), r"'threshold'"),
-    "metadata": (setitem("metadata", np.array("{not json")), r"'metadata'.*JSON"),
+    "metadata": (setitem("metadata", np.array("{not json")), r"JSON.*field 'metadata'"),
 }
 
 
@@ -217,17 +216,33 @@ def test_mismatch_with_the_model_rejected(saved, expected, message):
         load_mask_artifact(path, **expected)
 
 
-def test_missing_and_unreadable_files_rejected(tmp_path):
-    with pytest.raises(MaskArtifactError, match="file not found"):
+def test_missing_and_unreadable_files_rejected(saved, tmp_path):
+    with pytest.raises(MaskArtifactError, match=r"got no such file \(.*nope.npz\)"):
         load_mask_artifact(tmp_path / "nope.npz")
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"this is not a zip archive")
-    with pytest.raises(MaskArtifactError, match="not a readable .npz"):
+    with pytest.raises(MaskArtifactError, match=r"got a file that is not a .npz archive \(.*garbage.npz\)"):
         load_mask_artifact(garbage)
     pickled = tmp_path / "pickled.npz"
     np.savez(pickled, mask=np.array([{"a": 1}], dtype=object))
-    with pytest.raises(MaskArtifactError, match="not a readable .npz"):
+    with pytest.raises(MaskArtifactError, match=r"got pickled Python objects \(.*pickled.npz\)"):
         load_mask_artifact(pickled)
+    path, _ = saved
+    truncated, empty = tmp_path / "truncated.npz", tmp_path / "empty.npz"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    empty.write_bytes(b"")
+    with pytest.raises(MaskArtifactError, match=r"got a truncated or corrupt archive .*truncated.npz\)"):
+        load_mask_artifact(truncated)
+    with pytest.raises(MaskArtifactError, match=r"got an empty file \(.*empty.npz\)"):
+        load_mask_artifact(empty)
+
+
+def test_field_errors_name_the_field_and_the_file(saved, tmp_path):
+    path, _ = saved
+    bad = rewrite(path, tmp_path / "bad.npz", setitem("mask", lambda m: m.astype(np.uint8)))
+    with pytest.raises(MaskArtifactError) as info:
+        load_mask_artifact(bad)
+    assert str(info.value) == f"dtype bool, got dtype uint8 (field 'mask' of {bad})"
 
 
 def test_save_rejects_invalid_masks(tmp_path):
@@ -240,55 +255,6 @@ def test_save_rejects_invalid_masks(tmp_path):
     with pytest.raises(ValueError, match=r"\.npz"):
         save_mask_artifact(tmp_path / "masks.bin", make_mask())
     assert list(tmp_path.iterdir()) == []
-
-
-# --------------------------------------------------------------------------- import
-def test_boolean_import_conventions():
-    keep = make_mask(2)
-    np.testing.assert_array_equal(masks_from_boolean_array(keep, "keep"), keep)
-    np.testing.assert_array_equal(masks_from_boolean_array(~keep, "pruned"), keep)
-    np.testing.assert_array_equal(masks_from_boolean_array(keep.astype(np.uint8), "keep"), keep)
-    np.testing.assert_array_equal(masks_from_boolean_array((~keep).astype(np.int64), "pruned"), keep)
-    result = masks_from_boolean_array(keep, "keep")
-    result[0, 0, 0, 0] = False
-    assert keep[0, 0, 0, 0]  # a copy, not a view
-
-
-def test_boolean_import_rejections():
-    keep = make_mask(2)
-    with pytest.raises(TypeError):
-        masks_from_boolean_array(keep)  # convention is required
-    with pytest.raises(ValueError, match="convention.*'mask'"):
-        masks_from_boolean_array(keep, "mask")
-    counts = keep.astype(np.int32)
-    counts[0, 0, 1, 1] = 2
-    with pytest.raises(ValueError, match="0/1"):
-        masks_from_boolean_array(counts, "keep")
-    with pytest.raises(TypeError, match="float"):
-        masks_from_boolean_array(keep.astype(np.float32), "keep")
-    with pytest.raises(ValueError, match="shape"):
-        masks_from_boolean_array(keep[0], "keep")
-    with pytest.raises(ValueError, match="shape"):
-        masks_from_boolean_array(keep[..., :-1], "keep")
-
-
-def test_import_masks_from_npy_and_npz(tmp_path):
-    keep = make_mask(3)
-    np.save(tmp_path / "authors.npy", ~keep)  # the authors' files: True = pruned
-    out = import_masks(tmp_path / "authors.npy", "pruned", tmp_path / "a" / "masks.npz", threshold=0.5)
-    artifact = load_mask_artifact(out, num_tokens=N)
-    np.testing.assert_array_equal(artifact.mask, keep)
-    assert "authors.npy" in artifact.metadata["source"] and "pruned" in artifact.metadata["source"]
-
-    np.savez(tmp_path / "single.npz", whatever=keep.astype(np.uint8))
-    out = import_masks(tmp_path / "single.npz", "keep", tmp_path / "b" / "masks.npz", threshold=2)
-    artifact = load_mask_artifact(out)
-    np.testing.assert_array_equal(artifact.mask, keep)
-    assert artifact.threshold == 2
-
-    np.savez(tmp_path / "two.npz", a=keep, b=keep)
-    with pytest.raises(ValueError, match=r"one array or one named 'mask'.*\['a', 'b'\]"):
-        import_masks(tmp_path / "two.npz", "keep", tmp_path / "c" / "masks.npz")
 
 
 # --------------------------------------------------------------------------- atomicity

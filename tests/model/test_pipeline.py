@@ -49,3 +49,24 @@ def test_stage_without_its_input_says_what_to_run(tmp_path, digits):
         pipeline.train_autoencoder(tmp_path, digits, pipeline.FineTuneConfig(epochs=1))
     with pytest.raises(FileNotFoundError, match="statistics"):
         pipeline.make_masks(tmp_path, 0.9)
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("epochs", 0, r"an integer >= 1, got 0 \(epochs\)"),
+    ("epochs", -1, r"an integer >= 1, got -1 \(epochs\)"),
+    ("batch_size", 2.5, r"an integer >= 1, got 2.5 \(batch_size\)"),
+    ("learning_rate", float("nan"), r"a finite number > 0, got nan \(learning_rate\)"),
+    ("learning_rate", 0.0, r"a finite number > 0, got 0.0 \(learning_rate\)"),
+    ("weight_decay", -0.1, r"a finite number >= 0, got -0.1 \(weight_decay\)"),
+    ("patience", -1, r"an integer >= 0, got -1 \(patience\)"),
+])
+def test_training_settings_that_cannot_run_are_refused_naming_the_field(field, value, expected):
+    # epochs=-1 once trained nothing and ended in KeyError: 'loss'
+    from vitcod.model.train import TrainConfig
+    from vitcod.user_errors import UserError
+
+    with pytest.raises(UserError, match=expected):
+        TrainConfig(**{field: value})
+    if field in ("epochs", "learning_rate", "patience"):
+        with pytest.raises(UserError, match=expected):
+            pipeline.FineTuneConfig(**{field: value})
