@@ -26,11 +26,18 @@ capability). Only the hardware below the registers is modelled:
 
 When the IP is started and both channels are armed (in any order), the device runs the C
 simulation of the IP top (:class:`~vitcod.host.csim_backend.CsimLibrary`) on the words in the MM2S buffer
-and writes its output into the S2MM buffer, then sets the status bits as the hardware would: both
-channels Idle + IOC, the IP ap_done/ap_idle. What a real system would do on a malformed transfer is
-modelled too: a batch whose input is too short leaves the IP waiting and S2MM busy (a hang the
-driver must time out on); unread input leaves MM2S busy; a packet longer than the S2MM length sets
-DMAIntErr. :meth:`EmulatedDevice.inject_fault` makes the next run hang or set a DMA error bit.
+(TLAST on the last, as the DMA sends them) and writes its output into the S2MM buffer, then sets the
+status bits as the hardware would: both channels Idle + IOC, the IP ap_done/ap_idle. A malformed
+transfer plays out as on hardware, because the same C++ top decides: the IP stops at an early TLAST
+and ends its output packet there (S2MM completes with fewer bytes, LENGTH says how many), and it
+drains a longer transfer up to its TLAST (MM2S completes); words the IP leaves unread (its drain
+limit) keep MM2S busy; an output packet longer than the S2MM length sets DMAIntErr and leaves the
+IP blocked on its output (PG021 does not say whether the DMA then keeps TREADY high; the model takes
+the worse case, which the driver recovers from by reloading the bitstream).
+:meth:`EmulatedDevice.inject_fault` makes the next run hang or set a DMA error bit.
+
+Memory is handed out first-fit from a free list, and a freed buffer's range is reused, so a
+long-running user (a notebook, a CI soak) never exhausts the emulated DDR.
 
 The models are driven synchronously from register writes; there is no time in them.
 """
@@ -41,6 +48,7 @@ import ctypes
 import hashlib
 import logging
 import struct
+import threading
 import weakref
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -55,6 +63,7 @@ from ..fileio import atomic_write
 from .csim_backend import RUN_INPUT_SHORT, CsimLibrary, cache_dir, simulated_ip
 from .driver import DEFAULT_TIMEOUT_S, IDENTITY_REGISTERS
 from .errors import DeviceError
+from .guards import timeout_seconds
 from .metadata import OverlayMetadata
 from .overlay import (AP_CTRL, AP_DONE, AP_IDLE, AP_READY, AP_START, ADDRESS, ADDRESS_MSB, DMACR, DMACR_RESET,
                       DMACR_RS, DMASR, DMASR_ERRORS, DMASR_HALTED, DMASR_IDLE, LENGTH, MM2S, S2MM, VitcodOverlay)
@@ -130,7 +139,8 @@ def emulation_hwh(meta: OverlayMetadata) -> str:
     })
     bus(dma, "S_AXI_LITE", "SLAVE")
 
-    ip = module(meta.ip_name, meta.ip_vlnv, meta.ip_vlnv.split(":")[2], {"C_S_AXI_CONTROL_ADDR_WIDTH": 7})
+    addr_width = max(7, (max(meta.registers.values(), default=0) + 7).bit_length())  # as Vitis HLS sizes it
+    ip = module(meta.ip_name, meta.ip_vlnv, meta.ip_vlnv.split(":")[2], {"C_S_AXI_CONTROL_ADDR_WIDTH": addr_width})
     block = ET.SubElement(ET.SubElement(ip, "ADDRESSBLOCKS"), "ADDRESSBLOCK", ACCESS="read-write",
                           INTERFACE="s_axi_control", NAME="Reg", RANGE=str(REGISTER_SPACE), USAGE="register")
     registers = ET.SubElement(block, "REGISTERS")
@@ -340,7 +350,8 @@ class EmulatedDevice(pynq.Device):
         self.ip = VitcodIpModel(self, registers)
         self._regions: list[tuple[int, int, Any]] = []
         self._allocations: dict[int, _Allocation] = {}
-        self._next_address = DDR_BASE
+        self._free: list[tuple[int, int]] = [(DDR_BASE, DDR_SIZE)]  # (address, size), sorted, coalesced
+        self._memory_lock = threading.RLock()  # (a buffer may be freed by the GC in any thread, even here)
         self._next_bo = 1
         self._fault: tuple[str, str] | None = None
         self.stats = {"runs": 0, "flushes": 0, "invalidates": 0, "downloads": 0}
@@ -395,19 +406,51 @@ class EmulatedDevice(pynq.Device):
 
     # ---- memory -------------------------------------------------------------------------------------------
     def allocate(self, shape: Any, dtype: Any = "u4", **kwargs: Any) -> PynqBuffer:
-        """A PynqBuffer at a made-up physical address, with a separate DDR copy (non-coherent)."""
+        """A PynqBuffer at a made-up physical address, with a separate DDR copy (non-coherent).
+
+        Addresses come first-fit from the free list; a buffer's range returns to it when the
+        buffer is garbage-collected.
+        """
         nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
         size = max(BUFFER_ALIGN, -(-nbytes // BUFFER_ALIGN) * BUFFER_ALIGN)
-        if self._next_address + size > DDR_BASE + DDR_SIZE:
-            raise MemoryError(f"emulated DDR exhausted: cannot allocate {nbytes} bytes")
-        bo, address = self._next_bo, self._next_address
-        self._next_bo += 1
-        self._next_address += size
+        with self._memory_lock:
+            slot = next((i for i, (_, free) in enumerate(self._free) if free >= size), None)
+            if slot is None:
+                raise MemoryError(f"emulated DDR exhausted: cannot allocate {nbytes} bytes "
+                                  f"({len(self._allocations)} buffers live)")
+            address, free = self._free[slot]
+            if free == size:
+                del self._free[slot]
+            else:
+                self._free[slot] = (address + size, free - size)
+            bo = self._next_bo
+            self._next_bo += 1
         buf = PynqBuffer(shape, dtype, device=self, device_address=address, bo=bo, coherent=False)
         buf[...] = 0
         self._allocations[bo] = _Allocation(address, nbytes, np.zeros(nbytes, dtype=np.uint8))
-        weakref.finalize(buf, self._allocations.pop, bo, None)
+        weakref.finalize(buf, self._release, bo, address, size)
         return buf
+
+    def _release(self, bo: int, address: int, size: int) -> None:
+        """Return a freed buffer's range to the free list (merged with its neighbours)."""
+        with self._memory_lock:
+            self._release_locked(bo, address, size)
+
+    def _release_locked(self, bo: int, address: int, size: int) -> None:
+        self._allocations.pop(bo, None)
+        free = self._free
+        i = next((k for k, (a, _) in enumerate(free) if a > address), len(free))
+        free.insert(i, (address, size))
+        if i + 1 < len(free) and address + size == free[i + 1][0]:  # merge with the next block
+            free[i] = (address, size + free.pop(i + 1)[1])
+        if i > 0 and free[i - 1][0] + free[i - 1][1] == address:  # and with the previous one
+            prev = free.pop(i - 1)
+            free[i - 1] = (prev[0], prev[1] + free[i - 1][1])
+
+    @property
+    def free_bytes(self) -> int:
+        """Emulated DDR not held by a live buffer."""
+        return sum(size for _, size in self._free)
 
     def ddr(self, address: int, nbytes: int) -> np.ndarray | None:
         """The DDR bytes ``[address, address + nbytes)`` if they lie in one allocated buffer."""
@@ -476,24 +519,27 @@ class EmulatedDevice(pynq.Device):
             log.info("emulated device: injected %s on %s", kind, channel)
             return  # the IP stays busy: the stream it waits for never comes
         source = self.dma.buffer(mm2s)
-        in_words = source[:source.size // 8 * 8].view(np.uint64).copy()  # whole 64-bit beats
+        in_words = source[:source.size // 8 * 8].view(np.uint64).copy()  # whole 64-bit beats, TLAST on the last
         capacity = s2mm.length // 8
         out_words = np.zeros(capacity, dtype=np.uint64)
         run = self.library.run(in_words, batch, out_words)
-        if run.code == RUN_INPUT_SHORT:  # everything sent was taken; the IP waits for more
+        if run.code == RUN_INPUT_SHORT:  # no word at all: the IP waits for one that never comes
             mm2s.complete()
             return
         stored = min(run.produced, capacity)
         self.dma.buffer(s2mm)[:stored * 8] = out_words[:stored].view(np.uint8)
+        blocked = False
         if 0 < run.tlast_at <= capacity:
-            s2mm.complete(run.tlast_at * 8)  # the packet ended with TLAST
+            s2mm.complete(run.tlast_at * 8)  # the packet ended with TLAST; LENGTH reads back its bytes
         elif run.produced > capacity:
-            s2mm.fail(0x010)  # DMAIntErr: the packet is longer than the programmed length
+            s2mm.fail(0x010)  # DMAIntErr: the packet is longer than the programmed length...
+            blocked = True  # ... and the IP cannot write the rest (see the module docstring)
         # else: no TLAST yet - S2MM keeps waiting
         if run.consumed == in_words.size:
             mm2s.complete()
-        # else: the IP stopped reading; MM2S cannot finish
-        ip.finish(run.registers)
+        # else: the IP stopped reading before the transfer's end (its drain limit); MM2S cannot finish
+        if not blocked:
+            ip.finish(run.registers)
 
 
 def open_emulated(overlay_dir: str | Path | None = None, *, network: str | Path | None = None,
@@ -517,6 +563,7 @@ def open_emulated(overlay_dir: str | Path | None = None, *, network: str | Path 
     Returns:
         A :class:`~vitcod.host.overlay.VitcodOverlay` whose ``device`` is the emulated device.
     """
+    timeout_seconds(timeout, "timeout")  # before the (slow) library build
     metadata, _, library = simulated_ip(overlay_dir, network, metadata, max_batch, library,
                                         ip_dir=ip_dir, ap_types=ap_types, cache=cache, purpose="emulate")
     text = Path(hwh).read_text() if hwh is not None else emulation_hwh(metadata)
