@@ -272,6 +272,19 @@ class VitcodIpModel:
     def __init__(self, device: "EmulatedDevice", registers: dict[str, int]):
         self.device = device
         self.offsets = dict(registers)
+        taken: dict[int, str] = {}
+        for name, offset in self.offsets.items():
+            if isinstance(offset, bool) or not isinstance(offset, int):
+                raise ValueError(f"register {name}: expected an integer offset, got {offset!r}")
+        for name, offset in sorted(self.offsets.items(), key=lambda item: item[1]):
+            slots = [offset] + ([offset + 4] if name in IDENTITY_REGISTERS else [])  # a read-only one has ap_vld
+            for slot in slots:
+                if slot % 4 or not 0x10 <= slot < REGISTER_SPACE:
+                    raise ValueError(f"register {name}: expected a word offset in 0x10..{REGISTER_SPACE - 4:#x}, "
+                                     f"got {offset!r}")
+                if slot in taken:
+                    raise ValueError(f"register {name}: offset {slot:#x} is already taken by {taken[slot]}")
+                taken[slot] = name
         self.by_offset = {off: name for name, off in registers.items()}
         self.reset()
 

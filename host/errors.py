@@ -62,6 +62,10 @@ class IdentityMismatchError(OverlayMismatchError):
         super().__init__(message)
 
 
+class NoDeviceError(VitcodError, RuntimeError):
+    """The pynq backend was asked for on a machine without a PYNQ board (or without pynq)."""
+
+
 class DeviceInUseError(VitcodError, RuntimeError):
     """A second driver was opened on a device that a driver of this process (or, on a board,
     another process) already drives: their transfers would interleave on the same DMA and buffers."""

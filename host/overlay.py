@@ -44,7 +44,7 @@ import pynq
 from pynq.lib.dma import DMA
 
 from .driver import DEFAULT_TIMEOUT_S, IDENTITY_REGISTERS, VitcodDriver, run_problems
-from .errors import DeviceError, DeviceTimeoutError, DmaError, OverlayMismatchError, StreamError
+from .errors import DeviceError, DeviceTimeoutError, DmaError, NoDeviceError, OverlayMismatchError, StreamError
 from .guards import process_lock
 from .metadata import OverlayMetadata
 
@@ -149,7 +149,7 @@ class VitcodOverlay(VitcodDriver, pynq.Overlay):
         self._process_lock = None
         self._lock, self._buffers = threading.RLock(), {}
         self.timeout = timeout  # validated (finite, > 0) before anything touches the device
-        target = device if device is not None else pynq.Device.active_device
+        target = device if device is not None else self._active_device()
         self._claim(target, f"device {getattr(target, 'name', target)!r}")
         try:
             if self.backend == "pynq":
@@ -163,6 +163,15 @@ class VitcodOverlay(VitcodDriver, pynq.Overlay):
         except BaseException:
             self.close()  # release the device (and the lock file) claimed above
             raise
+
+    @staticmethod
+    def _active_device() -> Any:
+        """pynq's device of this board, or a clear error where there is none."""
+        try:
+            return pynq.Device.active_device
+        except RuntimeError as exc:  # pynq: "No Devices Found"
+            raise NoDeviceError(f"expected a PYNQ board for the pynq backend, got none on this machine (pynq: {exc}); "
+                                "without a board use the csim or emulated backend") from None
 
     # ---- binding ---------------------------------------------------------------------------------------
     def _cell_key(self, name: str) -> str:
