@@ -33,7 +33,7 @@
 //                                   can refuse a description that disagrees with the compiled network
 //
 // Synthesizable by construction: fixed-size arrays, compile-time trip counts (the batch loop is bounded
-// by CONFIG_T::max_batch, the drain loop by CONFIG_T::drain_limit), no dynamic memory.
+// by CONFIG_T::max_batch, the drain loop by wire_geometry::drain_limit), no dynamic memory.
 
 #include "ap_axi_sdata.h"
 #include "ap_fixed.h"
@@ -97,7 +97,6 @@ struct top_config {
     static const unsigned n_in = 1;
     static const unsigned n_out = 1;
     static const unsigned max_batch = 1;
-    static const unsigned drain_limit = 1;
     static const unsigned model_id_lo = 0;
     static const unsigned model_id_hi = 0;
 };
@@ -107,6 +106,14 @@ template <class T> struct wire_width {
     static const unsigned value = T::width;
 };
 
+// The AXI DMA's length-register rule (the contract's dma_length_width / max_transfer_words,
+// host/contract/packing.py): the build sizes the register for max_batch images, so no transfer of
+// that DMA is longer than drain_limit words - the bound of the IP's drain loop.
+constexpr unsigned bit_length(unsigned long long v) { return v ? 1u + bit_length(v >> 1) : 0u; }
+constexpr unsigned long long max_transfer_words(unsigned long long largest_bytes) {
+    return ((1ull << (bit_length(largest_bytes) > 8 ? bit_length(largest_bytes) : 8u)) - 1ull) / (axis_width / 8);
+}
+
 template <class CONFIG_T> struct wire_geometry {
     static const unsigned in_width = wire_width<typename CONFIG_T::in_t>::value;
     static const unsigned out_width = wire_width<typename CONFIG_T::out_t>::value;
@@ -114,6 +121,8 @@ template <class CONFIG_T> struct wire_geometry {
     static const unsigned out_per_word = axis_width / out_width;
     static const unsigned in_words = (CONFIG_T::n_in + in_per_word - 1) / in_per_word;
     static const unsigned out_words = (CONFIG_T::n_out + out_per_word - 1) / out_per_word;
+    static const unsigned drain_limit = (unsigned)max_transfer_words(
+        (unsigned long long)CONFIG_T::max_batch * (in_words > out_words ? in_words : out_words) * (axis_width / 8));
 };
 
 // Read one image (in_words words) from the stream and unpack it, never past TLAST. Returns whether the
@@ -153,13 +162,14 @@ ReadWords:
     return taken == geo::in_words;
 }
 
-// Read and discard words until TLAST, at most CONFIG_T::drain_limit of them (see the file comment).
+// Read and discard words until TLAST, at most drain_limit of them (see the file comment).
 template <class CONFIG_T> void drain(hls::stream<axis_word> &in, unsigned &status, unsigned &words_read) {
+    typedef wire_geometry<CONFIG_T> geo;
     bool ended = false;
 Drain:
-    for (unsigned i = 0; i < CONFIG_T::drain_limit; i++) {
+    for (unsigned i = 0; i < geo::drain_limit; i++) {
         #pragma HLS PIPELINE II=1
-        #pragma HLS LOOP_TRIPCOUNT min=1 max=CONFIG_T::drain_limit
+        #pragma HLS LOOP_TRIPCOUNT min=1 max=geo::drain_limit
         axis_word word = in.read();
         words_read++;
         if (word.last) {
@@ -208,7 +218,7 @@ void run_top(hls::stream<axis_word> &in, hls::stream<axis_word> &out, unsigned b
     static_assert(geo::in_width >= 1 && geo::in_width <= axis_width, "input values must fit a stream word");
     static_assert(geo::out_width >= 1 && geo::out_width <= axis_width, "output values must fit a stream word");
     static_assert(CONFIG_T::max_batch >= 1, "max_batch must be at least 1");
-    static_assert(CONFIG_T::drain_limit >= 1, "drain_limit must be at least 1");
+    static_assert(geo::drain_limit >= 1, "drain_limit must be at least 1");
     format_version = stream_format_version;
     model_id_lo = CONFIG_T::model_id_lo;
     model_id_hi = CONFIG_T::model_id_hi;

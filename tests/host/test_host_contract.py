@@ -241,7 +241,6 @@ def test_config_header_binds_the_top_to_the_network(network_json):
                  "typedef ::input_t in_t;", "typedef ::result_t out_t;",
                  "// the description, which declares ap_fixed<12,4> [9] -> ap_fixed<10,3,AP_RND,AP_SAT> [3]).",
                  "static const unsigned n_in = (9);", "static const unsigned n_out = (3);",
-                 "static const unsigned drain_limit = 63;",  # 16 images of 16 bytes: a 9-bit length register
                  "static const unsigned max_batch = 16;", "static const unsigned model_id_lo = 0x89abcdefu;",
                  "static const unsigned model_id_hi = 0x01234567u;", "dummy_net(x, y);",
                  "// Binds the overlay top (vitcod_top.cpp) to the network `dummy_net` for board pynq-z2."):
