@@ -372,10 +372,10 @@ class CsimDriver(VitcodDriver):
         return np.zeros(n_words, dtype=np.uint64)
 
     def _execute(self, in_buf: np.ndarray, out_buf: np.ndarray, n_images: int, *, batch_count: int | None = None,
-                 in_images: int | None = None) -> None:
-        """One run of ``n_images`` images (``batch_count`` / ``in_images``: as the pynq backend's)."""
+                 in_words: int | None = None) -> None:
+        """One run of ``n_images`` images (``batch_count`` / ``in_words``: as the pynq backend's)."""
         meta = self.metadata
-        n_in = (n_images if in_images is None else in_images) * meta.input.words_per_image
+        n_in = n_images * meta.input.words_per_image if in_words is None else in_words
         run = self.library.run(in_buf[:n_in], n_images if batch_count is None else batch_count,
                                out_buf[:n_images * meta.output.words_per_image])
         check_run(run, n_images, meta)

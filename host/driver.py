@@ -81,7 +81,7 @@ def run_problems(n_images: int, meta: OverlayMetadata, *, batch_done: int, statu
         problems.append(f"the IP processed {batch_done} of {n_images} images (batch_done)")
     expected_in = n_images * meta.input.words_per_image
     if words_read != expected_in:
-        problems.append(f"the IP read {words_read} input words, the transfer held {expected_in}")
+        problems.append(f"the IP read {words_read} input words, {n_images} images take {expected_in}")
     expected_out = n_images * meta.output.words_per_image
     if output_words is not None and output_words != expected_out:
         problems.append(f"{output_words} output words arrived, expected {expected_out}")
@@ -490,6 +490,8 @@ class VitcodDriver:
         }
 
     def __repr__(self) -> str:
+        if "metadata" not in self.__dict__:  # (not open: a failed constructor)
+            return f"<{type(self).__name__} backend={self.backend} (not open)>"
         meta = self.metadata
         return (f"<{type(self).__name__} backend={self.backend} model={meta.model_id_hex} "
                 f"in={meta.input.format.cpp}{list(meta.input.shape)} out={meta.output.format.cpp}{list(meta.output.shape)} "

@@ -150,10 +150,11 @@ class VitcodOverlay(VitcodDriver, pynq.Overlay):
         self._lock, self._buffers = threading.RLock(), {}
         self.timeout = timeout  # validated (finite, > 0) before anything touches the device
         target = device if device is not None else self._active_device()
-        self._claim(target, f"device {getattr(target, 'name', target)!r}")
+        name = str(getattr(target, "name", None) or getattr(target, "tag", None) or type(target).__name__)
+        self._claim(target, f"device {name!r}")
         try:
             if self.backend == "pynq":
-                self._process_lock = process_lock(str(getattr(target, "name", "pynq")))
+                self._process_lock = process_lock(name)
             pynq.Overlay.__init__(self, str(bitfile.resolve()), download=download, device=device,
                                   ignore_version=ignore_version)
             self._bind(meta)
@@ -270,12 +271,12 @@ class VitcodOverlay(VitcodDriver, pynq.Overlay):
             self._recover()
 
     def _execute(self, in_buf: Any, out_buf: Any, n_images: int, *, batch_count: int | None = None,
-                 in_images: int | None = None) -> None:
-        """One transfer of ``n_images`` images (``batch_count`` / ``in_images``: write another batch
-        count, or send another number of images, than ``n_images`` - only tests do, to provoke the
-        IP's TLAST handling)."""
+                 in_words: int | None = None) -> None:
+        """One transfer of ``n_images`` images (``batch_count`` / ``in_words``: write another batch
+        count, or send another number of words, than ``n_images`` needs - only tests do, to provoke
+        the IP's TLAST handling)."""
         meta = self.metadata
-        in_bytes = (n_images if in_images is None else in_images) * meta.input.bytes_per_image
+        in_bytes = (n_images * meta.input.words_per_image if in_words is None else in_words) * 8
         out_bytes = n_images * meta.output.bytes_per_image
         wait = self.wait_timeout
         self._ensure_ip_idle()

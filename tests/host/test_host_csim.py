@@ -63,7 +63,7 @@ def test_abi_short_input_ends_at_its_tlast(library, overlays):
     with pytest.raises(StreamError, match=r"status register is 0x1 \(tlast_early: TLAST came before") as err:
         check_run(run, 2, ov.metadata)
     assert err.value.status_bits == ["tlast_early"] and err.value.batch_done == 1
-    assert "the IP processed 1 of 2 images" in str(err.value) and "read 9 input words, the transfer held 10" in str(err.value)
+    assert "the IP processed 1 of 2 images" in str(err.value) and "read 9 input words, 2 images take 10" in str(err.value)
 
 
 def test_abi_without_any_input_word_does_not_call_the_top(library, overlays):
