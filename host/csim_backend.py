@@ -46,7 +46,8 @@ import numpy as np
 
 from . import cxx_build
 from .contract import CONFIG_HEADER, NetworkDescription, render_config_header
-from .driver import DEFAULT_TIMEOUT_S, IDENTITY_REGISTERS, VitcodDriver, run_problems
+from .checks import run_problems
+from .driver import DEFAULT_TIMEOUT_S, IDENTITY_REGISTERS, VitcodDriver
 from .errors import CsimBuildError, MetadataError, StreamError
 from .guards import positive_int, timeout_seconds
 from .metadata import OverlayMetadata

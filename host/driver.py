@@ -40,12 +40,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import identity
-from .contract import READ_ONLY_REGISTERS, STATUS_BITS, STATUS_MEANINGS
+from . import checks
+from .checks import status_bit_names  # noqa: F401 - (its earlier home)
+from .contract import READ_ONLY_REGISTERS
 from .errors import DeviceError, InputError, SaturationWarning, StreamError, VitcodError, WireFormatError
 from .guards import DEVICE_CLAIMS, positive_int, timeout_seconds
 from .metadata import OverlayMetadata
-from .wire import count_nonfinite, native_kernel, pack, quantize_pack, unpack
+from .measure import packing_benchmark  # noqa: F401 - part of the driver's API
+from .wire import count_nonfinite, pack, quantize_pack, unpack
 
 log = logging.getLogger(__name__)
 
@@ -56,36 +58,6 @@ BACKENDS = ("pynq", "emulated", "csim")
 
 IDENTITY_REGISTERS = READ_ONLY_REGISTERS
 """The IP's read-only registers (identity and last run), in register order."""
-
-
-def status_bit_names(status: int, status_bits: dict[str, int] = STATUS_BITS) -> list[str]:
-    """Names of the IP status-register bits set in ``status`` (from vitcod.json's ``status_bits``)."""
-    names = [name for name, bit in status_bits.items() if status & bit]
-    unknown = status & ~sum(status_bits.values())
-    if unknown:
-        names.append(f"unknown bits {unknown:#x}")
-    return names
-
-
-def run_problems(n_images: int, meta: OverlayMetadata, *, batch_done: int, status: int, words_read: int,
-                 output_words: int | None) -> tuple[list[str], list[str]]:
-    """What went wrong in a transfer of ``n_images`` images, from the IP's registers and the
-    output words received (``None``: not known), as ``(problems, status bit names)``; both
-    empty for a clean run. Shared by every backend so that the same fault reads the same."""
-    problems: list[str] = []
-    bits = status_bit_names(status, meta.status_bits) if status else []
-    if bits:
-        meanings = "; ".join(STATUS_MEANINGS.get(b, b) for b in bits)
-        problems.append(f"the IP status register is {status:#x} ({', '.join(bits)}: {meanings})")
-    if batch_done != n_images:
-        problems.append(f"the IP processed {batch_done} of {n_images} images (batch_done)")
-    expected_in = n_images * meta.input.words_per_image
-    if words_read != expected_in:
-        problems.append(f"the IP read {words_read} input words, {n_images} images take {expected_in}")
-    expected_out = n_images * meta.output.words_per_image
-    if output_words is not None and output_words != expected_out:
-        problems.append(f"{output_words} output words arrived, expected {expected_out}")
-    return problems, bits
 
 
 class VitcodDriver:
@@ -225,7 +197,7 @@ class VitcodDriver:
         return regs
 
     def check_identity(self) -> dict[str, int]:
-        """Refuse an IP that does not match the description (:mod:`vitcod.host.identity`: format
+        """Refuse an IP that does not match the description (:mod:`vitcod.host.checks`: format
         version, types, values and words per image, max batch, and the model identifier the host
         recomputes from the description).
 
@@ -234,7 +206,7 @@ class VitcodDriver:
                 and what the IP reports.
         """
         regs = self.identify()
-        identity.check_identity(self.metadata, regs, self.backend)
+        checks.check_identity(self.metadata, regs, self.backend)
         self.identity = regs
         return regs
 
@@ -496,46 +468,3 @@ class VitcodDriver:
         return (f"<{type(self).__name__} backend={self.backend} model={meta.model_id_hex} "
                 f"in={meta.input.format.cpp}{list(meta.input.shape)} out={meta.output.format.cpp}{list(meta.output.shape)} "
                 f"batch_size={self._batch_size}>")
-
-
-def packing_benchmark(metadata: OverlayMetadata, batch_size: int, repeats: int = 5, seed: int = 0) -> dict[str, Any]:
-    """Quantize+pack throughput next to plain numpy copies of the same bytes, in one run.
-
-    Measures (best of ``repeats``) on float32 images of one batch:
-    ``quantize_pack`` (floats -> packed words, into a preallocated buffer), ``copy_packed``
-    (``np.copyto`` of the packed words: the floor for filling the DMA buffer), ``copy_input``
-    (``np.copyto`` of the float input) and ``unpack`` of an output buffer.
-
-    Returns:
-        seconds per stage (``<stage>[ms]``), images/s and MB/s per stage, the ratio of
-        quantize_pack to the packed copy, and which quantize+pack ``kernel`` ran.
-    """
-    rng = np.random.default_rng(seed)
-    fmt = metadata.input.format
-    images = rng.uniform(fmt.min_value, fmt.max_value, size=(batch_size, metadata.input.values)).astype(np.float32)
-    words = np.empty(batch_size * metadata.input.words_per_image, dtype=np.uint64)
-    packed = quantize_pack(images, fmt, words)[0].copy()
-    out_fmt = metadata.output.format
-    out_raws = rng.integers(out_fmt.min_raw, out_fmt.max_raw, size=(batch_size, metadata.output.values),
-                            endpoint=True, dtype=np.int64)
-    out_words = pack(out_raws, out_fmt.width, out_fmt.signed)
-    images_copy = np.empty_like(images)
-    stages: dict[str, tuple[Callable[[], Any], int]] = {
-        "quantize_pack": (lambda: quantize_pack(images, fmt, words), words.nbytes),
-        "copy_packed": (lambda: np.copyto(words, packed), words.nbytes),
-        "copy_input": (lambda: np.copyto(images_copy, images), images.nbytes),
-        "unpack": (lambda: unpack(out_words, metadata.output.values, out_fmt.width, out_fmt.signed), out_words.nbytes),
-    }
-    result: dict[str, Any] = {"batch_size": batch_size, "repeats": repeats, "kernel": native_kernel() or "numpy"}
-    for name, (fn, nbytes) in stages.items():
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            best = min(best, time.perf_counter() - t0)
-        best = max(best, 1e-9)
-        result[f"{name}[ms]"] = best * 1e3
-        result[f"{name}[images/s]"] = batch_size / best
-        result[f"{name}[MB/s]"] = nbytes / best / 1e6
-    result["quantize_pack/copy_packed"] = result["quantize_pack[ms]"] / result["copy_packed[ms]"]
-    return result

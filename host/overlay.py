@@ -43,7 +43,8 @@ import numpy as np
 import pynq
 from pynq.lib.dma import DMA
 
-from .driver import DEFAULT_TIMEOUT_S, IDENTITY_REGISTERS, VitcodDriver, run_problems
+from .checks import run_problems
+from .driver import DEFAULT_TIMEOUT_S, IDENTITY_REGISTERS, VitcodDriver
 from .errors import DeviceError, DeviceTimeoutError, DmaError, NoDeviceError, OverlayMismatchError, StreamError
 from .guards import process_lock
 from .metadata import OverlayMetadata

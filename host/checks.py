@@ -1,4 +1,6 @@
-"""Does the description (``vitcod.json`` / ``network.json``) match the IP the driver talks to?
+"""What the driver checks against the IP: its identity at open, and what each transfer did.
+
+Does the description (``vitcod.json`` / ``network.json``) match the IP the driver talks to?
 
 Where this fits: every backend opens through :meth:`vitcod.host.driver.VitcodDriver.check_identity`,
 which runs the IP once with ``batch_count = 0`` and hands its read-only registers to
@@ -15,13 +17,17 @@ so every field that defines the interface is compared with what the IP reports:
   the description records (an edited file no longer hashes to it).
 
 Each difference names the file, the field, the declared value and the value the IP reports.
+
+After each transfer, :func:`run_problems` reads the IP's ``batch_done``, ``status`` and
+``words_read`` and the output length, the same way for every backend, so one fault reads the same
+on the board, the emulated board and the C simulation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .contract import describe_type_code, model_identifier
+from .contract import STATUS_BITS, STATUS_MEANINGS, describe_type_code, model_identifier
 from .errors import ApTypeError, IdentityMismatchError
 from .metadata import OverlayMetadata
 
@@ -101,3 +107,34 @@ def check_identity(meta: OverlayMetadata, regs: dict[str, int], backend: str) ->
         f"refusing to run: {where} does not match the {backend} IP: " + "; ".join(m.describe() for m in found)
         + ". Use the description written by this IP's build, or rebuild the IP for this description.",
         {(m.register or m.field + " (recorded)"): m.values for m in found}, [m.field for m in found])
+
+
+# ---- after each transfer ---------------------------------------------------------------------------
+def status_bit_names(status: int, status_bits: dict[str, int] = STATUS_BITS) -> list[str]:
+    """Names of the IP status-register bits set in ``status`` (from vitcod.json's ``status_bits``)."""
+    names = [name for name, bit in status_bits.items() if status & bit]
+    unknown = status & ~sum(status_bits.values())
+    if unknown:
+        names.append(f"unknown bits {unknown:#x}")
+    return names
+
+
+def run_problems(n_images: int, meta: OverlayMetadata, *, batch_done: int, status: int, words_read: int,
+                 output_words: int | None) -> tuple[list[str], list[str]]:
+    """What went wrong in a transfer of ``n_images`` images, from the IP's registers and the
+    output words received (``None``: not known), as ``(problems, status bit names)``; both
+    empty for a clean run. Shared by every backend so that the same fault reads the same."""
+    problems: list[str] = []
+    bits = status_bit_names(status, meta.status_bits) if status else []
+    if bits:
+        meanings = "; ".join(STATUS_MEANINGS.get(b, b) for b in bits)
+        problems.append(f"the IP status register is {status:#x} ({', '.join(bits)}: {meanings})")
+    if batch_done != n_images:
+        problems.append(f"the IP processed {batch_done} of {n_images} images (batch_done)")
+    expected_in = n_images * meta.input.words_per_image
+    if words_read != expected_in:
+        problems.append(f"the IP read {words_read} input words, {n_images} images take {expected_in}")
+    expected_out = n_images * meta.output.words_per_image
+    if output_words is not None and output_words != expected_out:
+        problems.append(f"{output_words} output words arrived, expected {expected_out}")
+    return problems, bits
