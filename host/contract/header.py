@@ -50,11 +50,10 @@ def network_array_sizes(network: NetworkDescription) -> tuple[str, str]:
     """
     header = find_header(network)
     text = _COMMENTS.sub(" ", header.read_text(errors="replace"))
-    expected = (f"a function `void {network.name}(input_t x[N_IN], result_t y[N_OUT])` "
-                f"(the io_parallel signature network.json describes)")
+    expected = f"a function `void {network.name}(input_t x[N_IN], result_t y[N_OUT])` (network.json's io_parallel signature)"
     match = re.search(rf"\bvoid\s+{re.escape(network.name)}\s*\(", text)
     if match is None:
-        raise MetadataError(f"{header}: no {expected}")
+        raise MetadataError(f"{header}: expected {expected}, got no such prototype")
     depth, end = 1, match.end()
     while depth and end < len(text):  # up to the closing parenthesis
         depth += {"(": 1, ")": -1}.get(text[end], 0)
@@ -70,7 +69,7 @@ def network_array_sizes(network: NetworkDescription) -> tuple[str, str]:
     params.append(current.strip())
     sizes = [_PARAM.match(" ".join(p.split())) for p in params[:2]]
     if len(params) < 2 or not all(sizes):
-        raise MetadataError(f"{header}: the parameters of {network.name} are {params!r}; expected {expected}")
+        raise MetadataError(f"{header}: expected {expected}, got the parameters {params!r}")
     return sizes[0].group(3).strip(), sizes[1].group(3).strip()
 
 
