@@ -61,18 +61,19 @@ def read_json(path: Path, what: str, missing_hint: str) -> Any:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise MetadataError(f"{what} {path} not found ({missing_hint})") from None
+        raise MetadataError(f"expected the {what} ({missing_hint}), got no such file ({path})") from None
     except OSError as exc:
-        raise MetadataError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
+        raise MetadataError(f"expected a readable {what}, got {exc.strerror or exc} ({path})") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise MetadataError(f"{what} {path} is not UTF-8 text (byte {exc.start} is {raw[exc.start]:#04x}); "
-                            "expected the JSON file the flow writes") from None
+        raise MetadataError(f"expected UTF-8 JSON text, got byte {raw[exc.start]:#04x} at offset {exc.start}: not UTF-8 "
+                            f"({what} {path})") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise MetadataError(f"{what} {path} cannot be read as JSON: {exc}") from None
+        raise MetadataError(f"expected a JSON {what}, got text that cannot be read as JSON ({exc.msg} at line "
+                            f"{exc.lineno} column {exc.colno}) ({path})") from None
 
 
 def content_identifier(weights: Mapping[str, Any], masks: Mapping[str, Any], precision: Mapping[str, Any]) -> str:

@@ -108,9 +108,9 @@ CLI_CASES = {
     "labels_missing": ((*PREDICT, "--labels", "@root/nothing.npy"), "expected an existing file, got"),
     "labels_count": ((*PREDICT, "--labels", "@y3.npy"), "expected 5 integer labels (one per image), got 3"),
     "network_not_utf8": (("predict", "--backend", "csim", "--network", "@latin1.json", "--max-batch", "4",
-                          "--images", "@x.npy"), "is not UTF-8 text (byte 13 is 0xe9)"),
+                          "--images", "@x.npy"), "expected UTF-8 JSON text, got byte 0xe9 at offset 13: not UTF-8 (network description "),
     "metadata_not_utf8": (("predict", "--backend", "csim", "--overlay", "@overlay:latin1_meta", "--images", "@x.npy"),
-                          "is not UTF-8 text (byte 0 is 0xff)"),
+                          "expected UTF-8 JSON text, got byte 0xff at offset 0: not UTF-8 (overlay metadata "),
     "files_wrong_json_type": (("predict", "--backend", "emulated", "--overlay", "@overlay:files_list",
                                "--images", "@x.npy"), "$.files: expected an object of"),
     "files_entry_wrong_type": (("predict", "--backend", "emulated", "--overlay", "@overlay:files_str",
@@ -264,7 +264,7 @@ def test_a_register_map_the_emulated_board_cannot_hold_is_refused(overlays, name
 
 
 def test_metadata_errors_name_the_file(files):
-    with pytest.raises(MetadataError, match=r"latin1.json is not UTF-8 text \(byte 13 is 0xe9\)"):
+    with pytest.raises(MetadataError, match=r"got byte 0xe9 at offset 13: not UTF-8 \(network description .*latin1.json\)"):
         contract.NetworkDescription.load(files["latin1.json"])
     bad = json.loads((files["overlay:ok"] / "vitcod.json").read_text())
     bad["files"] = {"bitstream": "vitcod.bit"}
