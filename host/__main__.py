@@ -318,9 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, MetadataError):
-        return "; ".join(exc.problems)
-    return " ".join(str(exc).split())
+    text = "; ".join(exc.problems) if isinstance(exc, MetadataError) else str(exc)
+    notes = getattr(exc, "__notes__", [])  # e.g. which images of the call completed
+    return " ".join("; ".join([text, *notes]).split())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
