@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_write, sha256_file
-from ..host.contract import NETWORK_FILE, ApType, NetworkDescription, TensorMeta, content_identifier, model_identifier
+from ..host.contract import (NETWORK_FILE, ApType, NetworkDescription, TensorMeta, content_identifier,
+                             model_identifier)
 
 __all__ = ["NETWORK_FILE", "SUPPORT_FILE", "SUPPORT_SOURCE", "content_not_paths", "quantized_weights",
            "write_network_description"]

@@ -139,7 +139,8 @@ class OverlayMetadata:
         board = data.get("board", {})
         network = data.get("network", {})
         return cls(
-            model_id=int(ids["model_id"], 16), content_id=int(ids["content_id"], 16), max_batch=max_batch, input=tensors["input"], output=tensors["output"],
+            model_id=int(ids["model_id"], 16), content_id=int(ids["content_id"], 16), max_batch=max_batch,
+            input=tensors["input"], output=tensors["output"],
             dma_name=dma_name, dma_length_width=length_width, ip_name=ip_name, ip_vlnv=ip_vlnv,
             registers=registers, status_bits={str(k): int(v) for k, v in dict(status_bits).items()},
             format_version=version, network_name=str(network.get("name", "network")) if isinstance(network, Mapping) else "network",

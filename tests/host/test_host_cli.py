@@ -85,7 +85,8 @@ def test_errors_exit_with_a_message(tmp_path, overlays, capsys):
     code, _, err = run_cli(capsys, "predict", "--images", tmp_path / "bad.npy")
     assert code == 2 and "expected --overlay DIR" in err
     code, _, err = run_cli(capsys, "predict", "--backend", "csim", "--overlay", tmp_path, "--images", tmp_path / "bad.npy")
-    assert code == 2 and f"expected the overlay metadata (the overlay build writes it next to vitcod.bit: make -C overlay bitstream, or unpack vitcod-<board>.tar.gz), got no such file ({tmp_path / 'vitcod.json'})" in err
+    assert code == 2 and "expected the overlay metadata (the overlay build writes it next to vitcod.bit: make -C " \
+        f"overlay bitstream, or unpack vitcod-<board>.tar.gz), got no such file ({tmp_path / 'vitcod.json'})" in err
     # (every other refusal of the command line: tests/host/test_host_refusals.py)
 
 

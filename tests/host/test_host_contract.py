@@ -280,8 +280,9 @@ def test_array_sizes_come_from_the_network_prototype(tmp_path, network_json, hea
 
 
 @pytest.mark.parametrize("header, message", [
-    ("void other(input_t x[3], result_t y[3]);", "expected a function `void myproject(input_t x[N_IN], result_t y[N_OUT])` (network.json's io_parallel "
-                                                   "signature), got no such prototype"),
+    ("void other(input_t x[3], result_t y[3]);",
+     "expected a function `void myproject(input_t x[N_IN], result_t y[N_OUT])` (network.json's io_parallel signature), "
+     "got no such prototype"),
     ("void myproject(input_t *x, result_t *y);", "got the parameters ['input_t *x', 'result_t *y']"),
 ])
 def test_a_header_without_the_prototype_is_refused(tmp_path, network_json, header, message):

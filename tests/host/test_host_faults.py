@@ -174,3 +174,25 @@ def test_the_emulated_ddr_still_runs_out_when_buffers_are_kept(ov):
     drv = open_driver(ov.folder, backend="emulated")
     with pytest.raises(MemoryError, match="emulated DDR exhausted"):
         pynq.allocate((2 ** 26,), dtype=np.uint64, target=drv.device)  # 512 MiB > the emulated 256 MiB
+
+
+def test_an_output_longer_than_the_s2mm_length_is_a_dma_error_and_recovered(ov):
+    """The one TLAST fault the IP cannot end by itself: it writes more than S2MM was armed for. The
+    DMA flags DMAIntErr and (the model's worse case) the IP stays blocked on its output; the
+    driver raises at once and the next call reloads the bitstream."""
+    from vitcod.host import DmaError
+
+    drv = open_driver(ov.folder, backend="emulated", timeout=2.0)
+    raws = ov.random_raws(4, seed=6)
+    ibuf, obuf = drv._allocate_words(4 * 5), drv._allocate_words(3 * 2)
+    drv._host_view(ibuf)[:] = pack(raws, 12, True)
+    start = time.monotonic()
+    with pytest.raises(DmaError) as err:
+        drv._execute(ibuf, obuf, 3, batch_count=4, in_words=4 * 5)  # 4 results for a 3-result buffer
+    assert time.monotonic() - start < 0.5
+    assert (err.value.channel, err.value.bits) == ("S2MM", ["DMAIntErr"])
+    assert not drv._ip.read(0) & 0x4  # the IP is not idle: blocked on its output stream
+    downloads = drv.device.stats["downloads"]
+    raws = ov.random_raws(5, seed=7)
+    np.testing.assert_array_equal(drv.execute_raw(raws), ov.net.reference(raws))  # found busy: reloaded, then ran
+    assert drv.device.stats["downloads"] == downloads + 1
