@@ -14,11 +14,13 @@ One driver API, three backends (see :mod:`vitcod.host.driver`)::
     labels = drv.classify(images)                # (batch,) int64
     drv.throughput_test()                        # images/s and per-stage times
 
-Modules: ``contract`` (what the flow and the board share: ap_types spellings, the wire format,
-network.json, the register map, the IP config header), ``metadata`` (vitcod.json),
-``quantization`` (the host's float <-> raw policy), ``wire`` (fast pack / unpack), ``driver``
-(the shared API), ``overlay`` (pynq.Overlay subclass), ``csim_backend`` (C-simulation library),
-``cxx_build`` (g++ builds and their cache), ``emulated`` (EmulatedDevice), ``__main__`` (CLI).
+Modules: ``contract`` (what the flow and the board share: ap_types spellings and type codes, the
+wire format, network.json, the identifiers, the register map, the IP config header), ``metadata``
+(vitcod.json), ``quantization`` (the host's float <-> raw policy), ``wire`` (fast pack / unpack),
+``driver`` (the shared API), ``checks`` (description vs IP at open, each transfer's registers),
+``guards`` (argument checks, one driver per device), ``measure`` (packing benchmark), ``overlay``
+(pynq.Overlay subclass), ``csim_backend`` (C-simulation library), ``cxx_build`` (g++ builds and
+their cache), ``emulated`` / ``emulated_hwh`` (EmulatedDevice and its .hwh), ``__main__`` (CLI).
 """
 
 from __future__ import annotations
