@@ -6,14 +6,16 @@ content identifier (a 64-bit hash of the quantized weights, the masks and the pr
 configuration, :func:`vitcod.host.contract.content_identifier`) and the model identifier (that
 and the whole interface, :func:`vitcod.host.contract.model_identifier`: the one definition the IP's
 identifier registers and the host's check share). Paths in the precision configuration (hls4ml's
-config names the mask artifact by its absolute path) are replaced by the SHA-256 of the files they
-name, so the same model converted in two folders gets the same identifiers. The format and its reader are the overlay
+config names the mask artifact by its absolute path) are replaced by the SHA-256 of what the files
+hold (a numpy file's arrays, not its zip timestamps), so the same model converted in two folders
+gets the same identifiers. The format and its reader are the overlay
 contract's (:class:`vitcod.host.contract.NetworkDescription`); the overlay build
 (``make bitstream``) and the host's ``csim``/``emulated`` backends read it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -66,17 +68,35 @@ def quantized_weights(keras_model) -> dict[str, np.ndarray]:
     return weights
 
 
+def _file_digest(path: Path) -> str:
+    """The SHA-256 of what a file holds: of a numpy file's arrays (names, dtypes, shapes, bytes - not
+    the zip timestamps of an .npz, which differ each time it is written), else of its bytes."""
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {name: z[name] for name in z.files}
+    elif path.suffix == ".npy":
+        arrays = {"array": np.load(path, allow_pickle=False)}
+    else:
+        return sha256_file(path)
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}\0".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def content_not_paths(value):
     """``value`` (a JSON-like configuration) with every absolute path replaced by what it names:
-    ``"sha256:<digest>"`` of a file's content, ``"path:<name>"`` for anything else - so that a hash
-    of the configuration does not depend on where the run folder lies."""
+    ``"sha256:<digest>"`` of a file's content (:func:`_file_digest`), ``"path:<name>"`` for anything
+    else - so that a hash of the configuration does not depend on where the run folder lies."""
     if isinstance(value, dict):
         return {k: content_not_paths(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [content_not_paths(v) for v in value]
     if isinstance(value, str) and os.path.isabs(value):
         path = Path(value)
-        return f"sha256:{sha256_file(path)}" if path.is_file() else f"path:{path.name}"
+        return f"sha256:{_file_digest(path)}" if path.is_file() else f"path:{path.name}"
     return value
 
 

@@ -128,15 +128,20 @@ def test_equal_spellings_of_the_same_type_are_accepted(tmp_path):
 def test_the_identifier_does_not_depend_on_the_run_folder(tmp_path):
     """The same model converted in two folders (hls4ml's config names the mask artifact by its
     absolute path) gets one identifier; another mask content gets another."""
+    import io
     import types
+    import zipfile
 
     import numpy as np
 
     from vitcod.hls.network import write_network_description
 
-    def converted(folder, mask_bytes: bytes):
+    def converted(folder, masks: np.ndarray, written: tuple[int, ...]):
         (folder / "run").mkdir(parents=True)
-        (folder / "run" / "masks.npz").write_bytes(mask_bytes)
+        member = io.BytesIO()
+        np.save(member, masks)
+        with zipfile.ZipFile(folder / "run" / "masks.npz", "w") as z:  # as np.savez writes it, at `written`
+            z.writestr(zipfile.ZipInfo("masks.npy", date_time=written), member.getvalue())
         firmware = folder / "prj" / "firmware"
         firmware.mkdir(parents=True)
         var = lambda shape, t: types.SimpleNamespace(  # noqa: E731 - an hls4ml variable, as far as read
@@ -151,9 +156,10 @@ def test_the_identifier_does_not_depend_on_the_run_folder(tmp_path):
         path = write_network_description(hls_model, types.SimpleNamespace(layers=[layer]), np.eye(4, dtype=bool))
         return json.loads(path.read_text())
 
-    a = converted(tmp_path / "a", b"mask content")
-    b = converted(tmp_path / "elsewhere" / "b", b"mask content")
-    c = converted(tmp_path / "c", b"other mask content")
+    masks = np.eye(4, dtype=bool)
+    a = converted(tmp_path / "a", masks, (2024, 1, 1, 0, 0, 0))
+    b = converted(tmp_path / "elsewhere" / "b", masks, (2025, 6, 1, 12, 0, 0))  # elsewhere, written later
+    c = converted(tmp_path / "c", ~masks, (2024, 1, 1, 0, 0, 0))
     assert (a["content_id"], a["model_id"]) == (b["content_id"], b["model_id"])
     assert c["content_id"] != a["content_id"] and c["model_id"] != a["model_id"]
     assert a["output"]["type"] == "ap_fixed<16,6,AP_RND,AP_SAT>"
