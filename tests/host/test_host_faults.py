@@ -41,7 +41,7 @@ def test_a_hung_device_returns_within_every_accepted_timeout(ov, how, timeout):
     with pytest.raises(DeviceTimeoutError) as err:
         drv.execute_raw(ov.random_raws(3), **({"timeout": timeout} if how == "per_call" else {}))
     elapsed = time.monotonic() - start
-    assert timeout <= elapsed < timeout + 0.5, elapsed  # the deadline, plus the recovery (DMA reset, reload)
+    assert timeout <= elapsed < timeout + 1.0, elapsed  # the deadline, plus the recovery (DMA reset, reload)
     assert err.value.timeout == timeout and f"within {timeout:g} s" in str(err.value)
     raws = ov.random_raws(4, seed=1)
     np.testing.assert_array_equal(drv.execute_raw(raws), ov.net.reference(raws))  # usable again
