@@ -1,26 +1,33 @@
 """The hand-over from the HLS stage to overlay/ and host/: ``network.json``.
 
 It names the hls4ml io_parallel function (``void myproject(input_t in[N_IN], result_t out[N_OUT])``),
-its header, sources and include directories, the input/output fixed-point types and shapes, and
-the model identifier: a 64-bit hash of the quantized weights, the masks and the precision
-configuration (:func:`vitcod.host.contract.model_identifier`, the one definition the IP's
-identifier register and the host's check share). The format and its reader are the overlay
+its header, sources and include directories, the input/output fixed-point types and shapes, the
+content identifier (a 64-bit hash of the quantized weights, the masks and the precision
+configuration, :func:`vitcod.host.contract.content_identifier`) and the model identifier (that
+and the whole interface, :func:`vitcod.host.contract.model_identifier`: the one definition the IP's
+identifier registers and the host's check share). Paths in the precision configuration (hls4ml's
+config names the mask artifact by its absolute path) are replaced by the SHA-256 of what the files
+hold (a numpy file's arrays, not its zip timestamps), so the same model converted in two folders
+gets the same identifiers. The format and its reader are the overlay
 contract's (:class:`vitcod.host.contract.NetworkDescription`); the overlay build
 (``make bitstream``) and the host's ``csim``/``emulated`` backends read it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ..fileio import atomic_write
-from ..host.contract import NETWORK_FILE, NetworkDescription, model_identifier
+from ..fileio import atomic_write, sha256_file
+from ..host.contract import (NETWORK_FILE, ApType, NetworkDescription, TensorMeta, content_identifier,
+                             model_identifier)
 
-__all__ = ["NETWORK_FILE", "SUPPORT_FILE", "SUPPORT_SOURCE", "quantized_weights", "write_network_description"]
+__all__ = ["NETWORK_FILE", "SUPPORT_FILE", "SUPPORT_SOURCE", "content_not_paths", "quantized_weights",
+           "write_network_description"]
 SUPPORT_FILE = "vitcod_csim_support.cpp"
 
 # hls4ml's trace hooks (written into myproject.cpp when the project is compiled with tracing)
@@ -61,6 +68,38 @@ def quantized_weights(keras_model) -> dict[str, np.ndarray]:
     return weights
 
 
+def _file_digest(path: Path) -> str:
+    """The SHA-256 of what a file holds: of a numpy file's arrays (names, dtypes, shapes, bytes - not
+    the zip timestamps of an .npz, which differ each time it is written), else of its bytes."""
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {name: z[name] for name in z.files}
+    elif path.suffix == ".npy":
+        arrays = {"array": np.load(path, allow_pickle=False)}
+    else:
+        return sha256_file(path)
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}\0".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def content_not_paths(value):
+    """``value`` (a JSON-like configuration) with every absolute path replaced by what it names:
+    ``"sha256:<digest>"`` of a file's content (:func:`_file_digest`), ``"path:<name>"`` for anything
+    else - so that a hash of the configuration does not depend on where the run folder lies."""
+    if isinstance(value, dict):
+        return {k: content_not_paths(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [content_not_paths(v) for v in value]
+    if isinstance(value, str) and os.path.isabs(value):
+        path = Path(value)
+        return f"sha256:{_file_digest(path)}" if path.is_file() else f"path:{path.name}"
+    return value
+
+
 def write_network_description(hls_model, keras_model, masks: np.ndarray | None,
                               path: str | Path | None = None) -> Path:
     """Write ``network.json`` for a written (and compiled) hls4ml project; returns its path.
@@ -76,10 +115,14 @@ def write_network_description(hls_model, keras_model, masks: np.ndarray | None,
     if len(inputs) != 1 or len(outputs) != 1:
         raise ValueError(f"the IP top wraps one input and one output, the network has "
                          f"{len(inputs)} inputs and {len(outputs)} outputs")
-    precision = json.loads(json.dumps(hls_model.config.config.get("HLSConfig", {}), default=str))
-    model_id = model_identifier(quantized_weights(keras_model),
-                                {} if masks is None else {"masks": np.asarray(masks)},
-                                precision)
+    precision = content_not_paths(json.loads(json.dumps(hls_model.config.config.get("HLSConfig", {}), default=str)))
+    content_id = content_identifier(quantized_weights(keras_model),
+                                    {} if masks is None else {"masks": np.asarray(masks)},
+                                    precision)
+    in_shape, out_shape = [int(d) for d in inputs[0].shape], [int(d) for d in outputs[0].shape]
+    in_type, out_type = _precision(inputs[0]), _precision(outputs[0])
+    model_id = model_identifier(content_id, TensorMeta(tuple(in_shape), ApType.parse(in_type)),
+                                TensorMeta(tuple(out_shape), ApType.parse(out_type)))
     path = Path(path) if path is not None else project / NETWORK_FILE
 
     def rel(p: Path) -> str:  # relative to network.json, so the project folder can move
@@ -90,8 +133,9 @@ def write_network_description(hls_model, keras_model, masks: np.ndarray | None,
         "header": f"{name}.h",
         "sources": [rel(firmware / f"{name}.cpp"), rel(firmware / SUPPORT_FILE)],
         "include_dirs": [rel(firmware), rel(firmware / "ap_types")],
-        "input": {"type": _precision(inputs[0]), "shape": [int(d) for d in inputs[0].shape]},
-        "output": {"type": _precision(outputs[0]), "shape": [int(d) for d in outputs[0].shape]},
+        "input": {"type": in_type, "shape": in_shape},
+        "output": {"type": out_type, "shape": out_shape},
+        "content_id": content_id,
         "model_id": model_id,
         "weights_dir": rel(firmware / "weights"),
     }

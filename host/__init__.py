@@ -14,11 +14,13 @@ One driver API, three backends (see :mod:`vitcod.host.driver`)::
     labels = drv.classify(images)                # (batch,) int64
     drv.throughput_test()                        # images/s and per-stage times
 
-Modules: ``contract`` (what the flow and the board share: ap_types spellings, the wire format,
-network.json, the register map, the IP config header), ``metadata`` (vitcod.json),
-``quantization`` (the host's float <-> raw policy), ``wire`` (fast pack / unpack), ``driver``
-(the shared API), ``overlay`` (pynq.Overlay subclass), ``csim_backend`` (C-simulation library),
-``cxx_build`` (g++ builds and their cache), ``emulated`` (EmulatedDevice), ``__main__`` (CLI).
+Modules: ``contract`` (what the flow and the board share: ap_types spellings and type codes, the
+wire format, network.json, the identifiers, the register map, the IP config header), ``metadata``
+(vitcod.json), ``quantization`` (the host's float <-> raw policy), ``wire`` (fast pack / unpack),
+``driver`` (the shared API), ``checks`` (description vs IP at open, each transfer's registers),
+``guards`` (argument checks, one driver per device), ``measure`` (packing benchmark), ``overlay``
+(pynq.Overlay subclass), ``csim_backend`` (C-simulation library), ``cxx_build`` (g++ builds and
+their cache), ``emulated`` / ``emulated_hwh`` (EmulatedDevice and its .hwh), ``__main__`` (CLI).
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from typing import Any
 
 from .contract import FORMAT_VERSION, ApType, NetworkDescription, TensorMeta
 from .driver import BACKENDS, DEFAULT_TIMEOUT_S, VitcodDriver, packing_benchmark
-from .errors import (ApTypeError, CsimBuildError, DeviceError, DeviceTimeoutError, DmaError, IdentityMismatchError,
-                     InputError, MetadataError, OverlayMismatchError, SaturationWarning, StreamError, VitcodError,
-                     WireFormatError)
+from .errors import (ApTypeError, CsimBuildError, DeviceError, DeviceInUseError, DeviceTimeoutError, DmaError,
+                     IdentityMismatchError, InputError, MetadataError, NoDeviceError, OverlayMismatchError,
+                     SaturationWarning, StreamError, VitcodError, WireFormatError)
 from .metadata import OverlayMetadata
 from .wire import native_kernel, pack, quantize_pack, unpack
 
@@ -40,8 +42,8 @@ float <-> raw conversion)."""
 
 __all__ = [
     "BACKENDS", "DEFAULT_TIMEOUT_S", "FORMAT_VERSION", "ApType", "ApTypeError", "CsimBuildError", "CsimDriver",
-    "CsimLibrary", "DeviceError", "DeviceTimeoutError", "DmaError", "EmulatedDevice", "FixedFormat",
-    "IdentityMismatchError", "InputError", "MetadataError", "NetworkDescription", "OverlayMetadata",
+    "CsimLibrary", "DeviceError", "DeviceInUseError", "DeviceTimeoutError", "DmaError", "EmulatedDevice", "FixedFormat",
+    "IdentityMismatchError", "InputError", "MetadataError", "NetworkDescription", "NoDeviceError", "OverlayMetadata",
     "OverlayMismatchError", "SaturationWarning", "StreamError", "TensorMeta", "VitcodDriver", "VitcodError",
     "VitcodOverlay", "WireFormatError", "open_driver", "native_kernel", "open_emulated", "pack", "packing_benchmark",
     "quantize_pack", "unpack",
@@ -77,10 +79,13 @@ def open_driver(overlay_dir: str | Path | None, backend: str = "pynq", **kwargs:
         A :class:`VitcodDriver` (same API whatever the backend).
     """
     if backend == "pynq":
-        from .overlay import VitcodOverlay
-
         if overlay_dir is None:
             raise ValueError("the pynq backend needs the overlay folder (vitcod.bit, vitcod.hwh, vitcod.json)")
+        try:
+            from .overlay import VitcodOverlay
+        except ImportError as exc:
+            raise NoDeviceError(f"expected pynq for the pynq backend, got an ImportError ({exc}); on a board "
+                                "install vitcod into the PYNQ image's environment") from None
         return VitcodOverlay(overlay_dir, **kwargs)
     if backend == "emulated":
         from .emulated import open_emulated

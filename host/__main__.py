@@ -14,46 +14,161 @@
 ``--images`` takes a ``.npy`` (images) or a ``.npz`` (``images``/``x``/``x_test`` and optionally
 ``labels``/``y``/``y_test``); ``--dataset digits`` loads the flow's digits test split and needs
 scikit-learn, so it is meant for the build machine. The accuracy is printed whenever labels are
-known. Exit status: 0 on success, 1 on a driver error (message on stderr), 2 on bad arguments.
+known.
+
+Errors: a user error (a bad option value, a missing or unreadable file, a description that does
+not match the IP) prints one line ``error: <what was expected>, got <what came> (<file or option>)``
+on stderr and exits with 2; a device fault (a timeout, a DMA error) prints one line and exits
+with 1; anything else is a bug and shows its traceback. ``-v``/``--verbose`` (or
+``VITCOD_TRACEBACK=1``) shows the traceback of every error, and logs what the driver does. Every
+option is checked before any work starts (``--output`` too: its folder must exist and be writable,
+its name end in ``.npy``; the file written is the file named).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
+import math
+import os
+import re
 import sys
 import time
+import traceback
+import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from ..fileio import atomic_write
 from . import BACKENDS, DEFAULT_TIMEOUT_S, open_driver, packing_benchmark
-from .errors import InputError, VitcodError
+from .errors import (ApTypeError, DeviceInUseError, InputError, MetadataError, NoDeviceError, OverlayMismatchError,
+                     VitcodError, WireFormatError)
 
 _IMAGE_KEYS = ("images", "x", "x_test")
 _LABEL_KEYS = ("labels", "y", "y_test")
+USER_ERRORS = (InputError, MetadataError, OverlayMismatchError, ApTypeError, WireFormatError, DeviceInUseError,
+               NoDeviceError)
+"""Errors of the driver that come from what the user gave (exit 2); other VitcodErrors are device
+faults (exit 1)."""
+
+
+class CliError(Exception):
+    """A user error of the command line; the message ends with where (an option or a file)."""
+
+    def __init__(self, message: str, where: str):
+        self.where = where
+        super().__init__(f"{message} ({where})")
+
+
+def refuse(expected: str, got: str, where: str) -> CliError:
+    """``expected <what was expected>, got <what came> (<where>)``."""
+    return CliError(f"expected {expected}, got {got}", where)
+
+
+# ---- option types (checked where they are parsed) ----------------------------------------------------
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text!r}")
+    return value
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"expected an existing file, got {text!r}"
+                                         + (" (a folder)" if path.is_dir() else " (no such file)"))
+    return path
+
+
+def _output_file(text: str) -> Path:
+    """``--output``: checked before any work, so a prediction's results are never lost at the end."""
+    path = Path(text)
+    if path.suffix != ".npy":
+        raise argparse.ArgumentTypeError(f"expected a file name ending in .npy, got {text!r}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"expected an existing folder for {path.name}, got {str(folder)!r} "
+                                         "(no such folder)")
+    if path.is_dir() or not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise argparse.ArgumentTypeError(f"expected a writable file, got {text!r} (not writable)")
+    return path
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors as one line (``error: ... (--option)``), raised instead of printed."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        m = re.match(r"argument ([^:]+): (.*)$", message, re.S)
+        if m:
+            raise CliError(m.group(2), m.group(1).split("/")[-1])
+        raise CliError(message, self.prog)
+
+
+# ---- inputs --------------------------------------------------------------------------------------------
+def _load_array(path: Path, what: str, option: str) -> Any:
+    """``np.load`` with every failure (empty, truncated, not numpy) a :class:`CliError` naming the file."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise refuse(f"a .npy or .npz file of {what}", f"a file numpy cannot read ({exc})",
+                       f"{option} {path}") from None
+
+
+def _npz_member(loaded: Any, keys: Sequence[str], path: Path, what: str, option: str) -> np.ndarray | None:
+    key = next((k for k in keys if k in loaded.files), None)
+    if key is None:
+        return None
+    try:
+        return loaded[key]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise refuse(f"{what} under {key!r}", f"an unreadable member ({exc})", f"{option} {path}") from None
 
 
 def _load_images(path: Path, labels_path: Path | None) -> tuple[np.ndarray, np.ndarray | None]:
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read images from {path}: {exc}") from None
+    loaded = _load_array(path, "images", "--images")
     labels = None
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
-            key = next((k for k in _IMAGE_KEYS if k in loaded.files), None)
-            if key is None:
-                raise InputError(f"{path} holds {loaded.files}; expected images under one of {list(_IMAGE_KEYS)}")
-            images = loaded[key]
-            label_key = next((k for k in _LABEL_KEYS if k in loaded.files), None)
-            labels = loaded[label_key] if label_key else None
+            images = _npz_member(loaded, _IMAGE_KEYS, path, "images", "--images")
+            if images is None:
+                raise refuse(f"images under one of {list(_IMAGE_KEYS)}", f"keys {loaded.files}", f"--images {path}")
+            labels = _npz_member(loaded, _LABEL_KEYS, path, "labels", "--images")
     else:
         images = loaded
+    if images.ndim < 2 or len(images) == 0:
+        raise refuse("an array of images (batch, ...) with at least one image", f"shape {images.shape}",
+                       f"--images {path}")
     if labels_path is not None:
-        labels = np.load(labels_path, allow_pickle=False)
+        labels = _load_array(labels_path, "labels", "--labels")
+        if isinstance(labels, np.lib.npyio.NpzFile):
+            with labels:
+                found = _npz_member(labels, _LABEL_KEYS, labels_path, "labels", "--labels")
+            if found is None:
+                raise refuse(f"labels under one of {list(_LABEL_KEYS)}", "none", f"--labels {labels_path}")
+            labels = found
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1)
+        if len(labels) != len(images) or labels.dtype.kind not in "iu":
+            raise refuse(f"{len(images)} integer labels (one per image)", f"{len(labels)} of dtype {labels.dtype}",
+                           f"--labels {labels_path}" if labels_path is not None else f"--images {path}")
     return images, labels
 
 
@@ -64,28 +179,41 @@ def _load_digits(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
         data = load_digits(seed=seed)
     except ImportError as exc:
-        raise InputError(f"--dataset digits needs scikit-learn ({exc}); on a board, save the images with numpy "
-                         "on the build machine and pass --images") from None
+        raise refuse("scikit-learn (on the build machine; on a board, save the images with numpy and pass "
+                       "--images)", f"an ImportError: {exc}", "--dataset digits") from None
     return data.x_test, data.y_test
 
 
 def _open(args: argparse.Namespace):
     kwargs: dict[str, Any] = {"timeout": args.timeout}
-    if args.batch_size is not None:
-        kwargs["batch_size"] = args.batch_size
     if args.backend != "pynq":
         if args.network is not None:
             kwargs["network"] = args.network
         if args.max_batch is not None:
             kwargs["max_batch"] = args.max_batch
     elif args.network is not None or args.max_batch is not None:
-        raise InputError("--network and --max-batch are for the csim and emulated backends; the pynq backend reads "
-                         "everything from the overlay folder")
-    if args.overlay is None and args.backend == "pynq":
-        raise InputError("the pynq backend needs --overlay DIR (vitcod.bit, vitcod.hwh, vitcod.json)")
-    return open_driver(args.overlay, backend=args.backend, **kwargs)
+        raise refuse("--network and --max-batch only with --backend csim or emulated", "--backend pynq",
+                       "--network/--max-batch")
+    if args.overlay is None and (args.backend == "pynq" or args.network is None):
+        raise refuse("--overlay DIR (vitcod.json" + (", vitcod.bit, vitcod.hwh)" if args.backend == "pynq"
+                                                       else ") or --network with --max-batch"), "neither", "--overlay")
+    driver = open_driver(args.overlay, backend=args.backend, **kwargs)
+    if args.batch_size is not None:
+        if args.batch_size > driver.max_images_per_transfer:
+            raise refuse(f"an integer in 1..{driver.max_images_per_transfer} (what one transfer of this overlay "
+                           "carries)", str(args.batch_size), "--batch-size")
+        driver.batch_size = args.batch_size
+    return driver
 
 
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    """Write exactly ``path`` (``np.save`` on a name would add ``.npy`` to other names), atomically."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    atomic_write(path, buffer.getvalue())
+
+
+# ---- commands ----------------------------------------------------------------------------------------
 def cmd_predict(args: argparse.Namespace) -> int:
     if args.dataset:
         images, labels = _load_digits(args.seed)
@@ -98,8 +226,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     n_values = driver.metadata.input.values
     if images.ndim >= 2 and images.shape[1:] != driver.input_shape and int(np.prod(images.shape[1:])) == n_values:
         images = images.reshape(len(images), n_values)  # e.g. (N, 8, 8, 1) digits into a flat (64,) input
-    if labels is not None and len(labels) != len(images):
-        raise InputError(f"{len(labels)} labels for {len(images)} images")
     t0 = time.perf_counter()
     probabilities = driver.predict(images)
     elapsed = time.perf_counter() - t0
@@ -110,11 +236,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         "saturated_inputs": driver.last_saturated,
     }
     if labels is not None:
-        correct = int(np.count_nonzero(predicted == np.asarray(labels).reshape(-1)))
+        correct = int(np.count_nonzero(predicted == labels))
         report["accuracy"] = correct / len(images)
         report["correct"] = correct
     if args.output is not None:
-        np.save(args.output, probabilities)
+        _save_npy(args.output, probabilities)
         report["output"] = str(args.output)
     if args.json:
         print(json.dumps(report))
@@ -155,46 +281,68 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vitcod.host", description=__doc__.split("\n\n")[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what the driver does")
+    parser = _Parser(prog="python -m vitcod.host", description=__doc__.split("\n\n")[0])
+    verbose = {"action": "store_true", "help": "log what the driver does and show the traceback of every error"}
+    parser.add_argument("-v", "--verbose", **verbose)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-v", "--verbose", default=argparse.SUPPRESS, **{k: v for k, v in verbose.items()})
         p.add_argument("--backend", choices=BACKENDS, default="pynq", help="where the IP runs (default: pynq)")
         p.add_argument("--overlay", type=Path, help="folder with vitcod.json (+ .bit/.hwh for pynq)")
-        p.add_argument("--network", type=Path, help="csim/emulated: network.json (default: next to vitcod.json)")
-        p.add_argument("--max-batch", type=int, help="csim/emulated without --overlay: max batch of the simulated IP")
-        p.add_argument("--batch-size", type=int, help="images per transfer (default: as many as one transfer holds)")
-        p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per wait (default: %(default)s)")
+        p.add_argument("--network", type=_existing_file, help="csim/emulated: network.json (default: next to vitcod.json)")
+        p.add_argument("--max-batch", type=_positive_int,
+                       help="csim/emulated without --overlay: max batch of the simulated IP")
+        p.add_argument("--batch-size", type=_positive_int,
+                       help="images per transfer (default: as many as one transfer holds)")
+        p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT_S,
+                       help="seconds per wait, finite and > 0 (default: %(default)s)")
         p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
     p = sub.add_parser("predict", help="run images through the overlay; accuracy if labels are known")
     common(p)
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--images", type=Path, help=".npy images or .npz with images (+ labels)")
+    source.add_argument("--images", type=_existing_file, help=".npy images or .npz with images (+ labels)")
     source.add_argument("--dataset", choices=["digits"], help="the flow's digits test split (needs scikit-learn)")
-    p.add_argument("--labels", type=Path, help=".npy labels for --images")
+    p.add_argument("--labels", type=_existing_file, help=".npy labels for --images")
     p.add_argument("--seed", type=int, default=0, help="split seed of --dataset (default: %(default)s, as the flow)")
-    p.add_argument("--limit", type=int, help="use only the first N images")
-    p.add_argument("--output", type=Path, help="save the probabilities as .npy")
+    p.add_argument("--limit", type=_positive_int, help="use only the first N images (N >= 1)")
+    p.add_argument("--output", type=_output_file, help="save the probabilities to this .npy file")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("bench", help="quantize+pack speed next to numpy copies, and throughput_test()")
     common(p)
-    p.add_argument("--repeats", type=int, default=5, help="repetitions per measurement (default: %(default)s)")
+    p.add_argument("--repeats", type=_positive_int, default=5, help="repetitions per measurement (default: %(default)s)")
     p.set_defaults(func=cmd_bench)
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    text = "; ".join(exc.problems) if isinstance(exc, MetadataError) else str(exc)
+    notes = getattr(exc, "__notes__", [])  # e.g. which images of the call completed
+    return " ".join("; ".join([text, *notes]).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    """Run the command line; returns the exit status (0, 1 for a device fault, 2 for a user error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    show_traceback = os.environ.get("VITCOD_TRACEBACK", "") not in ("", "0") or any(
+        a in ("-v", "--verbose") for a in argv)
     try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
         return args.func(args)
-    except VitcodError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except (CliError, *USER_ERRORS) as exc:
+        code = 2
+        error = exc
+    except VitcodError as exc:  # a device fault: the user's call was fine
+        code = 1
+        error = exc
+    if show_traceback:
+        traceback.print_exception(error)
+    print(f"error: {_one_line(error)}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -27,8 +27,9 @@ Where the inputs come from (each overridable by an argument):
   it);
 * compiler: ``$CXX``, else ``g++``.
 
-The C simulation is synchronous and cannot hang on the stream: the wrapper refuses a batch whose
-input is shorter than the IP would read (on hardware the IP would wait forever) instead of calling
+The C simulation is synchronous and cannot hang on the stream: the IP stops at the TLAST the wrapper
+puts on the last input word (as the DMA does), and a batch with no input word at all (on hardware
+the IP would wait forever) is refused instead of calling
 the top. The driver's ``timeout`` therefore has nothing to bound here.
 """
 
@@ -45,16 +46,19 @@ import numpy as np
 
 from . import cxx_build
 from .contract import CONFIG_HEADER, NetworkDescription, render_config_header
-from .driver import DEFAULT_TIMEOUT_S, IDENTITY_REGISTERS, VitcodDriver, status_bit_names
+from .checks import run_problems
+from .driver import DEFAULT_TIMEOUT_S, IDENTITY_REGISTERS, VitcodDriver
 from .errors import CsimBuildError, MetadataError, StreamError
+from .guards import positive_int, timeout_seconds
 from .metadata import OverlayMetadata
 
 log = logging.getLogger(__name__)
 
-ABI_VERSION = 1
-NREGS = 13
-"""Entries of the ``regs`` array: the IP's 10 read-only registers, then input words consumed,
-output words produced and 1 + index of the first output word with TLAST (0: none)."""
+ABI_VERSION = 2
+N_IP_REGS = len(IDENTITY_REGISTERS)
+NREGS = N_IP_REGS + 3
+"""Entries of the ``regs`` array: the IP's read-only registers (register order), then input words
+consumed, output words produced and 1 + index of the first output word with TLAST (0: none)."""
 RUN_OK, RUN_INPUT_SHORT, RUN_OUTPUT_LONG = 0, -1, -2
 
 CXX_FLAGS = ("-std=c++14", "-O2", "-fPIC", "-shared", "-w")
@@ -70,8 +74,8 @@ WRAPPER_SOURCE = """\
 #include "vitcod_top.cpp"
 
 namespace {
-typedef vitcod::wire_geometry<vitcod_top_config> csim_geo;
 const int csim_nregs = %(nregs)d;
+const int csim_nip = %(nip)d;
 }
 
 extern "C" {
@@ -80,19 +84,17 @@ int vitcod_csim_abi_version(void) { return %(abi)d; }
 
 // Stream n_in words (TLAST on the last, as the AXI DMA's MM2S channel sends them) into vitcod_top,
 // run it once with batch_count = batch, and collect what it writes.
-//   regs[0..9]  batch_done, status, format_version, model_id_lo, model_id_hi, in_values, in_words,
-//               out_values, out_words, max_batch (the IP's read-only registers, in register order)
-//   regs[10]    input words the IP consumed
-//   regs[11]    output words the IP produced (also those beyond n_out)
-//   regs[12]    1 + index of the first output word with TLAST (0: none)
-// Returns 0; -1 if n_in is shorter than the batch needs (on hardware the IP would wait for the
-// missing words forever, so the top is not called); -2 if the IP produced more than n_out words
-// (the first n_out are stored).
+//   regs[0..csim_nip-1]  the IP's read-only registers, in register order (the contract's table)
+//   regs[csim_nip]       input words the IP consumed
+//   regs[csim_nip + 1]   output words the IP produced (also those beyond n_out)
+//   regs[csim_nip + 2]   1 + index of the first output word with TLAST (0: none)
+// Returns 0; -1 if there is no input word although the batch needs some (no TLAST would ever come:
+// on hardware the IP would wait forever, so the top is not called); -2 if the IP produced more than
+// n_out words (the first n_out are stored).
 int vitcod_csim_run(const uint64_t *in_words, size_t n_in, uint64_t *out_words, size_t n_out, unsigned batch,
                     unsigned *regs) {
     for (int i = 0; i < csim_nregs; i++) regs[i] = 0;
-    const unsigned n_images = batch > vitcod_top_config::max_batch ? (unsigned)vitcod_top_config::max_batch : batch;
-    if (n_in < (size_t)n_images * csim_geo::in_words) return %(short)d;
+    if (n_in == 0 && batch > 0) return %(short)d;
     hls::stream<vitcod::axis_word> in, out;
     for (size_t i = 0; i < n_in; i++) {
         vitcod::axis_word word;
@@ -102,13 +104,12 @@ int vitcod_csim_run(const uint64_t *in_words, size_t n_in, uint64_t *out_words, 
         word.last = (i + 1 == n_in);
         in.write(word);
     }
-    vitcod_top(in, out, batch, regs[0], regs[1], regs[2], regs[3], regs[4], regs[5], regs[6], regs[7], regs[8],
-               regs[9]);
+    vitcod_top(in, out, batch, %(reg_args)s);
     size_t produced = 0;
     while (!out.empty()) {
         vitcod::axis_word word = out.read();
         if (produced < n_out) out_words[produced] = (uint64_t)word.data.to_uint64();
-        if (word.last && regs[12] == 0) regs[12] = (unsigned)(produced + 1);
+        if (word.last && regs[csim_nip + 2] == 0) regs[csim_nip + 2] = (unsigned)(produced + 1);
         produced++;
     }
     size_t left = 0;
@@ -116,14 +117,14 @@ int vitcod_csim_run(const uint64_t *in_words, size_t n_in, uint64_t *out_words, 
         in.read();
         left++;
     }
-    regs[10] = (unsigned)(n_in - left);
-    regs[11] = (unsigned)produced;
+    regs[csim_nip] = (unsigned)(n_in - left);
+    regs[csim_nip + 1] = (unsigned)produced;
     return produced > n_out ? %(long)d : 0;
 }
 
 }  // extern "C"
-""" % {"nregs": NREGS, "abi": ABI_VERSION, "short": RUN_INPUT_SHORT, "long": RUN_OUTPUT_LONG}
-
+""" % {"nregs": NREGS, "nip": N_IP_REGS, "abi": ABI_VERSION, "short": RUN_INPUT_SHORT, "long": RUN_OUTPUT_LONG,
+       "reg_args": ", ".join(f"regs[{i}]" for i in range(N_IP_REGS))}
 
 # ---- locating the inputs ---------------------------------------------------------------------------
 def locate_ip_dir(ip_dir: str | Path | None = None) -> Path:
@@ -186,7 +187,7 @@ class CsimRun:
 
 
 _load_lock = threading.Lock()
-_loaded: dict[str, ctypes.CDLL] = {}
+_loaded: dict[str, tuple[ctypes.CDLL, threading.Lock]] = {}
 
 
 class CsimLibrary:
@@ -197,14 +198,17 @@ class CsimLibrary:
         self.network = network
         self.max_batch = max_batch
         with _load_lock:
-            lib = _loaded.get(str(self.path))
-            if lib is None:
+            entry = _loaded.get(str(self.path))
+            if entry is None:
                 lib = ctypes.CDLL(str(self.path))
                 lib.vitcod_csim_run.restype = ctypes.c_int
                 lib.vitcod_csim_run.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t,
                                                 ctypes.c_uint, ctypes.c_void_p]
                 lib.vitcod_csim_abi_version.restype = ctypes.c_int
-                _loaded[str(self.path)] = lib
+                # One run at a time per loaded library: the simulated network keeps static state
+                # (hls4ml loads its weights on the first call), shared by every driver of this network.
+                entry = _loaded[str(self.path)] = (lib, threading.Lock())
+            lib, self._run_lock = entry
         if lib.vitcod_csim_abi_version() != ABI_VERSION:
             raise CsimBuildError(f"{self.path} speaks C-simulation ABI {lib.vitcod_csim_abi_version()}, expected {ABI_VERSION}")
         self._lib = lib
@@ -272,11 +276,12 @@ class CsimLibrary:
         if not out_words.flags.writeable:
             raise TypeError("out_words must be writeable")
         regs = np.zeros(NREGS, dtype=np.uint32)
-        code = self._lib.vitcod_csim_run(in_words.ctypes.data if in_words.size else None, in_words.size,
-                                         out_words.ctypes.data if out_words.size else None, out_words.size,
-                                         int(batch), regs.ctypes.data)
+        with self._run_lock:
+            code = self._lib.vitcod_csim_run(in_words.ctypes.data if in_words.size else None, in_words.size,
+                                             out_words.ctypes.data if out_words.size else None, out_words.size,
+                                             int(batch), regs.ctypes.data)
         values = [int(v) for v in regs]
-        return CsimRun(code, dict(zip(IDENTITY_REGISTERS, values[:10])), values[10], values[11], values[12])
+        return CsimRun(code, dict(zip(IDENTITY_REGISTERS, values[:N_IP_REGS])), *values[N_IP_REGS:])
 
     def identify(self) -> dict[str, int]:
         """The IP's read-only registers after a run with ``batch_count = 0``."""
@@ -286,25 +291,20 @@ class CsimLibrary:
 
 def check_run(run: CsimRun, n_images: int, metadata: OverlayMetadata) -> None:
     """Raise :class:`StreamError` unless a run processed exactly ``n_images`` images cleanly."""
-    in_words = n_images * metadata.input.words_per_image
-    out_words = n_images * metadata.output.words_per_image
     if run.code == RUN_INPUT_SHORT:
-        raise StreamError(f"the input holds fewer words than {n_images} images need ({in_words}); "
-                          "on hardware the IP would wait for the rest")
-    problems = []
-    if run.code == RUN_OUTPUT_LONG or run.produced != out_words:
-        problems.append(f"the IP wrote {run.produced} output words, expected {out_words}")
-    if run.consumed != in_words:
-        problems.append(f"the IP read {run.consumed} input words, expected {in_words}")
-    if run.tlast_at != out_words:
-        problems.append(f"TLAST on output word {run.tlast_at - 1}, expected on the last word ({out_words - 1})")
+        raise StreamError(f"the input holds no word although {n_images} images need "
+                          f"{n_images * metadata.input.words_per_image}; on hardware the IP would wait for them")
     regs = run.registers
-    if regs["batch_done"] != n_images:
-        problems.append(f"batch_done is {regs['batch_done']}, expected {n_images}")
-    if regs["status"]:
-        problems.append(f"status register {regs['status']:#x} ({', '.join(status_bit_names(regs['status'], metadata.status_bits))})")
+    received = run.tlast_at if run.tlast_at else run.produced  # S2MM ends its packet at TLAST
+    problems, bits = run_problems(n_images, metadata, batch_done=regs["batch_done"], status=regs["status"],
+                                  words_read=regs["words_read"], output_words=received)
+    if run.produced and not run.tlast_at:
+        problems.append("the output has no TLAST (the DMA's S2MM channel would wait for it)")
+    if run.code == RUN_OUTPUT_LONG:
+        problems.append(f"the IP wrote {run.produced} output words, more than the "
+                        f"{n_images * metadata.output.words_per_image} the buffer holds")
     if problems:
-        raise StreamError("C simulation of the IP: " + "; ".join(problems))
+        raise StreamError("C simulation of the IP: " + "; ".join(problems), bits, regs["batch_done"])
 
 
 def simulated_ip(overlay_dir: str | Path | None, network: str | Path | None, metadata: OverlayMetadata | None,
@@ -321,6 +321,8 @@ def simulated_ip(overlay_dir: str | Path | None, network: str | Path | None, met
         MetadataError: no vitcod.json and no ``max_batch``, or no network description.
         CsimBuildError: the library cannot be built.
     """
+    if max_batch is not None and metadata is None and overlay_dir is None:
+        max_batch = positive_int(max_batch, "max_batch", 2 ** 32 - 1)
     if metadata is None and overlay_dir is not None:
         metadata = OverlayMetadata.load(overlay_dir)
     net = library.network if library is not None else NetworkDescription.find(overlay_dir, network)
@@ -343,7 +345,8 @@ class CsimDriver(VitcodDriver):
         metadata: metadata to use instead of reading ``vitcod.json``.
         max_batch: with no vitcod.json, the max batch of the simulated IP.
         batch_size: images per transfer (default: as many as one transfer may carry).
-        timeout: accepted for a uniform API; the C simulation is synchronous and cannot hang.
+        timeout: checked like every backend's (finite, > 0); the C simulation is synchronous and
+            cannot hang, so it bounds nothing here.
         library: an already built :class:`CsimLibrary` to use.
         ip_dir, ap_types, cache: see :meth:`CsimLibrary.build`.
 
@@ -358,6 +361,7 @@ class CsimDriver(VitcodDriver):
                  batch_size: int | None = None, timeout: float = DEFAULT_TIMEOUT_S,
                  library: CsimLibrary | None = None, ip_dir: str | Path | None = None,
                  ap_types: str | Path | None = None, cache: str | Path | None = None):
+        timeout_seconds(timeout, "timeout")  # before the (slow) library build
         metadata, net, library = simulated_ip(overlay_dir, network, metadata, max_batch, library,
                                               ip_dir=ip_dir, ap_types=ap_types, cache=cache, purpose="simulate")
         self.network = net
@@ -368,9 +372,12 @@ class CsimDriver(VitcodDriver):
     def _allocate_words(self, n_words: int) -> np.ndarray:
         return np.zeros(n_words, dtype=np.uint64)
 
-    def _execute(self, in_buf: np.ndarray, out_buf: np.ndarray, n_images: int) -> None:
+    def _execute(self, in_buf: np.ndarray, out_buf: np.ndarray, n_images: int, *, batch_count: int | None = None,
+                 in_words: int | None = None) -> None:
+        """One run of ``n_images`` images (``batch_count`` / ``in_words``: as the pynq backend's)."""
         meta = self.metadata
-        run = self.library.run(in_buf[:n_images * meta.input.words_per_image], n_images,
+        n_in = n_images * meta.input.words_per_image if in_words is None else in_words
+        run = self.library.run(in_buf[:n_in], n_images if batch_count is None else batch_count,
                                out_buf[:n_images * meta.output.words_per_image])
         check_run(run, n_images, meta)
 

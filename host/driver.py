@@ -33,16 +33,21 @@ csim       :class:`vitcod.host.csim_backend.CsimDriver`        ctypes call into 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import warnings
 from typing import Any, Callable
 
 import numpy as np
 
+from . import checks
+from .checks import status_bit_names  # noqa: F401 - (its earlier home)
 from .contract import READ_ONLY_REGISTERS
-from .errors import IdentityMismatchError, InputError, SaturationWarning, StreamError, WireFormatError
+from .errors import DeviceError, InputError, SaturationWarning, StreamError, VitcodError, WireFormatError
+from .guards import DEVICE_CLAIMS, positive_int, timeout_seconds
 from .metadata import OverlayMetadata
-from .wire import count_nonfinite, native_kernel, pack, quantize_pack, unpack
+from .measure import packing_benchmark  # noqa: F401 - part of the driver's API
+from .wire import count_nonfinite, pack, quantize_pack, unpack
 
 log = logging.getLogger(__name__)
 
@@ -55,24 +60,19 @@ IDENTITY_REGISTERS = READ_ONLY_REGISTERS
 """The IP's read-only registers (identity and last run), in register order."""
 
 
-def status_bit_names(status: int, status_bits: dict[str, int]) -> list[str]:
-    """Names of the IP status-register bits set in ``status`` (from vitcod.json's ``status_bits``)."""
-    names = [name for name, bit in status_bits.items() if status & bit]
-    unknown = status & ~sum(status_bits.values())
-    if unknown:
-        names.append(f"unknown bits {unknown:#x}")
-    return names
-
-
 class VitcodDriver:
     """Backend-independent part of the driver (see the module docstring).
 
     Subclasses call :meth:`_setup_driver` once their transport is ready, then
     :meth:`check_identity`.
 
+    Calls are serialized: one lock is held for each whole call (every transfer of it), so threads
+    may share a driver; only one driver per device may exist in a process (:mod:`.guards`).
+
     Attributes:
         metadata: the overlay's build-time metadata.
-        timeout: limit in seconds on every wait (DMA idle, IP done); configurable at any time.
+        timeout: limit in seconds on every wait (DMA idle, IP done); configurable at any time,
+            finite and above 0 (each call may also pass its own ``timeout=``).
         saturated_inputs: input values saturated since the driver was created.
         last_saturated: input values saturated by the last call.
         last_timing: seconds spent per stage by the last call
@@ -85,8 +85,10 @@ class VitcodDriver:
     # ---- set-up ------------------------------------------------------------------------------------
     def _setup_driver(self, metadata: OverlayMetadata, *, batch_size: int | None = None,
                       timeout: float = DEFAULT_TIMEOUT_S, transfer_limit_bytes: int | None = None) -> None:
+        if "_lock" not in self.__dict__:  # (a backend may have made it before claiming its device)
+            self._lock = threading.RLock()
         self.metadata = metadata
-        self.timeout = float(timeout)
+        self.timeout = timeout
         limit = metadata.max_images_per_transfer
         if transfer_limit_bytes is not None:  # the transport's own limit (pynq's DMA buffer_max_size)
             per_image = max(metadata.input.bytes_per_image, metadata.output.bytes_per_image)
@@ -102,6 +104,55 @@ class VitcodDriver:
         self.last_timing: dict[str, float] = {}
         self.recoveries = 0
         self.identity: dict[str, int] = {}
+
+    # ---- timeouts, locking, closing ---------------------------------------------------------------------
+    closed = False
+    _call_timeout: float | None = None
+    _claimed_device: Any = None
+
+    @property
+    def timeout(self) -> float:
+        """Limit in seconds on every wait for the device (finite, > 0)."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        self._timeout = timeout_seconds(value, "timeout")
+
+    @property
+    def wait_timeout(self) -> float:
+        """The limit of the waits of the running call: its ``timeout=`` if given, else :attr:`timeout`."""
+        return self._call_timeout if self._call_timeout is not None else self._timeout
+
+    def _claim(self, device: Any, what: str) -> None:
+        """Refuse to open on a device another live driver of this process drives (:mod:`.guards`)."""
+        DEVICE_CLAIMS.claim(device, self, what)
+        self._claimed_device = device
+
+    def close(self) -> None:
+        """Release the device (another driver may then open it) and the transfer buffers; later
+        calls raise :class:`DeviceError`."""
+        with self._lock:
+            self._buffers.clear()
+            device = getattr(self, "_claimed_device", None)
+            if device is not None:
+                DEVICE_CLAIMS.release(device, self)
+                self._claimed_device = None
+            self._release_transport()
+            self.closed = True
+
+    def _release_transport(self) -> None:
+        """Backend hook of :meth:`close`."""
+
+    def __enter__(self) -> "VitcodDriver":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise DeviceError(f"this {self.backend} driver was closed; open a new one")
 
     # ---- geometry --------------------------------------------------------------------------------------
     @property
@@ -126,49 +177,50 @@ class VitcodDriver:
 
     @batch_size.setter
     def batch_size(self, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {value!r}")
+        value = positive_int(value, "batch_size")
         if value > self._transfer_limit:
             raise ValueError(
-                f"batch_size {value} exceeds what one transfer may carry ({self._transfer_limit}: max_batch="
-                f"{self.metadata.max_batch}, DMA length register {self.metadata.dma_length_width} bits); "
+                f"batch_size must be an integer in 1..{self._transfer_limit} (what one transfer may carry: max_batch="
+                f"{self.metadata.max_batch}, DMA length register {self.metadata.dma_length_width} bits), got {value}; "
                 "larger calls to predict() are split into transfers of batch_size images anyway")
-        self._batch_size = int(value)
+        with self._lock:
+            self._batch_size = value
 
     # ---- identity ----------------------------------------------------------------------------------------
     def identify(self) -> dict[str, int]:
         """Run the IP once with ``batch_count = 0`` and return its read-only registers
         (plus ``model_id`` joined from its two halves)."""
-        regs = dict(self._read_identity())
+        with self._lock:
+            self._check_open()
+            regs = dict(self._read_identity())
         regs["model_id"] = (regs["model_id_hi"] << 32) | regs["model_id_lo"]
         return regs
 
     def check_identity(self) -> dict[str, int]:
-        """Refuse an IP whose identifier registers differ from the metadata.
+        """Refuse an IP that does not match the description (:mod:`vitcod.host.checks`: format
+        version, types, values and words per image, max batch, and the model identifier the host
+        recomputes from the description).
 
         Raises:
-            IdentityMismatchError: naming each register that differs, what the IP reports and what
-                vitcod.json expects.
+            IdentityMismatchError: naming the file, each field that differs, its declared value
+                and what the IP reports.
         """
         regs = self.identify()
-        expected = self.metadata.expected_identity()
-        mismatches = {k: (regs[k], v) for k, v in expected.items() if regs[k] != v}
-        if mismatches:
-            def show(key: str, value: int) -> str:
-                return f"0x{value:016x}" if key == "model_id" else str(value)
-            detail = "; ".join(f"{k}: the IP reports {show(k, got)}, vitcod.json expects {show(k, want)}"
-                               for k, (got, want) in mismatches.items())
-            raise IdentityMismatchError(
-                f"refusing to run: the {self.backend} IP does not match {self.metadata.path or 'the metadata'} "
-                f"({detail}). Use the vitcod.json packaged with this bitstream, or rebuild the overlay for this model.",
-                mismatches)
+        checks.check_identity(self.metadata, regs, self.backend)
         self.identity = regs
         return regs
 
     # ---- inputs ------------------------------------------------------------------------------------------
     def _images_2d(self, images: Any) -> np.ndarray:
         """Check images and view them as ``(batch, values)`` (no copy when already contiguous)."""
-        x = images if isinstance(images, np.ndarray) else np.asarray(images)
+        if isinstance(images, np.ndarray):
+            x = images
+        else:
+            try:
+                x = np.asarray(images)
+            except (ValueError, TypeError) as exc:  # a ragged nested list
+                raise InputError(f"images must be a rectangular array (batch, {', '.join(map(str, self.input_shape))}), "
+                                 f"got a {type(images).__name__} numpy cannot make one of ({exc})") from None
         if x.dtype.kind not in "fiu":
             raise InputError(f"images must be real numbers (a float or integer array), got dtype {x.dtype}")
         shape, n = self.input_shape, self.metadata.input.values
@@ -216,7 +268,8 @@ class VitcodDriver:
 
     def free_buffers(self) -> None:
         """Drop the cached transfer buffers (they are re-allocated on the next call)."""
-        self._buffers.clear()
+        with self._lock:
+            self._buffers.clear()
 
     # ---- running -----------------------------------------------------------------------------------------
     def _execute(self, in_buf: Any, out_buf: Any, n_images: int) -> None:  # pragma: no cover - abstract
@@ -228,13 +281,26 @@ class VitcodDriver:
     def _recover(self) -> None:
         """Bring the transport back to a usable state after a failed transfer (backend-specific)."""
 
-    def _run(self, n_total: int, fill: Callable[[int, int, np.ndarray], int]) -> tuple[np.ndarray, int]:
-        """Run ``n_total`` images in transfers of at most :attr:`batch_size`.
+    def _run(self, n_total: int, fill: Callable[[int, int, np.ndarray], int],
+             timeout: float | None = None) -> tuple[np.ndarray, int]:
+        """Run ``n_total`` images in transfers of at most :attr:`batch_size`, holding the driver's
+        lock for the whole call.
 
         ``fill(start, stop, words)`` packs images ``[start, stop)`` into ``words`` and returns the
         number of saturated values. Returns the output raws ``(n_total, out_values)`` and the
-        number of saturated input values.
+        number of saturated input values. If transfer k fails, the error carries the raws of the
+        images of transfers 0..k-1 (:attr:`DeviceError.completed`, ``.partial``).
         """
+        call_timeout = None if timeout is None else timeout_seconds(timeout, "timeout")
+        with self._lock:
+            self._check_open()
+            self._call_timeout = call_timeout
+            try:
+                return self._run_locked(n_total, fill)
+            finally:
+                self._call_timeout = None
+
+    def _run_locked(self, n_total: int, fill: Callable[[int, int, np.ndarray], int]) -> tuple[np.ndarray, int]:
         meta = self.metadata
         in_wpi, out_wpi = meta.input.words_per_image, meta.output.words_per_image
         out_fmt, n_out = meta.output.format, meta.output.values
@@ -250,15 +316,22 @@ class VitcodDriver:
             saturated += fill(start, stop, iview[:n * in_wpi])
             t1 = time.perf_counter()
             try:
-                self._execute(ibuf, obuf, n)
-            except BaseException:  # also an interrupted wait: leave the transport usable
-                self._recover_after_failure()
+                try:
+                    self._execute(ibuf, obuf, n)
+                except BaseException:  # also an interrupted wait: leave the transport usable
+                    self._recover_after_failure()
+                    raise
+                t2 = time.perf_counter()
+                try:
+                    result[start:stop] = unpack(oview[:n * out_wpi], n_out, out_fmt.width, out_fmt.signed, strict=True)
+                except ValueError as exc:
+                    raise StreamError(f"the output of images {start}..{stop - 1} is not well-formed: {exc}") from exc
+            except VitcodError as exc:
+                if isinstance(exc, DeviceError) and n_total > n:
+                    exc.completed, exc.partial = start, result[:start].copy()
+                    exc.add_note(f"images 0..{start - 1} of this call completed before the failure; their results are "
+                                 "in the exception's `partial`" if start else "no image of this call completed")
                 raise
-            t2 = time.perf_counter()
-            try:
-                result[start:stop] = unpack(oview[:n * out_wpi], n_out, out_fmt.width, out_fmt.signed, strict=True)
-            except ValueError as exc:
-                raise StreamError(f"the output of images {start}..{stop - 1} is not well-formed: {exc}") from exc
             t3 = time.perf_counter()
             timing["quantize_pack"] += t1 - t0
             timing["transfer_compute"] += t2 - t1
@@ -272,20 +345,19 @@ class VitcodDriver:
         except Exception as exc:  # keep the original error; say what the recovery hit
             log.error("%s: recovery after a failed transfer failed too: %s", self.backend, exc)
 
-    def execute_raw(self, raws: Any) -> np.ndarray:
+    def execute_raw(self, raws: Any, *, timeout: float | None = None) -> np.ndarray:
         """Run input raws ``(batch, in_values)`` (integers of the input type) and return output raws.
 
         Bit-exact path, without float conversion: for tests and for callers that quantize
-        themselves.
+        themselves. ``timeout``: this call's limit on each wait (default :attr:`timeout`).
 
         Raises:
             InputError: wrong shape, empty batch.
             WireFormatError: a raw outside the input type.
         """
-        raws = np.asarray(raws)
-        if raws.dtype.kind not in "iu":
-            raise InputError(f"raws must be integers, got dtype {raws.dtype}")
         x = self._images_2d(raws)
+        if x.dtype.kind not in "iu":
+            raise InputError(f"raws must be integers, got dtype {x.dtype}")
         fmt = self.metadata.input.format
         lo, hi = int(x.min()), int(x.max())
         if lo < fmt.min_raw or hi > fmt.max_raw:
@@ -295,15 +367,16 @@ class VitcodDriver:
             pack(x[a:b], fmt.width, fmt.signed, out)
             return 0
 
-        return self._run(len(x), fill)[0]
+        return self._run(len(x), fill, timeout)[0]
 
-    def predict(self, images: Any) -> np.ndarray:
+    def predict(self, images: Any, *, timeout: float | None = None) -> np.ndarray:
         """Run images through the accelerator.
 
         Args:
             images: ``(batch, *input_shape)`` or ``(batch, n_values)`` real numbers. Values are
                 quantized to the input type (rounding as documented in :mod:`vitcod.host.quantization`),
                 out-of-range values are saturated and counted.
+            timeout: this call's limit in seconds on each wait (default :attr:`timeout`).
 
         Returns:
             float64 ``(batch, *output_shape)``: the network's outputs (class probabilities for a
@@ -312,24 +385,36 @@ class VitcodDriver:
         Raises:
             InputError: wrong shape or dtype, NaN/Inf, empty batch.
             DeviceError: a transfer failed or timed out (the driver has reset the transport and
-                stays usable).
+                stays usable); ``.completed`` / ``.partial`` hold the images that completed.
         """
         x = self._images_2d(images)
-        raws = self._predict_raw(x)
-        return self.metadata.output.format.dequantize(raws).reshape((len(x),) + self.output_shape)
+        out_fmt = self.metadata.output.format
 
-    def classify(self, images: Any) -> np.ndarray:
-        """The index of the largest output per image (int64 ``(batch,)``)."""
+        def values(raws: np.ndarray) -> np.ndarray:
+            return out_fmt.dequantize(raws).reshape((len(raws),) + self.output_shape)
+        return values(self._predict_raw(x, timeout, values))
+
+    def classify(self, images: Any, *, timeout: float | None = None) -> np.ndarray:
+        """The index of the largest output per image (int64 ``(batch,)``); as :meth:`predict`."""
         x = self._images_2d(images)
-        return np.argmax(self._predict_raw(x), axis=1).astype(np.int64)
 
-    def _predict_raw(self, x: np.ndarray) -> np.ndarray:
+        def labels(raws: np.ndarray) -> np.ndarray:
+            return np.argmax(raws, axis=1).astype(np.int64) if len(raws) else np.zeros(0, np.int64)
+        return labels(self._predict_raw(x, timeout, labels))
+
+    def _predict_raw(self, x: np.ndarray, timeout: float | None = None,
+                     convert: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
         fmt = self.metadata.input.format
 
         def fill(a: int, b: int, out: np.ndarray) -> int:
             return quantize_pack(x[a:b], fmt, out)[1]
 
-        result, saturated = self._run(len(x), fill)
+        try:
+            result, saturated = self._run(len(x), fill, timeout)
+        except DeviceError as exc:
+            if convert is not None and exc.partial is not None:
+                exc.partial = convert(exc.partial)
+            raise
         self._note_saturation(saturated, x.size)
         return result
 
@@ -347,19 +432,17 @@ class VitcodDriver:
             ``DRAM_in_bandwidth[MB/s]``, ``DRAM_out_bandwidth[MB/s]``, ``fclk[mhz]``,
             ``batch_size``, ``repeats``, ``backend``.
         """
-        if repeats < 1:
-            raise ValueError(f"repeats must be at least 1, got {repeats}")
-        n = self._batch_size if batch_size is None else int(batch_size)
-        if n < 1:
-            raise ValueError(f"batch_size must be positive, got {n}")
+        repeats = positive_int(repeats, "repeats")
+        n = self._batch_size if batch_size is None else positive_int(batch_size, "batch_size")
         fmt = self.metadata.input.format
         rng = np.random.default_rng(seed)
         images = rng.uniform(fmt.min_value, fmt.max_value, size=(n, self.metadata.input.values))
         totals = {"quantize_pack": 0.0, "transfer_compute": 0.0, "unpack": 0.0}
-        for _ in range(repeats):
-            self._predict_raw(images)
-            for key in totals:
-                totals[key] += self.last_timing[key]
+        with self._lock:  # the stage times of these repeats, not another thread's
+            for _ in range(repeats):
+                self._predict_raw(images)
+                for key in totals:
+                    totals[key] += self.last_timing[key]
         mean = {k: v / repeats for k, v in totals.items()}
         compute = max(mean["transfer_compute"], 1e-12)
         total = max(sum(mean.values()), 1e-12)
@@ -379,50 +462,9 @@ class VitcodDriver:
         }
 
     def __repr__(self) -> str:
+        if "metadata" not in self.__dict__:  # (not open: a failed constructor)
+            return f"<{type(self).__name__} backend={self.backend} (not open)>"
         meta = self.metadata
         return (f"<{type(self).__name__} backend={self.backend} model={meta.model_id_hex} "
                 f"in={meta.input.format.cpp}{list(meta.input.shape)} out={meta.output.format.cpp}{list(meta.output.shape)} "
                 f"batch_size={self._batch_size}>")
-
-
-def packing_benchmark(metadata: OverlayMetadata, batch_size: int, repeats: int = 5, seed: int = 0) -> dict[str, Any]:
-    """Quantize+pack throughput next to plain numpy copies of the same bytes, in one run.
-
-    Measures (best of ``repeats``) on float32 images of one batch:
-    ``quantize_pack`` (floats -> packed words, into a preallocated buffer), ``copy_packed``
-    (``np.copyto`` of the packed words: the floor for filling the DMA buffer), ``copy_input``
-    (``np.copyto`` of the float input) and ``unpack`` of an output buffer.
-
-    Returns:
-        seconds per stage (``<stage>[ms]``), images/s and MB/s per stage, the ratio of
-        quantize_pack to the packed copy, and which quantize+pack ``kernel`` ran.
-    """
-    rng = np.random.default_rng(seed)
-    fmt = metadata.input.format
-    images = rng.uniform(fmt.min_value, fmt.max_value, size=(batch_size, metadata.input.values)).astype(np.float32)
-    words = np.empty(batch_size * metadata.input.words_per_image, dtype=np.uint64)
-    packed = quantize_pack(images, fmt, words)[0].copy()
-    out_fmt = metadata.output.format
-    out_raws = rng.integers(out_fmt.min_raw, out_fmt.max_raw, size=(batch_size, metadata.output.values),
-                            endpoint=True, dtype=np.int64)
-    out_words = pack(out_raws, out_fmt.width, out_fmt.signed)
-    images_copy = np.empty_like(images)
-    stages: dict[str, tuple[Callable[[], Any], int]] = {
-        "quantize_pack": (lambda: quantize_pack(images, fmt, words), words.nbytes),
-        "copy_packed": (lambda: np.copyto(words, packed), words.nbytes),
-        "copy_input": (lambda: np.copyto(images_copy, images), images.nbytes),
-        "unpack": (lambda: unpack(out_words, metadata.output.values, out_fmt.width, out_fmt.signed), out_words.nbytes),
-    }
-    result: dict[str, Any] = {"batch_size": batch_size, "repeats": repeats, "kernel": native_kernel() or "numpy"}
-    for name, (fn, nbytes) in stages.items():
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            best = min(best, time.perf_counter() - t0)
-        best = max(best, 1e-9)
-        result[f"{name}[ms]"] = best * 1e3
-        result[f"{name}[images/s]"] = batch_size / best
-        result[f"{name}[MB/s]"] = nbytes / best / 1e6
-    result["quantize_pack/copy_packed"] = result["quantize_pack[ms]"] / result["copy_packed[ms]"]
-    return result

@@ -26,11 +26,18 @@ capability). Only the hardware below the registers is modelled:
 
 When the IP is started and both channels are armed (in any order), the device runs the C
 simulation of the IP top (:class:`~vitcod.host.csim_backend.CsimLibrary`) on the words in the MM2S buffer
-and writes its output into the S2MM buffer, then sets the status bits as the hardware would: both
-channels Idle + IOC, the IP ap_done/ap_idle. What a real system would do on a malformed transfer is
-modelled too: a batch whose input is too short leaves the IP waiting and S2MM busy (a hang the
-driver must time out on); unread input leaves MM2S busy; a packet longer than the S2MM length sets
-DMAIntErr. :meth:`EmulatedDevice.inject_fault` makes the next run hang or set a DMA error bit.
+(TLAST on the last, as the DMA sends them) and writes its output into the S2MM buffer, then sets the
+status bits as the hardware would: both channels Idle + IOC, the IP ap_done/ap_idle. A malformed
+transfer plays out as on hardware, because the same C++ top decides: the IP stops at an early TLAST
+and ends its output packet there (S2MM completes with fewer bytes, LENGTH says how many), and it
+drains a longer transfer up to its TLAST (MM2S completes); words the IP leaves unread (its drain
+limit) keep MM2S busy; an output packet longer than the S2MM length sets DMAIntErr and leaves the
+IP blocked on its output (PG021 does not say whether the DMA then keeps TREADY high; the model takes
+the worse case, which the driver recovers from by reloading the bitstream).
+:meth:`EmulatedDevice.inject_fault` makes the next run hang or set a DMA error bit.
+
+Memory is handed out first-fit from a free list, and a freed buffer's range is reused, so a
+long-running user (a notebook, a CI soak) never exhausts the emulated DDR.
 
 The models are driven synchronously from register writes; there is no time in them.
 """
@@ -41,8 +48,8 @@ import ctypes
 import hashlib
 import logging
 import struct
+import threading
 import weakref
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,106 +62,18 @@ from ..fileio import atomic_write
 from .csim_backend import RUN_INPUT_SHORT, CsimLibrary, cache_dir, simulated_ip
 from .driver import DEFAULT_TIMEOUT_S, IDENTITY_REGISTERS
 from .errors import DeviceError
+from .guards import timeout_seconds
 from .metadata import OverlayMetadata
+from .emulated_hwh import DMA_BASE, IP_BASE, REGISTER_SPACE, emulation_hwh  # noqa: F401 - (their earlier home)
 from .overlay import (AP_CTRL, AP_DONE, AP_IDLE, AP_READY, AP_START, ADDRESS, ADDRESS_MSB, DMACR, DMACR_RESET,
                       DMACR_RS, DMASR, DMASR_ERRORS, DMASR_HALTED, DMASR_IDLE, LENGTH, MM2S, S2MM, VitcodOverlay)
 
 log = logging.getLogger(__name__)
 
-DMA_BASE = 0x4040_0000
-IP_BASE = 0x43C0_0000
-REGISTER_SPACE = 0x1_0000
 DDR_BASE, DDR_SIZE = 0x1000_0000, 0x1000_0000  # where buffers are placed (inside HP0's DDR window)
 BUFFER_ALIGN = 4096
 DMASR_IOC_IRQ, DMASR_DLY_IRQ, DMASR_ERR_IRQ = 0x1000, 0x2000, 0x4000
 FAULTS = ("hang",) + tuple(name for name, _ in DMASR_ERRORS.values() if name.startswith("DMA"))
-
-
-# ---- the .hwh ---------------------------------------------------------------------------------------
-def emulation_hwh(meta: OverlayMetadata) -> str:
-    """A minimal hardware handoff for the overlay ``meta`` describes, as pynq parses it.
-
-    A ``processing_system7`` whose M_AXI_GP0 maps the DMA (``meta.dma_name``) at
-    :data:`DMA_BASE` and the IP (``meta.ip_name``, type ``meta.ip_vlnv``) at :data:`IP_BASE`; the
-    DMA configured as overlay/tcl/block_design.tcl configures it (no scatter-gather, 64-bit
-    streams and memory-map data, ``c_sg_length_width`` from the metadata); the IP's register map
-    with the ap_ctrl_hs registers and one ap_vld register after each read-only register.
-    """
-    root = ET.Element("EDKSYSTEM", EDWVERSION="1.2", TIMESTAMP="emulated", VIVADOVERSION="2024.1")
-    ET.SubElement(root, "SYSTEMINFO", ARCH="zynq", DEVICE="7z020", NAME="vitcod", PACKAGE="clg400", SPEEDGRADE="-1")
-    ET.SubElement(root, "EXTERNALPORTS")
-    ET.SubElement(root, "EXTERNALINTERFACES")
-    modules = ET.SubElement(root, "MODULES")
-
-    def module(instance: str, vlnv: str, modtype: str, params: dict[str, Any], **extra: str) -> ET.Element:
-        mod = ET.SubElement(modules, "MODULE", FULLNAME="/" + instance, HWVERSION=vlnv.rsplit(":", 1)[1],
-                            INSTANCE=instance, IPTYPE="PERIPHERAL", IS_ENABLE="1", MODCLASS="PERIPHERAL",
-                            MODTYPE=modtype, VLNV=vlnv, **extra)
-        plist = ET.SubElement(mod, "PARAMETERS")
-        for key, value in params.items():
-            ET.SubElement(plist, "PARAMETER", NAME=key, VALUE=str(value))
-        return mod
-
-    def bus(mod: ET.Element, name: str, kind: str, width: int = 32) -> None:
-        parent = mod.find("BUSINTERFACES")
-        if parent is None:
-            parent = ET.SubElement(mod, "BUSINTERFACES")
-        ET.SubElement(parent, "BUSINTERFACE", BUSNAME=f"{mod.get('INSTANCE')}_{name}", DATAWIDTH=str(width),
-                      NAME=name, TYPE=kind, VLNV="xilinx.com:interface:aximm:1.0")
-
-    # PS: FCLK0 enabled at the design clock (IO PLL 1000 MHz / divisor0 / divisor1), GP0 and HP0.
-    divisor = max(1, round(1000.0 / meta.clock_mhz))
-    ps_params: dict[str, Any] = {}
-    for clk in range(4):
-        ps_params[f"PCW_FPGA_FCLK{clk}_ENABLE"] = int(clk == 0)
-        ps_params[f"PCW_FCLK{clk}_PERIPHERAL_DIVISOR0"] = min(divisor, 63) if clk == 0 else 1
-        ps_params[f"PCW_FCLK{clk}_PERIPHERAL_DIVISOR1"] = max(1, -(-divisor // 63)) if clk == 0 else 1
-        ps_params[f"PCW_FPGA{clk}_PERIPHERAL_FREQMHZ"] = meta.clock_mhz if clk == 0 else 50
-    ps = module("processing_system7_0", "xilinx.com:ip:processing_system7:5.5", "processing_system7", ps_params,
-                IS_PL="FALSE")
-    bus(ps, "M_AXI_GP0", "MASTER")
-    bus(ps, "S_AXI_HP0", "SLAVE", 64)
-    memmap = ET.SubElement(ps, "MEMORYMAP")
-    for instance, base, slave in ((meta.dma_name, DMA_BASE, "S_AXI_LITE"), (meta.ip_name, IP_BASE, "s_axi_control")):
-        ET.SubElement(memmap, "MEMRANGE", ADDRESSBLOCK="Reg", BASENAME="C_BASEADDR", BASEVALUE=f"0x{base:08X}",
-                      HIGHNAME="C_HIGHADDR", HIGHVALUE=f"0x{base + REGISTER_SPACE - 1:08X}", INSTANCE=instance,
-                      IS_DATA="TRUE", IS_INSTRUCTION="TRUE", MASTERBUSINTERFACE="M_AXI_GP0", MEMTYPE="REGISTER",
-                      SLAVEBUSINTERFACE=slave)
-
-    dma = module(meta.dma_name, "xilinx.com:ip:axi_dma:7.1", "axi_dma", {
-        "c_include_sg": 0, "c_sg_length_width": meta.dma_length_width, "c_micro_dma": 0, "c_addr_width": 32,
-        "c_include_mm2s": 1, "c_include_s2mm": 1, "c_include_mm2s_dre": 0, "c_include_s2mm_dre": 0,
-        "c_m_axi_mm2s_data_width": 64, "c_m_axis_mm2s_tdata_width": 64,
-        "c_m_axi_s2mm_data_width": 64, "c_s_axis_s2mm_tdata_width": 64,
-        "c_mm2s_burst_size": 64, "c_s2mm_burst_size": 64,
-    })
-    bus(dma, "S_AXI_LITE", "SLAVE")
-
-    ip = module(meta.ip_name, meta.ip_vlnv, meta.ip_vlnv.split(":")[2], {"C_S_AXI_CONTROL_ADDR_WIDTH": 7})
-    block = ET.SubElement(ET.SubElement(ip, "ADDRESSBLOCKS"), "ADDRESSBLOCK", ACCESS="read-write",
-                          INTERFACE="s_axi_control", NAME="Reg", RANGE=str(REGISTER_SPACE), USAGE="register")
-    registers = ET.SubElement(block, "REGISTERS")
-
-    def register(name: str, offset: int, access: str, description: str) -> None:
-        reg = ET.SubElement(registers, "REGISTER", NAME=name)
-        for key, value in (("DESCRIPTION", description), ("ADDRESS_OFFSET", str(offset)), ("SIZE", "32"),
-                           ("ACCESS", access), ("IS_ENABLED", "true"), ("RESET_VALUE", "0")):
-            ET.SubElement(reg, "PROPERTY", NAME=key, VALUE=value)
-
-    register("CTRL", AP_CTRL, "read-write", "Control signals")
-    register("GIER", 0x04, "read-write", "Global Interrupt Enable Register")
-    register("IP_IER", 0x08, "read-write", "IP Interrupt Enable Register")
-    register("IP_ISR", 0x0C, "read-write", "IP Interrupt Status Register")
-    ro = [name for name in IDENTITY_REGISTERS]
-    for name, offset in sorted(meta.registers.items(), key=lambda item: item[1]):
-        if name in ro:
-            register(name, offset, "read-only", f"Data signal of {name}")
-            register(f"{name}_ctrl", offset + 4, "read-only", f"Control signal of {name} (ap_vld)")
-        else:
-            register(name, offset, "write-only", f"Data signal of {name}")
-    bus(ip, "s_axi_control", "SLAVE")
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8" standalone="no" ?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
 # ---- models ---------------------------------------------------------------------------------------------
@@ -262,6 +181,19 @@ class VitcodIpModel:
     def __init__(self, device: "EmulatedDevice", registers: dict[str, int]):
         self.device = device
         self.offsets = dict(registers)
+        taken: dict[int, str] = {}
+        for name, offset in self.offsets.items():
+            if isinstance(offset, bool) or not isinstance(offset, int):
+                raise ValueError(f"register {name}: expected an integer offset, got {offset!r}")
+        for name, offset in sorted(self.offsets.items(), key=lambda item: item[1]):
+            slots = [offset] + ([offset + 4] if name in IDENTITY_REGISTERS else [])  # a read-only one has ap_vld
+            for slot in slots:
+                if slot % 4 or not 0x10 <= slot < REGISTER_SPACE:
+                    raise ValueError(f"register {name}: expected a word offset in 0x10..{REGISTER_SPACE - 4:#x}, "
+                                     f"got {offset!r}")
+                if slot in taken:
+                    raise ValueError(f"register {name}: offset {slot:#x} is already taken by {taken[slot]}")
+                taken[slot] = name
         self.by_offset = {off: name for name, off in registers.items()}
         self.reset()
 
@@ -340,7 +272,8 @@ class EmulatedDevice(pynq.Device):
         self.ip = VitcodIpModel(self, registers)
         self._regions: list[tuple[int, int, Any]] = []
         self._allocations: dict[int, _Allocation] = {}
-        self._next_address = DDR_BASE
+        self._free: list[tuple[int, int]] = [(DDR_BASE, DDR_SIZE)]  # (address, size), sorted, coalesced
+        self._memory_lock = threading.RLock()  # (a buffer may be freed by the GC in any thread, even here)
         self._next_bo = 1
         self._fault: tuple[str, str] | None = None
         self.stats = {"runs": 0, "flushes": 0, "invalidates": 0, "downloads": 0}
@@ -395,19 +328,51 @@ class EmulatedDevice(pynq.Device):
 
     # ---- memory -------------------------------------------------------------------------------------------
     def allocate(self, shape: Any, dtype: Any = "u4", **kwargs: Any) -> PynqBuffer:
-        """A PynqBuffer at a made-up physical address, with a separate DDR copy (non-coherent)."""
+        """A PynqBuffer at a made-up physical address, with a separate DDR copy (non-coherent).
+
+        Addresses come first-fit from the free list; a buffer's range returns to it when the
+        buffer is garbage-collected.
+        """
         nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
         size = max(BUFFER_ALIGN, -(-nbytes // BUFFER_ALIGN) * BUFFER_ALIGN)
-        if self._next_address + size > DDR_BASE + DDR_SIZE:
-            raise MemoryError(f"emulated DDR exhausted: cannot allocate {nbytes} bytes")
-        bo, address = self._next_bo, self._next_address
-        self._next_bo += 1
-        self._next_address += size
+        with self._memory_lock:
+            slot = next((i for i, (_, free) in enumerate(self._free) if free >= size), None)
+            if slot is None:
+                raise MemoryError(f"emulated DDR exhausted: cannot allocate {nbytes} bytes "
+                                  f"({len(self._allocations)} buffers live)")
+            address, free = self._free[slot]
+            if free == size:
+                del self._free[slot]
+            else:
+                self._free[slot] = (address + size, free - size)
+            bo = self._next_bo
+            self._next_bo += 1
         buf = PynqBuffer(shape, dtype, device=self, device_address=address, bo=bo, coherent=False)
         buf[...] = 0
         self._allocations[bo] = _Allocation(address, nbytes, np.zeros(nbytes, dtype=np.uint8))
-        weakref.finalize(buf, self._allocations.pop, bo, None)
+        weakref.finalize(buf, self._release, bo, address, size)
         return buf
+
+    def _release(self, bo: int, address: int, size: int) -> None:
+        """Return a freed buffer's range to the free list (merged with its neighbours)."""
+        with self._memory_lock:
+            self._release_locked(bo, address, size)
+
+    def _release_locked(self, bo: int, address: int, size: int) -> None:
+        self._allocations.pop(bo, None)
+        free = self._free
+        i = next((k for k, (a, _) in enumerate(free) if a > address), len(free))
+        free.insert(i, (address, size))
+        if i + 1 < len(free) and address + size == free[i + 1][0]:  # merge with the next block
+            free[i] = (address, size + free.pop(i + 1)[1])
+        if i > 0 and free[i - 1][0] + free[i - 1][1] == address:  # and with the previous one
+            prev = free.pop(i - 1)
+            free[i - 1] = (prev[0], prev[1] + free[i - 1][1])
+
+    @property
+    def free_bytes(self) -> int:
+        """Emulated DDR not held by a live buffer."""
+        return sum(size for _, size in self._free)
 
     def ddr(self, address: int, nbytes: int) -> np.ndarray | None:
         """The DDR bytes ``[address, address + nbytes)`` if they lie in one allocated buffer."""
@@ -476,24 +441,27 @@ class EmulatedDevice(pynq.Device):
             log.info("emulated device: injected %s on %s", kind, channel)
             return  # the IP stays busy: the stream it waits for never comes
         source = self.dma.buffer(mm2s)
-        in_words = source[:source.size // 8 * 8].view(np.uint64).copy()  # whole 64-bit beats
+        in_words = source[:source.size // 8 * 8].view(np.uint64).copy()  # whole 64-bit beats, TLAST on the last
         capacity = s2mm.length // 8
         out_words = np.zeros(capacity, dtype=np.uint64)
         run = self.library.run(in_words, batch, out_words)
-        if run.code == RUN_INPUT_SHORT:  # everything sent was taken; the IP waits for more
+        if run.code == RUN_INPUT_SHORT:  # no word at all: the IP waits for one that never comes
             mm2s.complete()
             return
         stored = min(run.produced, capacity)
         self.dma.buffer(s2mm)[:stored * 8] = out_words[:stored].view(np.uint8)
+        blocked = False
         if 0 < run.tlast_at <= capacity:
-            s2mm.complete(run.tlast_at * 8)  # the packet ended with TLAST
+            s2mm.complete(run.tlast_at * 8)  # the packet ended with TLAST; LENGTH reads back its bytes
         elif run.produced > capacity:
-            s2mm.fail(0x010)  # DMAIntErr: the packet is longer than the programmed length
+            s2mm.fail(0x010)  # DMAIntErr: the packet is longer than the programmed length...
+            blocked = True  # ... and the IP cannot write the rest (see the module docstring)
         # else: no TLAST yet - S2MM keeps waiting
         if run.consumed == in_words.size:
             mm2s.complete()
-        # else: the IP stopped reading; MM2S cannot finish
-        ip.finish(run.registers)
+        # else: the IP stopped reading before the transfer's end (its drain limit); MM2S cannot finish
+        if not blocked:
+            ip.finish(run.registers)
 
 
 def open_emulated(overlay_dir: str | Path | None = None, *, network: str | Path | None = None,
@@ -517,6 +485,7 @@ def open_emulated(overlay_dir: str | Path | None = None, *, network: str | Path 
     Returns:
         A :class:`~vitcod.host.overlay.VitcodOverlay` whose ``device`` is the emulated device.
     """
+    timeout_seconds(timeout, "timeout")  # before the (slow) library build
     metadata, _, library = simulated_ip(overlay_dir, network, metadata, max_batch, library,
                                         ip_dir=ip_dir, ap_types=ap_types, cache=cache, purpose="emulate")
     text = Path(hwh).read_text() if hwh is not None else emulation_hwh(metadata)

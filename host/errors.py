@@ -46,20 +46,45 @@ class OverlayMismatchError(VitcodError):
 
 
 class IdentityMismatchError(OverlayMismatchError):
-    """The IP's identifier registers (format version, model id, geometry, max batch) differ from
-    ``vitcod.json``: the bitstream was built for another model or another wire format.
+    """The IP's identifier registers (format version, model id, types, geometry, max batch) differ
+    from the description (``vitcod.json`` or ``network.json``): the IP was built for another model,
+    another interface or another wire format, or the description was edited.
 
     Attributes:
-        mismatches: ``{register: (reported by the IP, expected by vitcod.json)}``.
+        mismatches: ``{register: (reported by the IP, expected by the description)}`` (a check
+            within the file is keyed ``"<field> (recorded)"``).
+        fields: the description's fields that differ (``input.type``, ``model_id``, ...).
     """
 
-    def __init__(self, message: str, mismatches: dict[str, tuple[int, int]]):
+    def __init__(self, message: str, mismatches: dict[str, tuple[int, int]], fields: Sequence[str] = ()):
         self.mismatches = dict(mismatches)
+        self.fields = list(fields)
         super().__init__(message)
 
 
+class NoDeviceError(VitcodError, RuntimeError):
+    """The pynq backend was asked for on a machine without a PYNQ board (or without pynq)."""
+
+
+class DeviceInUseError(VitcodError, RuntimeError):
+    """A second driver was opened on a device that a driver of this process (or, on a board,
+    another process) already drives: their transfers would interleave on the same DMA and buffers."""
+
+
 class DeviceError(VitcodError, RuntimeError):
-    """A fault reported (or a hang detected) while the accelerator ran a batch."""
+    """A fault reported (or a hang detected) while the accelerator ran a batch.
+
+    When a call split into several transfers fails in transfer k, the images of transfers 0..k-1
+    have completed; the driver attaches them:
+
+    Attributes:
+        completed: how many leading images of the call completed (0 if the first transfer failed).
+        partial: their results, as the failed call would have returned them (``predict``: float64
+            ``(completed, *output_shape)``; ``classify``: labels; ``execute_raw``: raws), or None.
+    """
+
+    completed: int = 0
+    partial = None
 
 
 class DeviceTimeoutError(DeviceError, TimeoutError):
@@ -94,7 +119,17 @@ class DmaError(DeviceError):
 
 class StreamError(DeviceError):
     """The IP or the DMA finished but reported a wrong stream: TLAST in the wrong place, fewer
-    images or bytes than requested."""
+    images or bytes than requested, a clamped batch.
+
+    Attributes:
+        status_bits: names of the IP's status bits that were set (``["tlast_early"]``, ...).
+        batch_done: images the IP reported as processed, if known.
+    """
+
+    def __init__(self, message: str, status_bits: Sequence[str] = (), batch_done: int | None = None):
+        self.status_bits = list(status_bits)
+        self.batch_done = batch_done
+        super().__init__(message)
 
 
 class CsimBuildError(VitcodError, RuntimeError):

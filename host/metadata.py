@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from ..fileio import sha256_file
 from .contract import (DMA_LENGTH_WIDTH_MAX, DMA_LENGTH_WIDTH_MIN, FORMAT_VERSION, MODEL_ID_PATTERN, REGISTERS,
-                       STATUS_BITS, NetworkDescription, TensorMeta, dma_length_width)
+                       STATUS_BITS, NetworkDescription, TensorMeta, dma_length_width, read_json)
 from .errors import MetadataError
 
 METADATA_FILE = "vitcod.json"
@@ -33,7 +33,9 @@ class OverlayMetadata:
     """What the driver needs from ``vitcod.json`` (see the module docstring).
 
     Attributes:
-        model_id: the 64-bit model identifier the IP must report.
+        model_id: the 64-bit model identifier the IP must report (recorded; the driver also
+            recomputes it from ``content_id`` and the interface).
+        content_id: the hash of the weights, masks and precision the identifier covers.
         max_batch: largest ``batch_count`` the IP honours.
         input, output: per-image tensors.
         dma_name, ip_name: block-design cell names of the AXI DMA and of the IP.
@@ -45,6 +47,7 @@ class OverlayMetadata:
     """
 
     model_id: int
+    content_id: int
     max_batch: int
     input: TensorMeta
     output: TensorMeta
@@ -72,13 +75,8 @@ class OverlayMetadata:
         path = Path(path)
         if path.is_dir():
             path = path / METADATA_FILE
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise MetadataError(f"{path} not found: the overlay build writes it next to vitcod.bit "
-                                "(make -C overlay bitstream, or unpack vitcod-<board>.tar.gz)") from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise MetadataError(f"{path} cannot be read as JSON: {exc}") from None
+        data = read_json(path, "overlay metadata", "the overlay build writes it next to vitcod.bit: "
+                         "make -C overlay bitstream, or unpack vitcod-<board>.tar.gz")
         return cls.from_dict(data, path=path)
 
     @classmethod
@@ -100,10 +98,11 @@ class OverlayMetadata:
         if version is not None and version != FORMAT_VERSION:
             problems.append(f"$.format_version is {version}; this driver speaks wire format {FORMAT_VERSION} "
                             "(update vitcod on the board or rebuild the overlay)")
-        model_id = need("model_id", str)
-        if model_id is not None and not MODEL_ID_PATTERN.match(model_id):
-            problems.append(f"$.model_id must be '0x' + 16 hex digits, got {model_id!r}")
-            model_id = None
+        ids = {}
+        for key in ("model_id", "content_id"):
+            ids[key] = need(key, str)
+            if ids[key] is not None and not MODEL_ID_PATTERN.match(ids[key]):
+                problems.append(f"$.{key} must be '0x' + 16 hex digits, got {ids[key]!r}")
         max_batch = need("max_batch", int)
         if max_batch is not None and not 1 <= max_batch < 2 ** 32:
             problems.append(f"$.max_batch must be in 1..2**32-1, got {max_batch}")
@@ -131,15 +130,17 @@ class OverlayMetadata:
             if largest > 2 ** length_width - 1:
                 problems.append(f"$.dma.length_width {length_width} bits cannot hold even one image ({largest} bytes)")
         files = data.get("files", {})
-        if not isinstance(files, Mapping):
-            problems.append(f"$.files: expected an object, got {files!r}")
+        if not isinstance(files, Mapping) or not all(isinstance(v, Mapping) for v in files.values()):
+            problems.append(f"$.files: expected an object of {{\"bitstream\"|\"hwh\": {{\"name\", \"sha256\"}}}}, "
+                            f"got {json.dumps(files)[:80]}")
             files = {}
         if problems:
             raise MetadataError([f"{where}: {p}" for p in problems])
         board = data.get("board", {})
         network = data.get("network", {})
         return cls(
-            model_id=int(model_id, 16), max_batch=max_batch, input=tensors["input"], output=tensors["output"],
+            model_id=int(ids["model_id"], 16), content_id=int(ids["content_id"], 16), max_batch=max_batch,
+            input=tensors["input"], output=tensors["output"],
             dma_name=dma_name, dma_length_width=length_width, ip_name=ip_name, ip_vlnv=ip_vlnv,
             registers=registers, status_bits={str(k): int(v) for k, v in dict(status_bits).items()},
             format_version=version, network_name=str(network.get("name", "network")) if isinstance(network, Mapping) else "network",
@@ -149,20 +150,29 @@ class OverlayMetadata:
 
     @staticmethod
     def _registers(regs: Any, problems: list[str]) -> dict[str, int]:
+        """The register offsets, which must be wire format's (the IP's pragmas pin them; a map
+        with a moved, duplicated or out-of-space register would make reads return another register)."""
         if not isinstance(regs, Mapping):
             problems.append(f"$.ip.registers: expected an object, got {regs!r}")
             return {}
-        offsets = {}
+        offsets, owners = {}, {}
         for reg in REGISTERS:
             entry = regs.get(reg.name)
-            if not isinstance(entry, Mapping) or not isinstance(entry.get("offset"), int):
-                problems.append(f"$.ip.registers.{reg.name}: missing (the driver needs every register of wire format 1)")
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("offset"), int) \
+                    or isinstance(entry.get("offset"), bool):
+                problems.append(f"$.ip.registers.{reg.name}: missing (the driver needs every register of wire format "
+                                f"{FORMAT_VERSION}), got {entry!r}")
                 continue
+            offset = entry["offset"]
             if entry.get("access") != reg.access:
                 problems.append(f"$.ip.registers.{reg.name}.access is {entry.get('access')!r}, expected {reg.access!r}")
-            if entry["offset"] < 0x10 or entry["offset"] % 4:
-                problems.append(f"$.ip.registers.{reg.name}.offset {entry['offset']:#x} is not a word offset above ap_ctrl")
-            offsets[reg.name] = entry["offset"]
+            if offset in owners:
+                problems.append(f"$.ip.registers.{reg.name}.offset {offset:#x} is also the offset of {owners[offset]}")
+            elif offset != reg.offset:
+                problems.append(f"$.ip.registers.{reg.name}.offset is {offset:#x}, wire format {FORMAT_VERSION} "
+                                f"puts it at {reg.offset:#x} (the IP's register space ends at 0x7f)")
+            owners[offset] = reg.name
+            offsets[reg.name] = offset
         return offsets
 
     # ---- deriving (no build yet) -----------------------------------------------------------------------
@@ -180,10 +190,10 @@ class OverlayMetadata:
         if length_width > DMA_LENGTH_WIDTH_MAX:
             raise MetadataError(f"max_batch={max_batch} needs {largest}-byte transfers, more than the AXI DMA's "
                                 f"{DMA_LENGTH_WIDTH_MAX}-bit length register allows")
-        return cls(model_id=network.model_id, max_batch=max_batch, input=network.input, output=network.output,
-                   dma_name=dma_name, dma_length_width=length_width, ip_name=ip_name, ip_vlnv=ip_vlnv,
-                   registers={r.name: r.offset for r in REGISTERS}, network_name=network.name,
-                   board=board, clock_mhz=clock_mhz)
+        return cls(model_id=network.model_id, content_id=network.content_id, max_batch=max_batch,
+                   input=network.input, output=network.output, dma_name=dma_name, dma_length_width=length_width,
+                   ip_name=ip_name, ip_vlnv=ip_vlnv, registers={r.name: r.offset for r in REGISTERS},
+                   network_name=network.name, board=board, clock_mhz=clock_mhz, path=network.path)
 
     # ---- derived quantities -------------------------------------------------------------------------
     @property
@@ -206,7 +216,8 @@ class OverlayMetadata:
         return {"format_version": self.format_version, "model_id": self.model_id,
                 "in_values": self.input.values, "in_words": self.input.words_per_image,
                 "out_values": self.output.values, "out_words": self.output.words_per_image,
-                "max_batch": self.max_batch}
+                "max_batch": self.max_batch, "in_type": self.input.format.code,
+                "out_type": self.output.format.code}
 
     def file_path(self, key: str, folder: Path | None = None) -> Path:
         """Path of the recorded ``bitstream`` / ``hwh`` file (next to vitcod.json by default)."""

@@ -22,6 +22,11 @@ After a failed transfer the driver resets the DMA (DMACR.Reset) and restarts bot
 IP is still busy (it waits for stream data that will never come), it downloads the bitstream again,
 which resets the programmable logic, and re-checks the IP's identity. The next call starts clean.
 
+One driver per device: a second ``VitcodOverlay`` on a device that a live driver of this process
+drives is refused before anything is downloaded (:class:`~vitcod.host.errors.DeviceInUseError`),
+and on a board an advisory lock file (``<tmp>/vitcod-<device>.lock``, :func:`~vitcod.host.guards.process_lock`)
+refuses a vitcod driver of another process; programs that do not use vitcod are not stopped by it.
+
 Works unchanged on a real board and on :class:`vitcod.host.emulated.EmulatedDevice`, which models
 the DMA's and the IP's registers for pynq's own driver code.
 """
@@ -29,6 +34,7 @@ the DMA's and the IP's registers for pynq's own driver code.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -37,8 +43,10 @@ import numpy as np
 import pynq
 from pynq.lib.dma import DMA
 
-from .driver import DEFAULT_TIMEOUT_S, IDENTITY_REGISTERS, VitcodDriver, status_bit_names
-from .errors import DeviceError, DeviceTimeoutError, DmaError, OverlayMismatchError, StreamError
+from .checks import run_problems
+from .driver import DEFAULT_TIMEOUT_S, IDENTITY_REGISTERS, VitcodDriver
+from .errors import DeviceError, DeviceTimeoutError, DmaError, NoDeviceError, OverlayMismatchError, StreamError
+from .guards import process_lock
 from .metadata import OverlayMetadata
 
 log = logging.getLogger(__name__)
@@ -139,13 +147,33 @@ class VitcodOverlay(VitcodDriver, pynq.Overlay):
             meta.verify_files(bitstream=bitfile, hwh=hwh)
         self.backend = getattr(device, "vitcod_backend", "pynq")
         self._dma = self._ip = None
-        self.timeout = float(timeout)
-        pynq.Overlay.__init__(self, str(bitfile.resolve()), download=download, device=device,
-                              ignore_version=ignore_version)
-        self._bind(meta)
-        self._setup_driver(meta, batch_size=batch_size, timeout=timeout,
-                           transfer_limit_bytes=self._dma.buffer_max_size)
-        self.check_identity()
+        self._process_lock = None
+        self._lock, self._buffers = threading.RLock(), {}
+        self.timeout = timeout  # validated (finite, > 0) before anything touches the device
+        target = device if device is not None else self._active_device()
+        name = str(getattr(target, "name", None) or getattr(target, "tag", None) or type(target).__name__)
+        self._claim(target, f"device {name!r}")
+        try:
+            if self.backend == "pynq":
+                self._process_lock = process_lock(name)
+            pynq.Overlay.__init__(self, str(bitfile.resolve()), download=download, device=device,
+                                  ignore_version=ignore_version)
+            self._bind(meta)
+            self._setup_driver(meta, batch_size=batch_size, timeout=timeout,
+                               transfer_limit_bytes=self._dma.buffer_max_size)
+            self.check_identity()
+        except BaseException:
+            self.close()  # release the device (and the lock file) claimed above
+            raise
+
+    @staticmethod
+    def _active_device() -> Any:
+        """pynq's device of this board, or a clear error where there is none."""
+        try:
+            return pynq.Device.active_device
+        except RuntimeError as exc:  # pynq: "No Devices Found"
+            raise NoDeviceError(f"expected a PYNQ board for the pynq backend, got none on this machine (pynq: {exc}); "
+                                "without a board use the csim or emulated backend") from None
 
     # ---- binding ---------------------------------------------------------------------------------------
     def _cell_key(self, name: str) -> str:
@@ -169,11 +197,11 @@ class VitcodOverlay(VitcodDriver, pynq.Overlay):
         constructor of pynq's DMA driver, which spins on the same condition without a limit,
         returns at once."""
         mmio = pynq.MMIO(entry["phys_addr"], 0x100, device=self.device)
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + self.wait_timeout
         for channel in (MM2S, S2MM):
             mmio.write(channel + DMACR, DMACR_RS)
             _poll({f"DMA channel {channel:#x} running": lambda c=channel: not mmio.read(c + DMASR) & DMASR_HALTED},
-                  deadline, self.timeout, "starting the DMA")
+                  deadline, self.wait_timeout, "starting the DMA")
 
     def _bind(self, meta: OverlayMetadata) -> None:
         dma_key, ip_key = self._cell_key(meta.dma_name), self._cell_key(meta.ip_name)
@@ -234,7 +262,7 @@ class VitcodOverlay(VitcodDriver, pynq.Overlay):
         self._ensure_ip_idle()
         self._ip.write(self._regs["batch_count"], 0)
         self._ip.write(AP_CTRL, AP_START)
-        _poll({"IP ap_done": self._ip_done()}, time.monotonic() + self.timeout, self.timeout,
+        _poll({"IP ap_done": self._ip_done()}, time.monotonic() + self.wait_timeout, self.wait_timeout,
               "the identify run (batch_count=0)")
         return {name: self._ip.read(self._regs[name]) for name in IDENTITY_REGISTERS}
 
@@ -243,45 +271,47 @@ class VitcodOverlay(VitcodDriver, pynq.Overlay):
             log.warning("%s: the IP is busy before a new run; recovering", self.backend)
             self._recover()
 
-    def _execute(self, in_buf: Any, out_buf: Any, n_images: int) -> None:
+    def _execute(self, in_buf: Any, out_buf: Any, n_images: int, *, batch_count: int | None = None,
+                 in_words: int | None = None) -> None:
+        """One transfer of ``n_images`` images (``batch_count`` / ``in_words``: write another batch
+        count, or send another number of words, than ``n_images`` needs - only tests do, to provoke
+        the IP's TLAST handling)."""
         meta = self.metadata
-        in_bytes = n_images * meta.input.bytes_per_image
+        in_bytes = (n_images * meta.input.words_per_image if in_words is None else in_words) * 8
         out_bytes = n_images * meta.output.bytes_per_image
+        wait = self.wait_timeout
         self._ensure_ip_idle()
-        self._ip.write(self._regs["batch_count"], n_images)
+        self._ip.write(self._regs["batch_count"], n_images if batch_count is None else batch_count)
         self._dma.recvchannel.transfer(out_buf, nbytes=out_bytes)
         self._dma.sendchannel.transfer(in_buf, nbytes=in_bytes)  # flushes the input buffer
         self._ip.write(AP_CTRL, AP_START)
         _poll({"MM2S idle": lambda: bool(self._dma_status(MM2S) & DMASR_IDLE),
                "S2MM idle": lambda: bool(self._dma_status(S2MM) & DMASR_IDLE),
                "IP ap_done": self._ip_done()},
-              time.monotonic() + self.timeout, self.timeout, f"a transfer of {n_images} images",
-              check=self._check_dma_errors)
+              time.monotonic() + wait, wait, f"a transfer of {n_images} images", check=self._check_dma_errors)
         out_buf.invalidate()
         received = self._dma.read(S2MM + LENGTH)
         done = self._ip.read(self._regs["batch_done"])
-        status = self._ip.read(self._regs["status"])
-        problems = []
-        if received != out_bytes:
-            problems.append(f"the DMA received {received} bytes, expected {out_bytes}")
-        if done != n_images:
-            problems.append(f"the IP reports batch_done={done}, expected {n_images}")
-        if status:
-            problems.append(f"the IP status register is {status:#x} ({', '.join(status_bit_names(status, meta.status_bits))})")
+        problems, bits = run_problems(n_images, meta, batch_done=done, status=self._ip.read(self._regs["status"]),
+                                      words_read=self._ip.read(self._regs["words_read"]),
+                                      output_words=received // 8 if received % 8 == 0 else None)
+        if received % 8:
+            problems.append(f"the DMA received {received} bytes, not a whole number of 64-bit words")
         if problems:
-            raise StreamError("; ".join(problems))
+            raise StreamError(f"a transfer of {n_images} images: " + "; ".join(problems), bits, done)
 
     # ---- recovery -----------------------------------------------------------------------------------
     def _restart_dma(self) -> None:
         """Soft-reset the DMA (both channels) and start them again, each wait bounded."""
-        deadline = time.monotonic() + self.timeout
+        wait = self.wait_timeout
+        deadline = time.monotonic() + wait
         self._dma.write(MM2S + DMACR, DMACR_RESET)
         _poll({"DMA reset to clear": lambda: not self._dma.read(MM2S + DMACR) & DMACR_RESET},
-              deadline, self.timeout, "the DMA soft reset")
+              deadline, wait, "the DMA soft reset")
         for channel, pynq_channel in ((MM2S, self._dma.sendchannel), (S2MM, self._dma.recvchannel)):
             self._dma.write(channel + DMACR, DMACR_RS)
             _poll({f"DMA channel {channel:#x} running": lambda c=channel: not self._dma_status(c) & DMASR_HALTED},
-                  deadline, self.timeout, "the DMA restart")
+                  deadline, wait, "the DMA restart")
             pynq_channel.start()  # returns at once (the channel runs); resets pynq's first-transfer state
 
     def _recover(self) -> None:
@@ -300,4 +330,10 @@ class VitcodOverlay(VitcodDriver, pynq.Overlay):
     def recover(self) -> None:
         """Reset the DMA and, if the IP is stuck, reload the bitstream (done automatically after
         a failed transfer)."""
-        self._recover()
+        with self._lock:
+            self._recover()
+
+    def _release_transport(self) -> None:
+        if self._process_lock is not None:
+            self._process_lock.close()
+            self._process_lock = None

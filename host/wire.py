@@ -30,7 +30,7 @@ import sys
 import numpy as np
 
 from .contract import WORD_BITS, ApType, values_per_word, words_per_image
-from .contract.packing import as_batch, check_padding, check_raws
+from .contract.packing import as_batch, check_padding, check_raws, check_width
 from .errors import WireFormatError
 
 try:  # built by setup.py when a C compiler was there at install time
@@ -90,6 +90,7 @@ def pack(raws, width: int, signed: bool, out: np.ndarray | None = None) -> np.nd
         WireFormatError: raws that are not integers or do not fit ``width`` bits (never wrapped
             silently), or a wrong output buffer.
     """
+    width = check_width(width)
     raws = as_batch(raws)
     if raws.dtype.kind not in "iu":
         raise WireFormatError(f"raws must be integers, got {raws.dtype}")

@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..host.contract import (DMA_LENGTH_WIDTH_MAX, OVERLAY_CONFIG_FILE, NetworkDescription, TensorMeta,
-                             model_identifier)
+                             content_identifier, model_identifier)
+from ..host.errors import MetadataError
 from ..host.contract import dma_length_width as _needed_length_width
 
 __all__ = ["BOARDS_DIR", "IP_DIR", "OVERLAY_DIR", "RESOURCE_KEYS", "TCL_DIR", "TOOLS_VERSION", "BoardSpec",
            "ConfigError", "IpIdentity", "OverlayConfig", "ResourceFitError", "available_boards", "check_fit",
-           "dma_length_width", "hls_rtl_name", "model_identifier", "parse_board_tcl"]
+           "content_identifier", "dma_length_width", "hls_rtl_name", "model_identifier", "parse_board_tcl"]
 
 OVERLAY_DIR = Path(__file__).resolve().parent
 BOARDS_DIR = OVERLAY_DIR / "boards"
@@ -195,10 +196,14 @@ class OverlayConfig:
         """Resolve a build of ``network`` (a network.json path, or a description) for ``board``.
 
         Raises:
-            MetadataError: network.json missing or refused by the contract.
+            MetadataError: network.json missing or refused by the contract, or its ``model_id`` is not
+                the identifier of its fields (it was edited after the HLS stage wrote it).
             ConfigError: unknown board, or a build option out of range.
         """
         spec = network if isinstance(network, NetworkDescription) else NetworkDescription.load(network)
+        problem = spec.identifier_problem()
+        if problem:  # the IP would report an identifier no host could recompute from the description
+            raise MetadataError(problem)
         board_spec = BoardSpec.load(board)
         return cls(
             network=spec, board=board_spec, max_batch=max_batch,

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_write
-from ..host.contract import ApType
+from ..host.contract import ApType, TensorMeta, model_identifier
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class DummyNetwork:
     n_in: int = 23
     n_out: int = 7
     name: str = "dummy_net"
-    model_id: str = "0x0123456789abcdef"
+    content_id: str = "0x0123456789abcdef"  # stands for the hash of weights/masks/precision a real network has
 
     def __post_init__(self) -> None:
         self.output_modes()  # reject modes the reference does not model
@@ -42,6 +42,12 @@ class DummyNetwork:
         # the accumulator ap_fixed<48,24> must hold every sum exactly
         if tin.frac > 24 or self.n_in * 2 * max(-tin.min_raw, tin.max_raw) >= 2 ** (23 + tin.frac):
             raise ValueError("the example's accumulator (ap_fixed<48,24>) cannot hold these sums exactly")
+
+    @property
+    def model_id(self) -> str:
+        """The model identifier of this network's description (what its IP reports)."""
+        return model_identifier(self.content_id, TensorMeta((self.n_in,), ApType.parse(self.input_type)),
+                                TensorMeta((self.n_out,), ApType.parse(self.output_type)))
 
     def coefficients(self) -> np.ndarray:
         i = np.arange(self.n_in)[:, None]
@@ -104,8 +110,14 @@ inline void {self.name}(input_t x[{self.n_in}], result_t y[{self.n_out}]) {{
 #endif
 """
 
-    def write(self, folder: str | Path) -> Path:
-        """Write ``<name>.h``, ``<name>.cpp`` and ``network.json`` into ``folder``; returns the JSON path."""
+    def write(self, folder: str | Path, input_shape: list[int] | None = None) -> Path:
+        """Write ``<name>.h``, ``<name>.cpp`` and ``network.json`` into ``folder``; returns the JSON path.
+
+        ``input_shape``: declare the input with this shape (same number of values, e.g. ``[8, 8, 1]``
+        for 64); the identifier follows it."""
+        shape = [self.n_in] if input_shape is None else list(input_shape)
+        if int(np.prod(shape)) != self.n_in:
+            raise ValueError(f"input_shape {shape} holds {int(np.prod(shape))} values, the network reads {self.n_in}")
         folder = Path(folder)
         atomic_write(folder / f"{self.name}.h", self.header(), skip_if_same=True)
         atomic_write(folder / f"{self.name}.cpp",
@@ -116,9 +128,11 @@ inline void {self.name}(input_t x[{self.n_in}], result_t y[{self.n_out}]) {{
             "header": f"{self.name}.h",
             "sources": [f"{self.name}.cpp"],
             "include_dirs": ["."],
-            "input": {"type": self.input_type, "shape": [self.n_in]},
+            "input": {"type": self.input_type, "shape": shape},
             "output": {"type": self.output_type, "shape": [self.n_out]},
-            "model_id": self.model_id,
+            "content_id": self.content_id,
+            "model_id": model_identifier(self.content_id, TensorMeta(tuple(shape), ApType.parse(self.input_type)),
+                                         TensorMeta((self.n_out,), ApType.parse(self.output_type))),
         }
         path = folder / "network.json"
         atomic_write(path, json.dumps(spec, indent=2) + "\n", skip_if_same=True)

@@ -10,7 +10,8 @@ The JSON is checked twice: against ``overlay/vitcod.schema.json`` with :func:`va
 small validator for the subset of JSON Schema (2020-12) the schema uses (no extra dependency; a
 schema keyword outside the subset is an error, not silently ignored), and by
 :func:`check_metadata`'s cross-field rules (geometry follows the wire format, the DMA length
-register holds the largest batch, the register map is format version 1's).
+register holds the largest batch, the register map is the format version's, the model identifier
+is the one of the recorded content id and interface).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..fileio import atomic_write, sha256_file
-from ..host.contract import (FORMAT_VERSION, STATUS_BITS, WORD_BITS, WORD_BYTES, ApType, register_map,
-                             values_per_word)
+from ..host.contract import (FORMAT_VERSION, STATUS_BITS, WORD_BITS, WORD_BYTES, ApType, TensorMeta,
+                             identifier_problem, register_map, values_per_word)
 from ..host.errors import ApTypeError, MetadataError
 from .config import OverlayConfig
 
@@ -172,6 +173,12 @@ def check_metadata(meta: Mapping[str, Any]) -> None:
         problems.append(f"$.dma.length_width {meta['dma']['length_width']} bits cannot hold a {largest}-byte transfer")
     if meta["ip"]["registers"] != register_map():
         problems.append(f"$.ip.registers differ from the format-version-{FORMAT_VERSION} register map")
+    if not problems:  # the identifier must be the one of the recorded content and interface
+        tensors = [TensorMeta(tuple(meta[k]["shape"]), ApType.parse(meta[k]["type"])) for k in ("input", "output")]
+        problem = identifier_problem("$", int(meta["model_id"], 16), int(meta["content_id"], 16), *tensors,
+                                     meta["format_version"])
+        if problem:
+            problems.append(problem)
     if meta["files"]["bitstream"]["name"].rsplit(".", 1)[0] != meta["files"]["hwh"]["name"].rsplit(".", 1)[0]:
         problems.append("$.files: the .bit and .hwh must share a base name for PYNQ")
     if problems:
@@ -191,6 +198,7 @@ def build_metadata(config: OverlayConfig, tool_versions: Mapping[str, str],
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "model_id": config.network.model_id_hex,
+        "content_id": f"0x{config.network.content_id:016x}",
         "board": {"name": config.board.name, "part": config.board.part, "board_part": config.board.board_part},
         "clock_mhz": config.clock_mhz,
         "tools": {"vitis_hls": tool_versions["vitis_hls"], "vivado": tool_versions["vivado"]},

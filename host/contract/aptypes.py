@@ -145,6 +145,20 @@ class ApType(RawGeometry, HostConversion):
         return t
 
     @property
+    def canonical(self) -> str:
+        """The spelling with every parameter explicit (``ap_fixed<12,4>`` ->
+        ``ap_fixed<12,4,AP_TRN,AP_WRAP,0>``): equal for every spelling of one C++ type."""
+        if self.is_int:
+            return f"ap_{'' if self.signed else 'u'}int<{self.width}>"
+        return (f"ap_{'' if self.signed else 'u'}fixed<{self.width},{self.integer},{self.rounding},{self.saturation},"
+                f"{self.saturation_bits}>")
+
+    @property
+    def code(self) -> int:
+        """The 32-bit code of this type that the IP reports in ``in_type`` / ``out_type`` (:func:`type_code`)."""
+        return type_code(self)
+
+    @property
     def lsb(self) -> float:
         return float(np.ldexp(1.0, -self.frac))
 
@@ -155,3 +169,47 @@ class ApType(RawGeometry, HostConversion):
     @property
     def max_value(self) -> float:
         return float(np.ldexp(float(self.max_raw), -self.frac))
+
+
+# ---- type codes: what the IP's in_type / out_type registers report ---------------------------------
+TYPE_CODE_VALID = 1 << 31
+"""Set in every type code (a register that reads 0 holds no code)."""
+TYPE_CODE_INTEGER_RANGE = (-512, 511)
+"""Integer bits a code can carry (10-bit two's complement)."""
+TYPE_CODE_MAX_SATURATION_BITS = 63
+
+
+def type_code(t: ApType) -> int:
+    """The 32-bit code the IP top computes from its C++ type (``vitcod::type_code`` in
+    ``overlay/ip/vitcod_top.h``; ``tests/overlay/test_overlay_registers.py`` keeps the two equal).
+
+    Layout: bits 0-6 width, bit 7 signed, bit 8 ap_int/ap_uint, bits 9-18 integer bits (10-bit two's
+    complement), bits 19-21 quantization mode (index in :data:`ROUNDING_MODES`), bits 22-24 overflow
+    mode (index in :data:`SATURATION_MODES`), bits 25-30 saturation bits ``N``, bit 31 set.
+
+    Raises:
+        ApTypeError: integer bits or ``N`` the code cannot carry.
+    """
+    lo, hi = TYPE_CODE_INTEGER_RANGE
+    if not lo <= t.integer <= hi:
+        raise ApTypeError(f"{t.cpp!r}: integer bits must be in {lo}..{hi} for the IP to report the type, got {t.integer}")
+    if not 0 <= t.saturation_bits <= TYPE_CODE_MAX_SATURATION_BITS:
+        raise ApTypeError(f"{t.cpp!r}: saturation bits must be in 0..{TYPE_CODE_MAX_SATURATION_BITS}, "
+                          f"got {t.saturation_bits}")
+    return (t.width | int(t.signed) << 7 | int(t.is_int) << 8 | (t.integer & 0x3FF) << 9
+            | ROUNDING_MODES.index(t.rounding) << 19 | SATURATION_MODES.index(t.saturation) << 22
+            | t.saturation_bits << 25 | TYPE_CODE_VALID)
+
+
+def describe_type_code(code: int) -> str:
+    """The canonical spelling of a type code (for messages), or a description of a malformed one."""
+    if not code & TYPE_CODE_VALID:
+        return f"no type (register value {code:#010x})"
+    width, signed, is_int = code & 0x7F, bool(code >> 7 & 1), bool(code >> 8 & 1)
+    integer = (code >> 9 & 0x3FF) - ((code >> 9 & 0x200) << 1)
+    q, o, n = code >> 19 & 7, code >> 22 & 7, code >> 25 & 0x3F
+    if q >= len(ROUNDING_MODES) or o >= len(SATURATION_MODES):
+        return f"an unknown type code {code:#010x}"
+    if is_int:
+        return f"ap_{'' if signed else 'u'}int<{width}>"
+    return f"ap_{'' if signed else 'u'}fixed<{width},{integer},{ROUNDING_MODES[q]},{SATURATION_MODES[o]},{n}>"

@@ -14,7 +14,8 @@ The format (paths relative to the file, or absolute)::
       "include_dirs": ["."],               # -I for the network sources (hls4ml: its firmware/ dir)
       "input":  {"type": "ap_fixed<16,6>", "shape": [8, 8, 1]},
       "output": {"type": "ap_fixed<16,6>", "shape": [10]},
-      "model_id": "0x0123456789abcdef",    # model_identifier(weights, masks, precision)
+      "content_id": "0x0123456789abcdef",  # content_identifier(weights, masks, precision)
+      "model_id": "0x...",                 # model_identifier(content_id, input, output)
       "weights_dir": "weights"             # optional: hls4ml's C-simulation weight files
     }
 
@@ -37,7 +38,7 @@ import numpy as np
 from ...fileio import atomic_write
 from ..errors import ApTypeError, MetadataError
 from .aptypes import ApType
-from .packing import WORD_BYTES, values_per_word, words_per_image
+from .packing import FORMAT_VERSION, WORD_BITS, WORD_BYTES, values_per_word, words_per_image
 
 NETWORK_FILE = "network.json"
 OVERLAY_CONFIG_FILE = "overlay_config.json"
@@ -45,16 +46,42 @@ OVERLAY_CONFIG_FILE = "overlay_config.json"
 
 MODEL_ID_PATTERN = re.compile(r"^0x[0-9a-fA-F]{16}$")
 _C_IDENT = re.compile(r"^[A-Za-z_]\w*$")
-_REQUIRED = ("name", "header", "sources", "include_dirs", "input", "output", "model_id")
+_REQUIRED = ("name", "header", "sources", "include_dirs", "input", "output", "content_id", "model_id")
 _OPTIONAL = ("weights_dir",)
 
 
-def model_identifier(weights: Mapping[str, Any], masks: Mapping[str, Any], precision: Mapping[str, Any]) -> str:
-    """64-bit identifier of a deployed model: a hash of its weights, masks and precision config.
+def read_json(path: Path, what: str, missing_hint: str) -> Any:
+    """Parse a JSON artifact, every failure a :class:`MetadataError` naming the file and why.
+
+    Args:
+        path: the file.
+        what: what it is, for messages (``"network description"``).
+        missing_hint: who writes it, said when it does not exist.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise MetadataError(f"expected the {what} ({missing_hint}), got no such file ({path})") from None
+    except OSError as exc:
+        raise MetadataError(f"expected a readable {what}, got {exc.strerror or exc} ({path})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MetadataError(f"expected UTF-8 JSON text, got byte {raw[exc.start]:#04x} at offset {exc.start}: not UTF-8 "
+                            f"({what} {path})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MetadataError(f"expected a JSON {what}, got text that cannot be read as JSON ({exc.msg} at line "
+                            f"{exc.lineno} column {exc.colno}) ({path})") from None
+
+
+def content_identifier(weights: Mapping[str, Any], masks: Mapping[str, Any], precision: Mapping[str, Any]) -> str:
+    """64-bit hash of what a model computes with: its weights, masks and precision config.
 
     Arrays are hashed by name (sorted), dtype (little-endian), shape and bytes; ``precision`` as
-    canonical JSON. Any change to a weight, a mask bit or a type changes the identifier, so the
-    host can refuse a bitstream built for another model.
+    canonical JSON (the caller replaces file paths in it by the files' content, so the hash does
+    not depend on where a run folder lies). Any change to a weight, a mask bit or a type changes it.
 
     Returns:
         ``"0x"`` + 16 lowercase hex digits.
@@ -68,6 +95,48 @@ def model_identifier(weights: Mapping[str, Any], masks: Mapping[str, Any], preci
             h.update(a.tobytes())
     h.update(json.dumps(precision, sort_keys=True, separators=(",", ":")).encode())
     return "0x" + h.hexdigest()[:16]
+
+
+def interface_fields(input: "TensorMeta", output: "TensorMeta", format_version: int = FORMAT_VERSION) -> dict[str, Any]:
+    """Everything that defines the IP's interface, as :func:`model_identifier` hashes it: the wire
+    format version and word width, and per tensor its shape, its type with every mode explicit
+    (:attr:`ApType.canonical`) and its stream geometry."""
+    def tensor(t: "TensorMeta") -> dict[str, Any]:
+        return {"shape": list(t.shape), "type": t.format.canonical, "values": t.values,
+                "values_per_word": t.values_per_word, "words_per_image": t.words_per_image}
+    return {"format_version": format_version, "word_bits": WORD_BITS, "input": tensor(input), "output": tensor(output)}
+
+
+def model_identifier(content_id: int | str, input: "TensorMeta", output: "TensorMeta",
+                     format_version: int = FORMAT_VERSION) -> str:
+    """The 64-bit identifier of a deployed model, which the IP reports (``model_id_lo``/``_hi``).
+
+    A hash of :func:`content_identifier` (weights, masks, precision) and of the interface
+    (:func:`interface_fields`: types with their quantization/overflow modes, shapes, stream
+    geometry, wire-format version). The host recomputes it from ``network.json`` / ``vitcod.json``
+    and refuses an IP that reports another one, so a description edited in any of these fields
+    (or written for another model) cannot drive the IP. No path enters it.
+
+    Returns:
+        ``"0x"`` + 16 lowercase hex digits.
+    """
+    content = int(content_id, 16) if isinstance(content_id, str) else int(content_id)
+    h = hashlib.sha256(b"vitcod-model-id-v2\0")
+    h.update(content.to_bytes(8, "little"))
+    h.update(json.dumps(interface_fields(input, output, format_version), sort_keys=True,
+                        separators=(",", ":")).encode())
+    return "0x" + h.hexdigest()[:16]
+
+
+def identifier_problem(where: str, recorded: int, content_id: int, input: "TensorMeta", output: "TensorMeta",
+                       format_version: int = FORMAT_VERSION) -> str | None:
+    """A message if ``recorded`` is not :func:`model_identifier` of the other fields (the file was
+    edited after it was written), else None."""
+    derived = int(model_identifier(content_id, input, output, format_version), 16)
+    if derived == recorded:
+        return None
+    return (f"{where}: model_id is 0x{recorded:016x}, but its content_id, input and output give 0x{derived:016x} "
+            "(a type, shape or content_id was edited after the file was written; regenerate it)")
 
 
 @dataclass(frozen=True)
@@ -138,6 +207,7 @@ class NetworkDescription:
     input: TensorMeta
     output: TensorMeta
     model_id: int
+    content_id: int
     path: Path | None = None
     #: Optional: hls4ml's C-simulation reads weights from text files in this folder at run
     #: time (its -DWEIGHTS_DIR); synthesis uses the initialised arrays instead.
@@ -170,16 +240,16 @@ class NetworkDescription:
                 items = []
             paths[key] = tuple((base_dir / p).resolve() for p in items)
         tensors = {key: TensorMeta.from_dict(data[key], key, problems) for key in ("input", "output")}
-        model_id = data["model_id"]
-        if not isinstance(model_id, str) or not MODEL_ID_PATTERN.match(model_id):
-            problems.append(f"model_id must be '0x' + 16 hex digits, got {model_id!r}")
+        for key in ("content_id", "model_id"):
+            if not isinstance(data[key], str) or not MODEL_ID_PATTERN.match(data[key]):
+                problems.append(f"{key} must be '0x' + 16 hex digits, got {data[key]!r}")
         weights_dir = data.get("weights_dir")
         if weights_dir is not None and not isinstance(weights_dir, str):
             problems.append(f"weights_dir must be a path, got {weights_dir!r}")
         if problems:
             raise MetadataError([f"{where}: {p}" for p in problems])
         return cls(data["name"], data["header"], paths["sources"], paths["include_dirs"], tensors["input"],
-                   tensors["output"], int(model_id, 16),
+                   tensors["output"], int(data["model_id"], 16), int(data["content_id"], 16),
                    weights_dir=None if weights_dir is None else (base_dir / weights_dir).resolve())
 
     def to_dict(self) -> dict[str, Any]:
@@ -191,6 +261,7 @@ class NetworkDescription:
             "include_dirs": [str(p) for p in self.include_dirs],
             "input": {"type": self.input.format.cpp, "shape": list(self.input.shape)},
             "output": {"type": self.output.format.cpp, "shape": list(self.output.shape)},
+            "content_id": f"0x{self.content_id:016x}",
             "model_id": self.model_id_hex,
         }
         if self.weights_dir is not None:
@@ -200,6 +271,11 @@ class NetworkDescription:
     @property
     def model_id_hex(self) -> str:
         return f"0x{self.model_id:016x}"
+
+    def identifier_problem(self) -> str | None:
+        """A message if ``model_id`` is not the identifier of this description's fields, else None."""
+        return identifier_problem(str(self.path or NETWORK_FILE), self.model_id, self.content_id, self.input,
+                                  self.output)
 
     @classmethod
     def load(cls, path: str | Path) -> "NetworkDescription":
@@ -212,12 +288,7 @@ class NetworkDescription:
         path = Path(path)
         if path.is_dir():
             path = path / NETWORK_FILE
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise MetadataError(f"network description {path} not found (the HLS stage writes network.json)") from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise MetadataError(f"network description {path} cannot be read as JSON: {exc}") from None
+        data = read_json(path, "network description", "the HLS stage writes network.json")
         if path.name == OVERLAY_CONFIG_FILE and isinstance(data, Mapping):
             data = data.get("network")
         return replace(cls.from_dict(data, path.resolve().parent, where=str(path)), path=path)

@@ -19,6 +19,12 @@ The rules (format version :data:`FORMAT_VERSION`):
   network's flattened io_parallel input (or output) array.
 * A batch of ``B`` images is one DMA transfer of ``B * words_per_image`` words each way; the IP sets
   TLAST on the last word of the whole output transfer, and expects TLAST on the last input word.
+* The IP never reads past an input TLAST and always reads up to one: when TLAST comes early it
+  stops there and ends its output (TLAST) after the slot of the image it was reading; when the
+  batch ends without TLAST (a longer transfer, or ``batch_count`` above ``max_batch``) it reads and
+  discards words until TLAST, at most :func:`max_transfer_words` of them. The ``status`` and
+  ``words_read`` registers say what happened (:mod:`.registers`), so neither DMA channel is left
+  waiting.
 
 Conversion between floats and raws is not part of the wire format: the host's policy is
 :mod:`vitcod.host.quantization`, the exact ap_types model ``vitcod.hls.fixed_point``.
@@ -31,21 +37,32 @@ import numpy as np
 from ..errors import WireFormatError
 from .aptypes import MAX_WIDTH, raw_range
 
-FORMAT_VERSION = 1
-"""Version of the word format and of the IP's register map; the IP reports it in a register."""
+FORMAT_VERSION = 2
+"""Version of the word format and of the IP's register map; the IP reports it in a register.
+(2: type, words-read registers; the IP stops at TLAST and drains to it.)"""
 
 WORD_BITS = 64
 """TDATA width of the stream, in bits."""
 WORD_BYTES = WORD_BITS // 8
 
 
-def values_per_word(width: int, word_bits: int = WORD_BITS) -> int:
-    """Values of ``width`` bits in one word: ``floor(word_bits / width)``."""
+def check_width(width, word_bits: int = WORD_BITS) -> int:
+    """``width`` as an int if it is a legal value width (1..62 bits, at most a word).
+
+    Raises:
+        WireFormatError: naming the width (``pack(raws, -1, ...)`` must not fail inside a shift).
+    """
     if not 8 <= word_bits <= 64 or word_bits % 8:
         raise WireFormatError(f"word width must be a multiple of 8 in 8..64 bits, got {word_bits}")
-    if not 1 <= width <= min(word_bits, MAX_WIDTH):
-        raise WireFormatError(f"value width must be in 1..{min(word_bits, MAX_WIDTH)} bits, got {width}")
-    return word_bits // width
+    limit = min(word_bits, MAX_WIDTH)
+    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or not 1 <= width <= limit:
+        raise WireFormatError(f"value width must be an integer in 1..{limit} bits, got {width!r}")
+    return int(width)
+
+
+def values_per_word(width: int, word_bits: int = WORD_BITS) -> int:
+    """Values of ``width`` bits in one word: ``floor(word_bits / width)``."""
+    return word_bits // check_width(width, word_bits)
 
 
 def words_per_image(n_values: int, width: int, word_bits: int = WORD_BITS) -> int:
@@ -97,6 +114,7 @@ def pack(raw, width: int, signed: bool, word_bits: int = WORD_BITS) -> np.ndarra
         WireFormatError: a raw does not fit ``width`` bits with the given signedness (raws are
             never silently wrapped), or the array is not 1-D/2-D integers.
     """
+    width = check_width(width, word_bits)
     raw = as_batch(raw)
     if not np.issubdtype(raw.dtype, np.integer):
         raise WireFormatError(f"raws must be integers (convert floats with the type's rules), got {raw.dtype}")
@@ -179,6 +197,12 @@ def check_padding(words: np.ndarray, fields: np.ndarray, n_values: int, used_bit
 
 DMA_LENGTH_WIDTH_MIN, DMA_LENGTH_WIDTH_MAX = 8, 26
 """Range of the AXI DMA's buffer-length register width (``c_sg_length_width`` of AXI DMA 7.1)."""
+
+
+def max_transfer_words(length_width: int) -> int:
+    """Whole words the longest transfer of a DMA with a ``length_width``-bit length register carries
+    (the IP's drain bound, :data:`FORMAT_VERSION` 2)."""
+    return (2 ** length_width - 1) // WORD_BYTES
 
 
 def dma_length_width(transfer_bytes: int) -> int:

@@ -16,6 +16,8 @@ from collections import deque
 from typing import Any, Iterable
 
 from ...host.contract import REGISTERS
+from ...host.errors import MetadataError
+from ..codegen import render_config_header
 from ..config import IP_DIR, OverlayConfig
 
 PS_IP = {"zynq7": "xilinx.com:ip:processing_system7:", "zynqmp": "xilinx.com:ip:zynq_ultra_ps_e:"}
@@ -50,6 +52,7 @@ def check_ip_export(record: dict[str, Any], config: OverlayConfig) -> list[str]:
         problems.append(f"exported IP {export.get('vlnv')!r}, expected {config.ip.vlnv!r}")
     if export.get("format") != "ip_catalog":
         problems.append(f"export format {export.get('format')!r}, expected 'ip_catalog'")
+    problems += check_identity_inputs(config)
     iface = hls.get("interface") or {}
     regs = {r["name"]: (int(r["offset"], 16), r["access"]) for r in iface.get("registers", [])}
     expected_regs = {r.name: (r.offset, r.access) for r in REGISTERS}
@@ -63,6 +66,28 @@ def check_ip_export(record: dict[str, Any], config: OverlayConfig) -> list[str]:
         s = streams.get(name)
         if s is None or s["mode"] != mode or int(s["bytes"]) != 8:
             problems.append(f"IP stream {name} should be a 64-bit AXI4-Stream {mode}, got {s}")
+    return problems
+
+
+def check_identity_inputs(config: OverlayConfig) -> list[str]:
+    """Problems of what the IP will report about itself: the config header the HLS step compiled
+    must be the contract's for this network (identifier, the network's own types and array sizes,
+    max batch), and the description's identifier must be the one of its fields, or no host could
+    accept the IP."""
+    problems: list[str] = []
+    problem = config.network.identifier_problem()
+    if problem:
+        problems.append(problem)
+    header = config.config_header
+    try:
+        expected = render_config_header(config)
+    except MetadataError as exc:
+        return problems + exc.problems
+    if not header.is_file():
+        problems.append(f"{header} missing: run the configure step")
+    elif header.read_text() != expected:
+        problems.append(f"{header} is not the contract's header for this network (model id, types, sizes or max "
+                        "batch differ): re-run the configure step")
     return problems
 
 

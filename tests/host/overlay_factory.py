@@ -28,9 +28,9 @@ TOOLS = {"vitis_hls": "2024.1", "vivado": "2024.1"}
 # (the byte-aligned cast path; input shaped like the digits, 8x8x1).
 NETWORKS = {
     "fixed12": (DummyNetwork("ap_fixed<12,4>", "ap_fixed<10,3,AP_RND,AP_SAT>", n_in=23, n_out=7,
-                             model_id="0x0123456789abcdef"), None),
+                             content_id="0x0123456789abcdef"), None),
     "digits": (DummyNetwork("ap_ufixed<8,0>", "ap_fixed<16,6,AP_RND,AP_SAT>", n_in=64, n_out=10,
-                            model_id="0xfedcba9876543210"), [8, 8, 1]),
+                            content_id="0xfedcba9876543210"), [8, 8, 1]),
 }
 MAX_BATCH = 8
 
@@ -58,11 +58,7 @@ def make_overlay(root: Path, key: str = "fixed12", max_batch: int = MAX_BATCH, b
                  edit=None) -> TestOverlay:
     """An overlay folder as a build leaves it; ``edit(meta_dict)`` may change vitcod.json."""
     net, shape = NETWORKS[key]
-    net_json = net.write(root / "net")
-    if shape is not None:  # same C function, input declared with the image shape
-        spec = json.loads(net_json.read_text())
-        spec["input"]["shape"] = shape
-        net_json.write_text(json.dumps(spec, indent=2))
+    net_json = net.write(root / "net", input_shape=shape)  # (digits: same C function, the image's shape)
     config = OverlayConfig.create(net_json, board, max_batch=max_batch, build_dir=root / "build")
     configure(config)
     (config.build_dir / "vitcod.bit").write_bytes(b"\x00placeholder bitstream")

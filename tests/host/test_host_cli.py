@@ -81,11 +81,13 @@ def test_errors_exit_with_a_message(tmp_path, overlays, capsys):
     np.save(tmp_path / "bad.npy", bad)
     code, _, err = run_cli(capsys, "predict", "--backend", "csim", "--overlay", overlays["fixed12"].folder,
                            "--images", tmp_path / "bad.npy")
-    assert code == 1 and "error: images contain 1 NaN/Inf" in err
+    assert code == 2 and err.startswith("error: images contain 1 NaN/Inf") and err.count("\n") == 1
     code, _, err = run_cli(capsys, "predict", "--images", tmp_path / "bad.npy")
-    assert code == 1 and "needs --overlay" in err
+    assert code == 2 and "expected --overlay DIR" in err
     code, _, err = run_cli(capsys, "predict", "--backend", "csim", "--overlay", tmp_path, "--images", tmp_path / "bad.npy")
-    assert code == 1 and "vitcod.json not found" in err
+    assert code == 2 and "expected the overlay metadata (the overlay build writes it next to vitcod.bit: make -C " \
+        f"overlay bitstream, or unpack vitcod-<board>.tar.gz), got no such file ({tmp_path / 'vitcod.json'})" in err
+    # (every other refusal of the command line: tests/host/test_host_refusals.py)
 
 
 def test_module_entry_point():

@@ -5,6 +5,7 @@ config header. (The register map against the C++ is tests/overlay/test_overlay_r
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -139,7 +140,8 @@ def test_network_description_round_trip_keeps_every_field(tmp_path, network_json
     net = NetworkDescription.load(network_json)
     assert net.weights_dir == (tmp_path / "a" / "weights").resolve()
     assert net.sources == ((tmp_path / "a" / "dummy_net.cpp").resolve(),)
-    assert (net.input.values, net.output.values, net.model_id) == (9, 3, 0x0123456789ABCDEF)
+    assert (net.input.values, net.output.values, net.content_id) == (9, 3, 0x0123456789ABCDEF)
+    assert net.model_id_hex == DummyNetwork(n_in=9, n_out=3).model_id and net.identifier_problem() is None
     again = NetworkDescription.load(net.save(tmp_path / "b" / "network.json"))  # absolute paths survive the move
     assert replace(again, path=None) == replace(net, path=None)
     assert again.to_dict() == net.to_dict() and again.to_dict()["weights_dir"] == str(net.weights_dir)
@@ -154,6 +156,8 @@ def _broken(network_json, change):
 
 @pytest.mark.parametrize("change, message", [
     (lambda d: d.pop("model_id"), r"missing keys \['model_id'\], unknown keys \[\]"),
+    (lambda d: d.pop("content_id"), r"missing keys \['content_id'\], unknown keys \[\]"),
+    (lambda d: d.update(content_id=12), "content_id must be '0x' \\+ 16 hex digits, got 12"),
     (lambda d: d.update(extra=1), r"unknown keys \['extra'\]"),
     (lambda d: d.update(model_id="0x1234"), "16 hex digits"),
     (lambda d: d["input"].update(type="float"), "input.type: cannot parse type 'float'"),
@@ -176,29 +180,117 @@ def test_network_description_missing_or_not_json(tmp_path):
 
 
 # ---- model identifier and config header ----------------------------------------------------------------
-def test_model_identifier_tracks_weights_masks_and_precision():
+def test_content_identifier_tracks_weights_masks_and_precision():
     w = {"dense/kernel": np.arange(6, dtype=np.float32).reshape(2, 3), "dense/bias": np.zeros(3, np.float32)}
     m = {"layer0": np.eye(4, dtype=bool)}
     p = {"default": "ap_fixed<16,6>"}
-    base = contract.model_identifier(w, m, p)
+    base = contract.content_identifier(w, m, p)
     assert base == "0xb137911aa9e1061a"  # pinned: deployed bitstreams carry it, it must never drift
-    assert base == contract.model_identifier(dict(reversed(list(w.items()))), m, p)  # order-independent
+    assert base == contract.content_identifier(dict(reversed(list(w.items()))), m, p)  # order-independent
     w2 = {**w, "dense/bias": np.array([0, 0, np.float32(1e-7)], np.float32)}
     m2 = {"layer0": np.eye(4, dtype=bool)[::-1]}
-    variants = {contract.model_identifier(w2, m, p), contract.model_identifier(w, m2, p),
-                contract.model_identifier(w, m, {"default": "ap_fixed<16,7>"})}
+    variants = {contract.content_identifier(w2, m, p), contract.content_identifier(w, m2, p),
+                contract.content_identifier(w, m, {"default": "ap_fixed<16,7>"})}
     assert base not in variants and len(variants) == 3
+
+
+def tensor(shape, spelling):
+    return contract.TensorMeta(tuple(shape), ApType.parse(spelling))
+
+
+def test_model_identifier_covers_content_and_the_whole_interface():
+    x, y = tensor([23], "ap_fixed<12,4>"), tensor([7], "ap_fixed<10,3,AP_RND,AP_SAT>")
+    base = contract.model_identifier(0x0123456789ABCDEF, x, y)
+    assert base == "0x5352dfcd123cd458"  # pinned, as above
+    assert contract.model_identifier("0x0123456789abcdef", x, y) == base  # int or hex text
+    # the same C++ types spelled with their defaults: the same identifier
+    assert contract.model_identifier(0x0123456789ABCDEF, tensor([23], "ap_fixed<12,4,AP_TRN,AP_WRAP,0>"), y) == base
+    variants = {
+        "content": contract.model_identifier(0x0123456789ABCDEF + 1, x, y),
+        "input width": contract.model_identifier(0x0123456789ABCDEF, tensor([23], "ap_fixed<11,4>"), y),
+        "input integer bits": contract.model_identifier(0x0123456789ABCDEF, tensor([23], "ap_fixed<12,5>"), y),
+        "input rounding": contract.model_identifier(0x0123456789ABCDEF, tensor([23], "ap_fixed<12,4,AP_RND>"), y),
+        "input sign": contract.model_identifier(0x0123456789ABCDEF, tensor([23], "ap_ufixed<12,4>"), y),
+        "output overflow": contract.model_identifier(0x0123456789ABCDEF, x, tensor([7], "ap_fixed<10,3,AP_RND>")),
+        "input shape": contract.model_identifier(0x0123456789ABCDEF, tensor([1, 23], "ap_fixed<12,4>"), y),
+        "output shape": contract.model_identifier(0x0123456789ABCDEF, x, tensor([8], "ap_fixed<10,3,AP_RND,AP_SAT>")),
+        "format version": contract.model_identifier(0x0123456789ABCDEF, x, y, contract.FORMAT_VERSION + 1),
+    }
+    assert base not in variants.values() and len(set(variants.values())) == len(variants)
+    assert "path" not in json.dumps(contract.interface_fields(x, y))  # no location enters it
+
+
+@pytest.mark.parametrize("spelling", ["ap_fixed<12,4>", "ap_ufixed<8,0>", "ap_fixed<10,3,AP_RND,AP_SAT>",
+                                      "ap_fixed<16,-3,AP_RND_CONV,AP_SAT_SYM,2>", "ap_ufixed<20,30,AP_TRN_ZERO>",
+                                      "ap_int<7>", "ap_uint<32>", "ap_fixed<62,511,AP_RND_INF,AP_WRAP_SM,63>"])
+def test_type_codes_name_the_type_back(spelling):
+    t = ApType.parse(spelling)
+    assert t.code >> 31 == 1 and contract.describe_type_code(t.code) == t.canonical
+    assert ApType.parse(t.canonical) .code == t.code
+
+
+def test_type_codes_refuse_what_they_cannot_carry():
+    with pytest.raises(ApTypeError, match="integer bits must be in -512..511"):
+        ApType.parse("ap_fixed<8,600>").code
+    assert contract.describe_type_code(0) == "no type (register value 0x00000000)"
 
 
 def test_config_header_binds_the_top_to_the_network(network_json):
     net = NetworkDescription.load(network_json)
     text = contract.render_config_header(replace(net, model_id=0x0123456789ABCDEF), 16, "pynq-z2")
     for line in ('#include "dummy_net.h"', '#include "vitcod_top.h"',
-                 "typedef ::input_t in_t;    // ap_fixed<12,4>, shape [9]",
-                 "typedef ::result_t out_t;  // ap_fixed<10,3,AP_RND,AP_SAT>, shape [3]",
-                 "static const unsigned n_in = 9;", "static const unsigned n_out = 3;",
+                 "typedef ::input_t in_t;", "typedef ::result_t out_t;",
+                 "// the description, which declares ap_fixed<12,4> [9] -> ap_fixed<10,3,AP_RND,AP_SAT> [3]).",
+                 "static const unsigned n_in = (9);", "static const unsigned n_out = (3);",
                  "static const unsigned max_batch = 16;", "static const unsigned model_id_lo = 0x89abcdefu;",
                  "static const unsigned model_id_hi = 0x01234567u;", "dummy_net(x, y);",
                  "// Binds the overlay top (vitcod_top.cpp) to the network `dummy_net` for board pynq-z2."):
         assert line in [t.strip() for t in text.splitlines()], line
     assert text.startswith("// Generated by") and text.endswith("#endif\n")
+
+
+# ---- the network's own array sizes (what the IP reports, not what network.json says) ------------------
+HLS4ML_HEADER = """\
+#ifndef MYPROJECT_H_
+#define MYPROJECT_H_
+#include "defines.h"
+// Prototype of top level function for C-synthesis
+void myproject(
+    input_t input_1[N_INPUT_1_1*N_INPUT_2_1*N_INPUT_3_1], /* the image */
+    result_t layer7_out[N_LAYER_7]
+);
+#endif
+"""
+
+
+@pytest.mark.parametrize("header, sizes", [
+    (HLS4ML_HEADER, ("N_INPUT_1_1*N_INPUT_2_1*N_INPUT_3_1", "N_LAYER_7")),
+    ("inline void myproject(input_t x[23], result_t y[7]) { }", ("23", "7")),
+    ("// void myproject(input_t x[1], result_t y[1]);\nvoid myproject(const input_t &x [ 4 * (2 + 1) ], result_t y[N])"
+     "{}", ("4 * (2 + 1)", "N")),
+])
+def test_array_sizes_come_from_the_network_prototype(tmp_path, network_json, header, sizes):
+    net = NetworkDescription.load(network_json)
+    (tmp_path / "h").mkdir()
+    (tmp_path / "h" / "myproject.h").write_text(header)
+    net = replace(net, name="myproject", header="myproject.h", include_dirs=(tmp_path / "h",))
+    assert contract.network_array_sizes(net) == sizes
+    text = contract.render_config_header(net, 4, "pynq-z2")
+    assert f"static const unsigned n_in = ({sizes[0]});" in text and f"static const unsigned n_out = ({sizes[1]});" in text
+
+
+@pytest.mark.parametrize("header, message", [
+    ("void other(input_t x[3], result_t y[3]);",
+     "expected a function `void myproject(input_t x[N_IN], result_t y[N_OUT])` (network.json's io_parallel signature), "
+     "got no such prototype"),
+    ("void myproject(input_t *x, result_t *y);", "got the parameters ['input_t *x', 'result_t *y']"),
+])
+def test_a_header_without_the_prototype_is_refused(tmp_path, network_json, header, message):
+    net = NetworkDescription.load(network_json)
+    (tmp_path / "myproject.h").write_text(header)
+    net = replace(net, name="myproject", header="myproject.h", include_dirs=(tmp_path,))
+    with pytest.raises(MetadataError, match=re.escape(message)):
+        contract.network_array_sizes(net)
+    missing = replace(net, header="nowhere.h")
+    with pytest.raises(MetadataError, match="header 'nowhere.h' not found"):
+        contract.network_array_sizes(missing)

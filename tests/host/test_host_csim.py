@@ -4,12 +4,13 @@ the errors when something it needs is missing."""
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from overlay_factory import MAX_BATCH
 
-from vitcod.host import CsimBuildError, MetadataError, NetworkDescription, StreamError, open_driver
+from vitcod.host import FORMAT_VERSION, ApType, CsimBuildError, MetadataError, NetworkDescription, StreamError, open_driver
 from vitcod.host import cxx_build
 from vitcod.host.csim_backend import RUN_INPUT_SHORT, RUN_OUTPUT_LONG, CsimLibrary, check_run
 from vitcod.host.wire import pack
@@ -37,20 +38,58 @@ def test_abi_runs_a_batch(library, overlays):
     check_run(run, 3, ov.metadata)
 
 
-def test_abi_identify_run(library):
+def test_abi_identify_run(library, overlays):
     regs = library.identify()
-    assert (regs["model_id_hi"], regs["model_id_lo"]) == (0x01234567, 0x89ABCDEF)
+    model_id = int(overlays["fixed12"].net.model_id, 16)
+    assert (regs["model_id_hi"], regs["model_id_lo"]) == (model_id >> 32, model_id & 0xFFFFFFFF)
     assert (regs["in_values"], regs["in_words"], regs["out_values"], regs["out_words"], regs["max_batch"]) == \
         (23, 5, 7, 2, MAX_BATCH)
+    assert (regs["in_type"], regs["out_type"]) == (ApType.parse("ap_fixed<12,4>").code,
+                                                   ApType.parse("ap_fixed<10,3,AP_RND,AP_SAT>").code)
+    assert regs["format_version"] == FORMAT_VERSION and regs["words_read"] == 0
 
 
-def test_abi_refuses_short_input_instead_of_hanging(library, overlays):
+def test_abi_short_input_ends_at_its_tlast(library, overlays):
     ov = overlays["fixed12"]
-    words = words_for(ov, ov.random_raws(2, seed=2))
-    run = library.run(words[:-1], 2, np.zeros(4, dtype=np.uint64))  # the IP would wait for the last word
-    assert run.code == RUN_INPUT_SHORT and run.produced == 0
-    with pytest.raises(StreamError, match="fewer words than 2 images need"):
+    raws = ov.random_raws(2, seed=2)
+    words = words_for(ov, raws)
+    out = np.zeros(4, dtype=np.uint64)
+    run = library.run(words[:-1], 2, out)  # TLAST on word 8 of 10: the IP stops there
+    assert run.code == 0 and run.consumed == 9 and run.registers["words_read"] == 9
+    assert run.registers["batch_done"] == 1 and run.registers["status"] == 1  # tlast_early
+    assert run.produced == run.tlast_at == 4  # image 0's result, then image 1's slot (zeros) with TLAST
+    np.testing.assert_array_equal(out[:2], pack(ov.net.reference(raws[:1]), 10, True))
+    assert not out[2:].any()
+    with pytest.raises(StreamError, match=r"status register is 0x1 \(tlast_early: TLAST came before") as err:
         check_run(run, 2, ov.metadata)
+    assert err.value.status_bits == ["tlast_early"] and err.value.batch_done == 1
+    assert "the IP processed 1 of 2 images" in str(err.value) and "read 9 input words, 2 images take 10" in str(err.value)
+
+
+def test_abi_without_any_input_word_does_not_call_the_top(library, overlays):
+    run = library.run(np.zeros(0, dtype=np.uint64), 2, np.zeros(4, dtype=np.uint64))
+    assert run.code == RUN_INPUT_SHORT and run.produced == 0  # no TLAST would ever come: the IP would wait
+    with pytest.raises(StreamError, match="holds no word although 2 images need 10"):
+        check_run(run, 2, overlays["fixed12"].metadata)
+
+
+def test_abi_drains_a_longer_input_to_its_tlast(library, overlays):
+    ov = overlays["fixed12"]
+    raws = ov.random_raws(3, seed=7)
+    run = library.run(words_for(ov, raws), 2, np.zeros(4, dtype=np.uint64))  # 3 images sent, 2 announced
+    assert run.registers["batch_done"] == 2 and run.registers["status"] == 2  # tlast_missing
+    assert run.consumed == run.registers["words_read"] == 15  # every word taken: MM2S can finish
+    with pytest.raises(StreamError, match="tlast_missing: the batch's last input word had no TLAST"):
+        check_run(run, 2, ov.metadata)
+
+
+def test_abi_drain_is_bounded_by_the_longest_dma_transfer(library, overlays):
+    # 8 images of 40 bytes need a 9-bit DMA length register: a transfer carries at most 63 words
+    ov = overlays["fixed12"]
+    words = np.zeros(200, dtype=np.uint64)
+    run = library.run(words, 1, np.zeros(2, dtype=np.uint64))
+    assert run.registers["status"] == 2 | 8  # tlast_missing, drain_limit
+    assert run.consumed == 5 + 63 and run.registers["batch_done"] == 1
 
 
 def test_abi_reports_output_longer_than_the_buffer(library, overlays):
@@ -68,8 +107,9 @@ def test_abi_reports_clamped_batches(library, overlays):
     run = library.run(words_for(ov, raws), MAX_BATCH + 1, np.zeros(2 * (MAX_BATCH + 1), dtype=np.uint64))
     # clamped to max_batch; the last image it read did not carry TLAST (the extra one did)
     assert run.registers["batch_done"] == MAX_BATCH and run.registers["status"] == 4 | 2
-    assert run.consumed == 5 * MAX_BATCH  # the extra image stays unread
-    with pytest.raises(StreamError, match=r"status register 0x6 \(tlast_missing, batch_clamped\)"):
+    assert run.consumed == 5 * (MAX_BATCH + 1)  # the extra image is drained, so the DMA can finish
+    assert run.tlast_at == run.produced == 2 * MAX_BATCH
+    with pytest.raises(StreamError, match=r"status register is 0x6 \(tlast_missing, batch_clamped: "):
         check_run(run, MAX_BATCH + 1, ov.metadata)
 
 
@@ -101,8 +141,7 @@ def test_cache_key_follows_the_network_sources(tmp_path, library, overlays, monk
     copy.mkdir()
     (copy / "dummy_net.h").write_text(header.read_text().replace("% 5) - 2", "% 5) - 1"))
     (copy / "dummy_net.cpp").write_text('#include "dummy_net.h"\n')
-    changed = NetworkDescription(net.name, net.header, (copy / "dummy_net.cpp",), (copy,), net.input, net.output,
-                                 net.model_id)
+    changed = replace(net, sources=(copy / "dummy_net.cpp",), include_dirs=(copy,))
     with pytest.raises(CsimBuildError, match="stop here"):
         CsimLibrary.build(changed, MAX_BATCH, board="pynq-z2")
     with pytest.raises(CsimBuildError, match="stop here"):
@@ -116,8 +155,7 @@ def test_missing_inputs_are_reported(tmp_path, overlays):
         CsimLibrary.build(net, MAX_BATCH, ip_dir=tmp_path)
     with pytest.raises(CsimBuildError, match="ap_fixed.h not found"):
         CsimLibrary.build(net, MAX_BATCH, ap_types=tmp_path)
-    gone = NetworkDescription(net.name, net.header, (tmp_path / "gone.cpp",), net.include_dirs, net.input, net.output,
-                              net.model_id)
+    gone = replace(net, sources=(tmp_path / "gone.cpp",))
     with pytest.raises(CsimBuildError, match="gone.cpp not found"):
         CsimLibrary.build(gone, MAX_BATCH)
     with pytest.raises(CsimBuildError, match="not found on PATH"):
@@ -138,7 +176,8 @@ def test_compiler_errors_are_shown(tmp_path, overlays, monkeypatch):
 def test_driver_without_an_overlay_folder(overlays):
     ov = overlays["fixed12"]
     drv = open_driver(None, backend="csim", network=ov.network_json, max_batch=MAX_BATCH)
-    assert drv.metadata.board == "unbuilt" and drv.metadata.model_id == 0x0123456789ABCDEF
+    assert drv.metadata.board == "unbuilt" and drv.metadata.model_id_hex == ov.net.model_id
+    assert drv.metadata.path == ov.network_json  # errors name the description the driver runs with
     raws = ov.random_raws(9, seed=5)
     np.testing.assert_array_equal(drv.execute_raw(raws), ov.net.reference(raws))
     with pytest.raises(MetadataError, match="give max_batch"):

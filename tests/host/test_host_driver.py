@@ -15,10 +15,11 @@ import warnings
 
 import numpy as np
 import pytest
+from json_edit import set_path
 from overlay_factory import MAX_BATCH, make_overlay
 
 from vitcod.host import (IdentityMismatchError, InputError, SaturationWarning, VitcodDriver, WireFormatError,
-                         open_driver)
+                         contract, open_driver)
 
 BACKENDS = ["csim", "emulated"]
 
@@ -189,35 +190,52 @@ def test_out_of_range_values_saturate_are_counted_and_warned_once(driver, overla
     assert driver.saturated_inputs == 6 and driver.last_saturated == 0
 
 
-# ---- identity ----------------------------------------------------------------------------------------------
+# ---- identity (the mismatch cases of a description: tests/host/test_host_identity.py) ------------------------
 def test_identity_registers_are_read_and_checked(driver, overlays):
     regs = driver.identify()
-    assert regs["model_id"] == 0x0123456789ABCDEF
+    assert regs["model_id"] == int(overlays["fixed12"].net.model_id, 16)
     assert (regs["format_version"], regs["in_values"], regs["in_words"], regs["out_values"], regs["out_words"],
-            regs["max_batch"]) == (1, 23, 5, 7, 2, MAX_BATCH)
+            regs["max_batch"]) == (2, 23, 5, 7, 2, MAX_BATCH)
+    assert contract.describe_type_code(regs["in_type"]) == "ap_fixed<12,4,AP_TRN,AP_WRAP,0>"
+    assert contract.describe_type_code(regs["out_type"]) == "ap_fixed<10,3,AP_RND,AP_SAT,0>"
     assert driver.identity["model_id"] == regs["model_id"]
 
 
-def test_a_model_mismatch_is_refused(tmp_path, overlays, backend):
-    def other_model(meta):
-        meta["model_id"] = "0x00000000deadbeef"
+def test_an_edited_model_id_is_refused(tmp_path, overlays, backend):
+    ov = make_overlay(tmp_path, edit=set_path("model_id", "0x00000000deadbeef"))
+    with pytest.raises(IdentityMismatchError) as err:
+        open_driver(ov.folder, backend=backend)
+    derived = int(ov.net.model_id, 16)
+    assert err.value.mismatches == {"model_id (recorded)": (0xDEADBEEF, derived)}
+    assert (f"{ov.folder / 'vitcod.json'} does not match the {backend} IP: model_id: recorded 0x00000000deadbeef, "
+            f"but its content_id and interface give {ov.net.model_id} (the file was edited") in str(err.value)
+    assert "refusing to run" in str(err.value)
+
+
+def test_a_description_of_another_model_is_refused(tmp_path, overlays, backend):
+    def other_model(meta):  # a consistent vitcod.json - of another model than the IP's
+        meta["content_id"] = "0x00000000deadbeef"
+        meta["model_id"] = contract.model_identifier(0xDEADBEEF, *(contract.TensorMeta(
+            tuple(meta[k]["shape"]), contract.ApType.parse(meta[k]["type"])) for k in ("input", "output")))
     ov = make_overlay(tmp_path, edit=other_model)
     with pytest.raises(IdentityMismatchError) as err:
         open_driver(ov.folder, backend=backend)
-    assert err.value.mismatches == {"model_id": (0x0123456789ABCDEF, 0xDEADBEEF)}
-    assert "model_id: the IP reports 0x0123456789abcdef, vitcod.json expects 0x00000000deadbeef" in str(err.value)
-    assert "refusing to run" in str(err.value)
+    assert set(err.value.mismatches) == {"model_id"} and err.value.fields == ["model_id"]
+    assert err.value.mismatches["model_id"][0] == int(ov.net.model_id, 16)
+    assert f"the IP reports {ov.net.model_id} (register model_id)" in str(err.value)
 
 
 def test_a_geometry_mismatch_is_refused(tmp_path, overlays, backend):
     ov = make_overlay(tmp_path)
-    spec = json.loads(ov.network_json.read_text())  # metadata says 23 values; network says 25 values
+    spec = json.loads(ov.network_json.read_text())  # metadata says 25 values; network says 23 values
     meta = json.loads((ov.folder / "vitcod.json").read_text())
     meta["input"].update(shape=[25], values=25, words_per_image=5, bytes_per_image=40)
     (ov.folder / "vitcod.json").write_text(json.dumps(meta))
     with pytest.raises(IdentityMismatchError) as err:
         open_driver(ov.folder, backend=backend, network=ov.network_json)
-    assert set(err.value.mismatches) == {"in_values"} and spec["input"]["shape"] == [23]
+    assert set(err.value.mismatches) == {"in_values", "model_id (recorded)"} and spec["input"]["shape"] == [23]
+    assert "input.shape: declared [25] (25 values), the IP reports 23 values per image (register in_values)" \
+        in str(err.value)
 
 
 # ---- measuring ----------------------------------------------------------------------------------------------

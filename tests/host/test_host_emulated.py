@@ -159,7 +159,7 @@ def test_a_wrong_output_length_is_reported(emulated, ov, monkeypatch):
         run.tlast_at -= 1
         return run
     monkeypatch.setattr(emulated.device.library, "run", one_word_short)
-    with pytest.raises(StreamError, match="received 56 bytes, expected 64"):
+    with pytest.raises(StreamError, match="7 output words arrived, expected 8"):
         emulated.execute_raw(ov.random_raws(4, seed=3))
     monkeypatch.undo()
     check_results(emulated, ov)

@@ -22,7 +22,7 @@ def overlay(tmp_path) -> TestOverlay:
 # ---- reading what the flow writes ------------------------------------------------------------------
 def test_reads_packaged_metadata(overlay):
     meta = overlay.metadata
-    assert meta.model_id == 0x0123456789ABCDEF and meta.model_id_hex == "0x0123456789abcdef"
+    assert meta.content_id == 0x0123456789ABCDEF and meta.model_id_hex == overlay.net.model_id
     assert meta.max_batch == MAX_BATCH
     assert meta.input.shape == (23,) and meta.input.format.cpp == "ap_fixed<12,4>"
     assert (meta.input.values_per_word, meta.input.words_per_image, meta.input.bytes_per_image) == (5, 5, 40)
@@ -60,7 +60,8 @@ def test_network_found_next_to_metadata_or_in_overlay_config(overlay):
 BROKEN = {
     "no_model_id": (_set("model_id", KeyError), "$.model_id"),
     "short_model_id": (_set("model_id", "0x12"), "16 hex digits"),
-    "format_version": (_set("format_version", 2), "wire format 1"),
+    "format_version": (_set("format_version", 1), "wire format 2"),
+    "no_content_id": (_set("content_id", KeyError), "$.content_id: expected str"),
     "float_input": (_set("input.type", "float"), "floats are not allowed"),
     "words_per_image": (_set("input.words_per_image", 4), "words_per_image is 4"),
     "shape": (_set("output.shape", [0]), "positive integers"),

@@ -14,6 +14,7 @@ from vitcod.overlay.config import OVERLAY_DIR as OVERLAY
 
 from vitcod.overlay.codegen import configure
 from vitcod.overlay.config import OverlayConfig
+from vitcod.overlay.example import DummyNetwork
 from vitcod.overlay.metadata import (
     MetadataError, build_metadata, check_metadata, load_schema, package, validate_schema,
 )
@@ -38,7 +39,8 @@ def meta(config) -> dict:
 
 def test_valid_metadata_passes(meta, config):
     check_metadata(meta)
-    assert meta["model_id"] == "0x0123456789abcdef"
+    assert meta["content_id"] == "0x0123456789abcdef" and meta["model_id"] == DummyNetwork().model_id
+    assert meta["format_version"] == 2 and len(meta["ip"]["registers"]) == 14
     assert meta["input"]["values_per_word"] == 5 and meta["input"]["words_per_image"] == 5
     assert meta["output"]["values_per_word"] == 6 and meta["output"]["words_per_image"] == 2
     assert meta["dma"] == {"name": "axi_dma_0", "scatter_gather": False, "length_width": 10, "max_transfer_bytes": 640}
@@ -61,6 +63,11 @@ BROKEN = {
     "register_moved": (_set("ip.registers.batch_count", {"offset": 0x14, "access": "rw"}), "register map"),
     "width_vs_type": (_set("output.width", 12), "disagree with ap_fixed<10,3,AP_RND,AP_SAT>"),
     "bad_sha": (_set("files.hwh.sha256", "00"), "$.files.hwh.sha256"),
+    "missing_content_id": (_set("content_id", KeyError), "missing required property 'content_id'"),
+    "format_version_1": (_set("format_version", 1), "$.format_version: must be 2"),
+    # a type edited after the build: the recorded identifier is no longer the interface's
+    "edited_type": (_set("input.type", "ap_fixed<12,4,AP_RND>"), "but its content_id, input and output give"),
+    "edited_content": (_set("content_id", "0x0000000000000001"), "a type, shape or content_id was edited"),
 }
 
 

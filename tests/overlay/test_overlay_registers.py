@@ -57,3 +57,40 @@ def test_read_only_registers_and_vitcod_json_map():
     assert contract.register_map()["batch_count"] == {"offset": 0x10, "access": "rw"}
     offsets = [r.offset for r in contract.REGISTERS]
     assert offsets == sorted(offsets) and all(o % 8 == 0 and o >= 0x10 for o in offsets)  # ap_vld at +4
+    assert offsets[-1] + 4 < 0x80  # the AXI4-Lite address stays 7 bits (the emulated .hwh says so too)
+
+
+def mode_table_problems(header: str) -> list[str]:
+    """How the C++ type-code tables differ from the contract's mode indices (type_code)."""
+    problems = []
+    for kind, modes in (("q_code", contract.ROUNDING_MODES), ("o_code", contract.SATURATION_MODES)):
+        table = {m: int(v) for m, v in re.findall(rf"struct {kind}<(AP_\w+)> {{ static const unsigned value = (\d+); }}",
+                                                  header)}
+        expected = {m: i for i, m in enumerate(modes)}
+        if table != expected:
+            problems.append(f"{kind}: {table} != {expected}")
+    return problems
+
+
+def test_type_code_tables_are_the_contracts():
+    assert mode_table_problems(TOP_H) == []
+    swapped = TOP_H.replace("q_code<AP_RND> { static const unsigned value = 2; }",
+                            "q_code<AP_RND> { static const unsigned value = 3; }")
+    assert swapped != TOP_H and mode_table_problems(swapped)
+    # (the bit layout is checked end to end: tests/overlay/test_overlay_top.py compares the codes the
+    # compiled IP reports with the contract's type_code)
+
+
+def test_dry_run_checks_what_the_ip_will_report(tmp_path, example_network):
+    from vitcod.overlay.codegen import configure
+    from vitcod.overlay.config import OverlayConfig
+    from vitcod.overlay.dryrun.checks import check_identity_inputs
+
+    config = OverlayConfig.create(example_network, "pynq-z2", max_batch=4, build_dir=tmp_path / "b")
+    configure(config)
+    assert check_identity_inputs(config) == []
+    header = config.config_header
+    header.write_text(header.read_text().replace("model_id_lo = 0x", "model_id_lo = 0x1"))
+    assert any("not the contract's header" in p for p in check_identity_inputs(config))
+    header.unlink()
+    assert any("missing: run the configure step" in p for p in check_identity_inputs(config))

@@ -32,9 +32,9 @@ MAX_BATCH = 6
 # out; unsigned 8-bit pixels (8 per word, exact fit) -> truncated, wrapping 16-bit out.
 NETWORKS = {
     "fixed12_sat": DummyNetwork("ap_fixed<12,4>", "ap_fixed<10,3,AP_RND,AP_SAT>", n_in=23, n_out=7,
-                                model_id="0x0123456789abcdef"),
+                                content_id="0x0123456789abcdef"),
     "ufixed8_wrap": DummyNetwork("ap_ufixed<8,0>", "ap_fixed<16,2>", n_in=64, n_out=10,
-                                 model_id="0xfedcba9876543210"),
+                                 content_id="0xfedcba9876543210"),
 }
 
 
@@ -44,6 +44,11 @@ class Top:
     config: OverlayConfig
     binary: Path
     workdir: Path
+
+    @property
+    def config_drain_limit(self) -> int:
+        """The drain bound the generated header gives the IP: the longest transfer of this build's DMA."""
+        return contract.max_transfer_words(self.config.dma_length_width)
 
     def random_raws(self, batch: int, seed: int) -> np.ndarray:
         t = self.config.input.format
@@ -143,39 +148,81 @@ def test_registers_hold_identity_and_geometry(top):
     assert (regs["in_values"], regs["in_words"]) == (top.net.n_in, contract.words_per_image(top.net.n_in, cin.format.width))
     assert (regs["out_values"], regs["out_words"]) == (top.net.n_out, contract.words_per_image(top.net.n_out, cout.format.width))
     assert regs["max_batch"] == MAX_BATCH
-    assert regs["batch_done"] == 0 and regs["status"] == 0
+    # the C++ types, coded by the IP itself: what the contract's type_code gives for the spellings
+    assert (regs["in_type"], regs["out_type"]) == (cin.format.code, cout.format.code)
+    assert regs["batch_done"] == 0 and regs["status"] == 0 and regs["words_read"] == 0
 
 
 def test_zero_batch_moves_no_data(top):
     words = contract.pack(top.random_raws(1, seed=9), top.config.input.format.width, top.config.input.format.signed)
     res = top.run(0, words)
     assert res["words"].size == 0
-    assert res["left_in"] == words.size  # nothing consumed
+    assert res["left_in"] == words.size and res["regs"]["words_read"] == 0  # nothing consumed
 
 
-def test_batch_count_above_max_is_clamped(top):
+def packed(top, raws):
+    t = top.config.input.format
+    return contract.pack(raws, t.width, t.signed)
+
+
+def results(top, raws):
+    t = top.config.output.format
+    return contract.pack(top.net.reference(raws), t.width, t.signed)
+
+
+def test_batch_count_above_max_is_clamped_and_the_rest_drained(top):
     raws = top.random_raws(MAX_BATCH + 1, seed=42)
-    words = contract.pack(raws, top.config.input.format.width, top.config.input.format.signed)
+    words = packed(top, raws)
     res = top.run(MAX_BATCH + 1, words)
-    out_t = top.config.output.format
     assert res["regs"]["batch_done"] == MAX_BATCH
-    assert res["regs"]["status"] & 4  # batch_clamped
-    np.testing.assert_array_equal(res["words"], contract.pack(top.net.reference(raws[:MAX_BATCH]), out_t.width, out_t.signed))
-    assert res["left_in"] == top.config.input.words_per_image  # the extra image stays unread
+    assert res["regs"]["status"] == 4 | 2  # batch_clamped; the last image processed had no TLAST
+    np.testing.assert_array_equal(res["words"], results(top, raws[:MAX_BATCH]))
+    assert res["left_in"] == 0 and res["regs"]["words_read"] == words.size  # the extra image drained: MM2S ends
     assert np.flatnonzero(res["last"]).tolist() == [res["words"].size - 1]
 
 
-def test_tlast_mismatches_are_reported(top):
-    raws = top.random_raws(2, seed=5)
-    words = contract.pack(raws, top.config.input.format.width, top.config.input.format.signed)
-    expected = top.net.reference(raws)
-    out_t = top.config.output.format
+def test_a_longer_transfer_is_drained_to_its_tlast(top):
+    raws = top.random_raws(3, seed=5)
+    words = packed(top, raws)  # three images sent, two announced
+    res = top.run(2, words)
+    assert res["regs"]["status"] == 2 and res["regs"]["batch_done"] == 2  # tlast_missing
+    np.testing.assert_array_equal(res["words"], results(top, raws[:2]))
+    assert np.flatnonzero(res["last"]).tolist() == [res["words"].size - 1]
+    assert res["left_in"] == 0 and res["regs"]["words_read"] == words.size
 
-    missing = top.run(2, words, last=np.zeros(words.size, dtype=int))
-    assert missing["regs"]["status"] == 2
-    early = np.zeros(words.size, dtype=int)
-    early[0] = early[-1] = 1
-    early_res = top.run(2, words, last=early)
-    assert early_res["regs"]["status"] == 1
-    for res in (missing, early_res):  # data still processed
-        np.testing.assert_array_equal(contract.unpack(res["words"], top.net.n_out, out_t.width, out_t.signed), expected)
+
+def test_an_early_tlast_inside_an_image_stops_the_reading(top):
+    raws = top.random_raws(2, seed=6)
+    words = packed(top, raws)
+    last = np.zeros(words.size, dtype=int)
+    last[0] = 1  # a transfer of one word (what the IP sees of a short DMA transfer)
+    res = top.run(2, words, last=last)
+    wpi_out = top.config.output.words_per_image
+    assert res["regs"]["status"] == 1 and res["regs"]["batch_done"] == 0  # tlast_early, nothing processed
+    assert res["regs"]["words_read"] == 1 and res["left_in"] == words.size - 1  # not a word past TLAST
+    assert res["words"].size == wpi_out and not res["words"].any()  # the cut image's slot: zeros...
+    assert np.flatnonzero(res["last"]).tolist() == [wpi_out - 1]  # ... ending the packet, so S2MM completes
+
+
+def test_an_early_tlast_between_images_ends_the_batch_there(top):
+    raws = top.random_raws(3, seed=8)
+    words = packed(top, raws)
+    wpi = top.config.input.words_per_image
+    last = np.zeros(words.size, dtype=int)
+    last[wpi - 1] = 1  # one image sent, three announced
+    res = top.run(3, words, last=last)
+    assert res["regs"]["status"] == 1 and res["regs"]["batch_done"] == 1
+    np.testing.assert_array_equal(res["words"], results(top, raws[:1]))  # the whole image is processed
+    assert np.flatnonzero(res["last"]).tolist() == [res["words"].size - 1]
+    assert res["regs"]["words_read"] == wpi and res["left_in"] == words.size - wpi
+
+
+def test_draining_stops_after_the_longest_dma_transfer(top):
+    raws = top.random_raws(1, seed=9)
+    words = np.concatenate([packed(top, raws), np.zeros(300, dtype=np.uint64)])  # no TLAST in reach
+    res = top.run(1, words)
+    drain = top.config_drain_limit
+    assert res["regs"]["status"] == 2 | 8  # tlast_missing, drain_limit
+    assert res["regs"]["words_read"] == top.config.input.words_per_image + drain
+    assert res["left_in"] == 300 - drain
+    np.testing.assert_array_equal(res["words"], results(top, raws))
