@@ -89,7 +89,10 @@ def write_network_description(hls_model, keras_model, masks: np.ndarray | None,
         "name": name,
         "header": f"{name}.h",
         "sources": [rel(firmware / f"{name}.cpp"), rel(firmware / SUPPORT_FILE)],
-        "include_dirs": [rel(firmware), rel(firmware / "ap_types")],
+        # -I for the network sources. Never hls4ml's bundled ap_types (firmware/ap_types): its
+        # ap_common.h stops synthesis (#error under __SYNTHESIS__); the synthesis tool uses its own
+        # headers and every g++ build adds the bundled copy itself (-isystem, host/csim_backend.py).
+        "include_dirs": [rel(firmware)],
         "input": {"type": _precision(inputs[0]), "shape": [int(d) for d in inputs[0].shape]},
         "output": {"type": _precision(outputs[0]), "shape": [int(d) for d in outputs[0].shape]},
         "model_id": model_id,
