@@ -57,13 +57,15 @@ def layernorm(name: str, block: int | None, tokens: int, dim: int, a: Assumption
     per_token = 3 * dim + 2  # diff^2 (dim), mean and variance products (2), diff * 1/sqrt * scale (2 dim)
     groups = ((dim + 2, acc, acc), (dim, acc, tab), (dim, acc, par))
     res = control(a) + total(multipliers(math.ceil(c / rf), x, y, acc, a) for c, x, y in groups)
-    res += memory(a.layernorm_table_size, tab, a)  # 1/sqrt table
+    entries, tab_bits = a.layernorm_table(name)
+    res += memory(entries, tab_bits, a)  # the generated 1/sqrt ROM (octave-indexed), read once per token
     res += Resources(lut=dim * in_bits)  # the sum tree
     depth = 2 * log2_ceil(dim) * a.add_latency + 4 * a.mul_latency + a.mem_latency + 3
     return with_tensor(EngineEstimate(
         name=name, kind="layernorm", block=block, multiplies=tokens * per_token, cycles=tokens * rf + depth,
         interval=tokens * rf, multipliers=sum(math.ceil(c / rf) for c, _, _ in groups), resources=res,
-        note=f"hls4ml LayerNormalization: {tokens} tokens x II {rf}, {per_token} multiplies per token"),
+        note=f"hls4ml LayerNormalization: {tokens} tokens x II {rf}, {per_token} multiplies per token, "
+             f"1/sqrt ROM {entries} x {tab_bits} bits"),
         tokens * dim, out_bits, a)
 
 

@@ -316,3 +316,47 @@ def test_a_run_folder_from_before_patch_overlap_is_read_and_the_translation_logg
     (stage / run_layout.CONFIG_FILE).write_text(json.dumps(data))
     with pytest.raises(ValueError, match="patch_kernel"):
         perf.estimate_run(tmp_path / "old_run", HLS_STAGE)
+
+
+# =============================================================================================
+# Throughput basis and the LayerNorm tables
+# =============================================================================================
+
+
+def test_throughput_is_clock_over_latency_until_images_overlap(synthetic_run):
+    """vitcod_top reads, runs and writes one image at a time: clock / latency, not clock / interval."""
+    est = perf.estimate_run(synthetic_run, HLS_STAGE)
+    totals = est.to_dict()["totals"]
+    assert totals["throughput_basis"] == "latency" and "no DATAFLOW" in totals["throughput_note"]
+    assert totals["throughput_images_per_s"] == pytest.approx(est.assumptions.clock_mhz * 1e6 / est.cycles)
+    assert totals["overlapped_throughput_images_per_s"] == pytest.approx(est.assumptions.clock_mhz * 1e6 / est.interval)
+    assert totals["overlapped_throughput_images_per_s"] > totals["throughput_images_per_s"]
+
+
+def test_layernorm_tables_are_modelled_at_their_real_size(synthetic_run, tmp_path):
+    """The default is the precision policy's octave table (~1,000 x 20 bits, a few BRAM18K, not
+    hls4ml's 65,536-entry uniform one); a converted project's precision report gives the real sizes."""
+    from vitcod.hls.perf.resources import bram18k_blocks
+
+    a = perf.Assumptions()
+    entries, bits = a.layernorm_table("block0_norm1")
+    assert 512 < entries <= 4096 and bits == 20
+    row = next(e for e in perf.estimate_run(synthetic_run, HLS_STAGE).engines if e.name == "block0_norm1")
+    assert f"1/sqrt ROM {entries} x 20 bits" in row.note
+    big = perf.layers.layernorm("block0_norm1", 0, 17, 16, perf.Assumptions(layernorm_table_size=65536), 16, 16)
+    small = perf.layers.layernorm("block0_norm1", 0, 17, 16, a, 16, 16)
+    assert big.resources.bram_18k - small.resources.bram_18k == bram18k_blocks(65536, 20) - bram18k_blocks(entries, 20)
+    # the run's own report (copied run, so the shared fixture stays untouched)
+    run = tmp_path / "run"
+    shutil.copytree(synthetic_run, run)
+    report = {"stage": HLS_STAGE, "precision_report": [
+        {"layer": "block0_norm1", "kind": "LayerNormalization", "what": "variance", "table_size": 961,
+         "table_bits": 961 * 20}]}
+    (run / "hls").mkdir()
+    (run / "hls" / run_layout.CSIM_REPORT_FILE).write_text(json.dumps(report))
+    est = perf.estimate_run(run, HLS_STAGE)
+    assert est.assumptions.layernorm_tables == (("block0_norm1", 961, 20),)
+    assert "1/sqrt ROM 961 x 20 bits" in next(e for e in est.engines if e.name == "block0_norm1").note
+    report["stage"] = "sparse_0.80"  # another stage's project: not used
+    (run / "hls" / run_layout.CSIM_REPORT_FILE).write_text(json.dumps(report))
+    assert perf.estimate_run(run, HLS_STAGE).assumptions.layernorm_tables == ()

@@ -14,6 +14,7 @@ tests check the structure that decides the II in hardware:
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -249,3 +250,82 @@ def built_head():
     m[:, 0] = True
     m[np.arange(17), np.arange(17)] = True
     return polarize_head(m, 0.5)
+
+
+# =============================================================================================
+# LayerNorm: the octave-indexed 1/sqrt table
+# =============================================================================================
+
+INDEX_DRIVER = """#include "vitcod_layernorm.h"
+struct cfg : nnet::layernorm_config {
+    typedef ap_fixed<30, 8> accum_t;
+    static const int invsqrt_top_exp = %(top)d;
+    static const unsigned invsqrt_octaves = %(octaves)d;
+    static const unsigned invsqrt_mantissa_bits = %(mant)d;
+};
+extern "C" int run(long long n, const long long *raw, long long *out) {
+    for (long long i = 0; i < n; i++) {
+        cfg::accum_t v;
+        v.range(29, 0) = (unsigned long long)raw[i];
+        out[i] = vitcod::invsqrt_index<cfg>(v);
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("top, octaves, mant", [(1, 15, 6), (3, 9, 6), (-2, 4, 3), (6, 20, 5)])
+def test_invsqrt_index_matches_its_python_model(top, octaves, mant):
+    """The firmware's leading-one + mantissa index equals InvSqrtTable.index bit for bit, at every
+    octave boundary, around them, at 0, above the range and on random variances."""
+    import ctypes
+    import shutil
+
+    from vitcod.hls import engine_csim as ch
+    from vitcod.hls.engines import InvSqrtTable
+
+    if shutil.which("g++") is None:
+        pytest.skip("needs g++")
+    import hls4ml
+
+    nnet = Path(hls4ml.__file__).parent / "templates" / "vivado" / "nnet_utils"
+    lib_path = ch.compile_library({"drv.cpp": INDEX_DRIVER % {"top": top, "octaves": octaves, "mant": mant}},
+                                  "drv.cpp", extra_flags=["-I", str(nnet)])
+    lib = ctypes.CDLL(str(lib_path))
+    frac = 22
+    edges = [0, 1, 2, 3]
+    for b in range(0, 29):
+        edges += [(1 << b) - 1, 1 << b, (1 << b) + 1, (3 << b) >> 1]
+    rng = np.random.default_rng(3)
+    raws = np.array(sorted(set(e for e in edges if 0 <= e < 2**29))
+                    + rng.integers(0, 2**29, 2000).tolist(), dtype=np.int64)
+    out = np.zeros_like(raws)
+    lib.run(ctypes.c_longlong(raws.size), raws.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p))
+    table = InvSqrtTable(top_exp=top, octaves=octaves, mantissa_bits=mant, epsilon=1e-5,
+                         table_type="ap_ufixed<20,6,AP_RND_CONV,AP_SAT>")
+    expected = table.index(raws, frac)
+    np.testing.assert_array_equal(out, expected)
+    assert expected.min() >= 0 and expected.max() == table.size - 1
+    # the index lands in the bucket whose value is closest to 1/sqrt(var + eps) within the error bound
+    var = raws.astype(np.float64) * 2.0 ** -frac
+    inside = (var >= table.floor) & (var < 2.0 ** top)
+    truth = 1.0 / np.sqrt(var[inside] + table.epsilon)
+    rel = np.abs(table.values[expected[inside]] / truth - 1)
+    assert rel.max() <= table.max_relative_error * (1 + 1e-9)
+
+
+def test_invsqrt_table_is_capped_and_fine_where_a_uniform_one_is_not():
+    """The demo's first LayerNorm (variances 0.0017 .. 0.76, eps 1e-5): hls4ml's uniform table needed
+    65,536 entries; the octave table holds the error target with under 1,024, and the perf model
+    counts its real size."""
+    from vitcod.hls.engines import choose_invsqrt_table
+    from vitcod.hls.perf.resources import bram18k_blocks
+
+    t = choose_invsqrt_table(0.7556, 1e-5, "ap_ufixed<20,6,AP_RND_CONV,AP_SAT>", 22, max_error=0.01, max_size=4096)
+    assert t.size <= 1024 and t.max_relative_error <= 0.005
+    var = np.geomspace(0.0017, 0.76, 500)
+    uniform_step = 2.0 / 4096  # the same range, capped uniform table
+    assert (uniform_step / (2 * var)).max() > 0.1  # 4096 uniform entries: >10% step error at the low end
+    assert bram18k_blocks(t.size, 20) <= 3 < bram18k_blocks(65536, 20)
+    capped = choose_invsqrt_table(0.7556, 1e-5, "ap_ufixed<20,6>", 22, max_error=0.01, max_size=300)
+    assert capped.size <= 300 and capped.mantissa_bits < t.mantissa_bits
