@@ -12,9 +12,13 @@ Where this fits in the flow::
 
 One layer runs ViTCoD's two engines side by side - a dense engine over each head's global (dense)
 key columns and a sparse engine over the CSR rest - then the row softmax (exp table, exact row
-sum, one reciprocal) and P x V. The constant tables (global tokens, keep bits, CSR, exp table) and
-the config struct follow hls4ml's conventions (``attention_config_template``,
-``attention_function_template``) so the hls4ml integration can wrap them.
+sum, one reciprocal) and P x V. The constant tables (global tokens, the sparse engine's
+lane-interleaved (row, column) table, the slot table of the softmax walk - see
+:mod:`.attention_tables` - and the exp table) and the config struct follow hls4ml's conventions
+(``attention_config_template``, ``attention_function_template``) so the hls4ml integration can wrap
+them. The sparse table is an argument of the call (the engine partitions it by lane); the sparse
+engine's q/k rows are copied once per pair of lanes (``sparse_copies``), so no memory serves more
+reads per cycle than its two ports.
 """
 
 from __future__ import annotations
