@@ -94,7 +94,7 @@ def modelled_vs_synthesized(row: dict, synthesized: dict) -> dict[str, dict[str,
     # csynth interval is set beside the modelled network interval (what overlapping would give).
     pairs = {"latency_us": (row["model_latency_us"], synthesized.get("latency_us_at_target_clock")),
              "interval_cycles": (row["model_interval_cycles"], synthesized.get("interval_min_cycles")),
-             "latency_cycles": (row["model_latency_cycles"], synthesized.get("worst_latency_cycles"))}
+             "latency_cycles": (row.get("model_latency_cycles"), synthesized.get("worst_latency_cycles"))}
     for key in ("dsp", "bram_18k", "lut", "ff"):
         pairs[key] = (row["resources"][key], synthesized["resources"].get(key))
     return {key: {"modelled": m, "synthesized": s,
