@@ -458,6 +458,30 @@ def embed_engine(node) -> engines.EmbedEngine:
         raise ExtensionError(f"{node.name}: {err}") from None
 
 
+def invsqrt_table(node) -> engines.InvSqrtTable:
+    """The 1/sqrt table of a LayerNormalization node, from its hls4ml layer config: ``InvSqrtTopExp``,
+    ``InvSqrtOctaves``, ``InvSqrtMantissaBits`` (written by vitcod.hls.precision), else derived from
+    hls4ml's own ``table_range_power2`` / ``table_size`` with the default error target."""
+    cfg = node.model.config.get_layer_config(node)
+    accum = fixed_type(node.get_attr("accum_t").precision)
+    table_t = fixed_type(node.get_attr("table_t").precision)
+    epsilon = 10.0 ** -int(node.get_attr("epsilon_power_of_10", 3))
+    top = int(cfg.get("InvSqrtTopExp", -int(node.get_attr("table_range_power2", 0))))
+    try:
+        if "InvSqrtOctaves" in cfg:
+            table = engines.InvSqrtTable(top_exp=top, octaves=int(cfg["InvSqrtOctaves"]),
+                                         mantissa_bits=int(cfg["InvSqrtMantissaBits"]), epsilon=epsilon,
+                                         table_type=table_t)
+        else:
+            table = engines.choose_invsqrt_table(2.0 ** top, epsilon, table_t, accum.frac, max_error=0.01,
+                                                 max_size=int(node.get_attr("table_size", 1024)) + 1, margin=1.0,
+                                                 top_exp=top)
+        table.check_accumulator(accum)
+    except ValueError as err:
+        raise ExtensionError(f"{node.name}: {err}") from None
+    return table
+
+
 def engine_for(node):
     """The engine of any of our IR nodes (None for a standard hls4ml layer)."""
     kind = node.class_name
@@ -529,32 +553,40 @@ def _make_templates(ir_classes):
                 node.get_input_variable().name, node.get_output_variable().name,
                 cls=node.get_weights("cls").name, pos=node.get_weights("pos").name)
 
-    class LayerNormRangeFunctionTemplate(FunctionCallTemplate):
-        """hls4ml's LayerNormalization call, or the range-fixed one for variances above 1.
+    from hls4ml.model.layers import LayerNormalization
 
-        hls4ml 1.3.0's kernel only supports ``TableRangePower2 >= 0`` (table range <= 1, see
-        firmware/vitcod_layernorm.h); with a negative exponent this template calls
-        ``vitcod::layernormalize`` (hls4ml's algorithm with the index fixed), otherwise it emits exactly
-        hls4ml's own call. The layer, its config struct, types and weights stay hls4ml's.
-        """
+    class LayerNormConfigTemplate(LayerConfigTemplate):
+        """hls4ml's LayerNormalization config struct, followed by the layer's generated 1/sqrt table
+        and ``config<i>_invsqrt`` (the struct plus the table's geometry), see vitcod.hls.engines.layernorm."""
 
         def __init__(self):
-            from hls4ml.model.layers import LayerNormalization
-
-            super().__init__(LayerNormalization, include_header=["nnet_utils/nnet_layernorm.h",
-                                                                 "nnet_utils/vitcod_layernorm.h"])
-            self.name = "vitcod_layernorm_range_function_template"
+            super().__init__(LayerNormalization)
+            self.name = "vitcod_layernorm_config_template"
 
         def format(self, node):
-            from hls4ml.backends.vivado.passes.core_templates import LayerNormalizationFunctionTemplate
+            from hls4ml.backends.vivado.passes.core_templates import LayerNormalizationConfigTemplate
 
-            call = LayerNormalizationFunctionTemplate().format(node)
-            if int(node.get_attr("table_range_power2", 0)) < 0:
-                call = call.replace("nnet::layernormalize<", "vitcod::layernormalize<", 1)
-            return call
+            config = LayerNormalizationConfigTemplate().format(node)
+            return config + invsqrt_table(node).cpp(node.name, f"config{node.index}")
+
+    class LayerNormFunctionTemplate(FunctionCallTemplate):
+        """Every LayerNormalization calls ``vitcod::layernormalize`` (firmware/vitcod_layernorm.h):
+        hls4ml's kernel with the generated octave-indexed 1/sqrt table passed in, instead of a table
+        filled by a float loop inside the pipelined kernel and indexed uniformly."""
+
+        def __init__(self):
+            super().__init__(LayerNormalization, include_header=["nnet_utils/nnet_layernorm.h",
+                                                                 "nnet_utils/vitcod_layernorm.h"])
+            self.name = "vitcod_layernorm_function_template"
+
+        def format(self, node):
+            p = self._default_function_params(node)
+            return (f"vitcod::layernormalize<{p['input_t']}, {p['output_t']}, {p['config']}_invsqrt>("
+                    f"{p['input']}, {p['output']}, {node.get_weights('scale').name}, "
+                    f"{node.get_weights('bias').name}, {node.name}_invsqrt::table);")
 
     return (AttentionConfigTemplate, AttentionFunctionTemplate, HeadMixConfigTemplate, HeadMixFunctionTemplate,
-            EmbedConfigTemplate, EmbedFunctionTemplate, LayerNormRangeFunctionTemplate)
+            EmbedConfigTemplate, EmbedFunctionTemplate, LayerNormConfigTemplate, LayerNormFunctionTemplate)
 
 
 # =============================================================================================

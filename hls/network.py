@@ -132,7 +132,10 @@ def write_network_description(hls_model, keras_model, masks: np.ndarray | None,
         "name": name,
         "header": f"{name}.h",
         "sources": [rel(firmware / f"{name}.cpp"), rel(firmware / SUPPORT_FILE)],
-        "include_dirs": [rel(firmware), rel(firmware / "ap_types")],
+        # -I for the network sources. Never hls4ml's bundled ap_types (firmware/ap_types): its
+        # ap_common.h stops synthesis (#error under __SYNTHESIS__); the synthesis tool uses its own
+        # headers and every g++ build adds the bundled copy itself (-isystem, host/csim_backend.py).
+        "include_dirs": [rel(firmware)],
         "input": {"type": in_type, "shape": in_shape},
         "output": {"type": out_type, "shape": out_shape},
         "content_id": content_id,

@@ -24,10 +24,12 @@ Precision choices (``PrecisionPolicy``) and the hls4ml 1.3.0 pitfalls they avoid
   ``ap_ufixed<18,1>`` and the sum ``ap_ufixed<21,4>`` (hls4ml's ap_fixed<18,8> defaults resolve
   1/sum in steps of 1/4 and cost up to 0.2 in the probabilities).
 * LayerNormalization: ``table_t`` set directly in the layer config (``Precision: table`` is ignored by
-  hls4ml 1.3.0), table range 2^-TableRangePower2 >= the largest variance seen times a margin, table
-  size so the 1/sqrt step error is small at the 1st-percentile variance; wide ``accum`` with 22
-  fraction bits (variances of the first block are ~1e-3). hls4ml 1.3.0's kernel cannot index a table
-  wider than 1; ranges above 1 go through the fixed kernel in firmware/vitcod_layernorm.h.
+  hls4ml 1.3.0); the 1/sqrt table is octave-indexed (vitcod.hls.engines.layernorm, kernel in
+  firmware/vitcod_layernorm.h): range 2^R >= the largest variance seen times a margin, mantissa bits
+  for a relative step error <= ``norm_table_error``, octaves down to where epsilon dominates, at most
+  ``norm_table_max_size`` entries (the demo's first LayerNorm: 1,025 entries instead of hls4ml's
+  uniform 65,536, ~76 BRAM18K); wide ``accum`` with 22 fraction bits (variances of the first block
+  are ~1e-3).
 * our engines: result types from the profile; their internal types (score, exp, sums, P x V) are
   derived exact/sufficient by hls/engines.py.
 """
@@ -42,6 +44,7 @@ from typing import Mapping
 import numpy as np
 
 from .errors import ConversionError, PrecisionOverflowError, UnsupportedConfigurationError
+from .engines.layernorm import choose_invsqrt_table
 from .fixed_point import FixedType, parse_type
 from .profiling import ActivationRange, inbound_layer_names
 
@@ -69,8 +72,10 @@ class PrecisionPolicy:
         norm_param_width: width of LayerNorm gamma/beta (float weights in Keras).
         norm_accum_frac_bits: fraction bits of the LayerNorm accumulator (mean, variance).
         norm_table_frac_bits: fraction bits of the LayerNorm 1/sqrt table entries.
-        norm_table_error: target relative step error of the 1/sqrt table at the 1st-percentile variance.
-        norm_table_min_size / norm_table_max_size: bounds of the table size (powers of two).
+        norm_table_error: target relative error of a 1/sqrt table entry (half a bucket), for every
+            variance the table resolves (octave indexing: the same relative step everywhere).
+        norm_table_max_size: cap on the entries of one LayerNorm table (a ROM read once per token);
+            above it the buckets get coarser first, then the octaves fewer.
         norm_range_margin: the table range covers (largest variance seen) x margin.
         on_overflow: 'error' (raise PrecisionOverflowError) or 'widen' (add integer bits, log it).
     """
@@ -87,8 +92,7 @@ class PrecisionPolicy:
     norm_accum_frac_bits: int = 22
     norm_table_frac_bits: int = 14
     norm_table_error: float = 0.01
-    norm_table_min_size: int = 1024
-    norm_table_max_size: int = 65536
+    norm_table_max_size: int = 4096
     norm_range_margin: float = 1.5
     on_overflow: str = "error"
 
@@ -356,19 +360,13 @@ def _layernorm_precision(layer, name, r: ActivationRange, x: FixedType, policy: 
         i = max(1, integer_bits_needed(-m, m, policy.norm_param_width - 1))
         prec[key] = FixedType(policy.norm_param_width, i, True, policy.rounding, policy.saturation).cpp()
 
-    # Table range 2^-p covers the largest variance seen times the margin.
+    # Table range 2^R (hls4ml: 2^-TableRangePower2) covers the largest variance seen times the margin.
     var_hi = max(r.var_max * policy.norm_range_margin, 2.0 ** -30)
     p = math.floor(-math.log2(var_hi))
     if "TableRangePower2" in override:
         p = int(override["TableRangePower2"])
     table_range = 2.0 ** -p
-    # Table size: step <= 2 * error * (1st-percentile variance), as a power of two in [min, max].
-    v_low = max(r.var_p1, eps)
-    size = 2 ** math.ceil(math.log2(max(1.0, table_range / (2 * policy.norm_table_error * v_low))))
-    size = int(min(max(size, policy.norm_table_min_size), policy.norm_table_max_size))
-    if "TableSize" in override:
-        size = int(override["TableSize"])
-    # Table type: entries 1/sqrt(eps + i*step); integer bits for the smallest variance seen / 2.
+    # Table type: entries 1/sqrt(eps + var); integer bits for the smallest variance seen / 2.
     top = 1.0 / math.sqrt(max(r.var_min / 2, eps))
     ti = max(1, math.ceil(math.log2(top + 1)))
     table = FixedType(ti + policy.norm_table_frac_bits, ti, False, policy.rounding, policy.saturation)
@@ -384,26 +382,36 @@ def _layernorm_precision(layer, name, r: ActivationRange, x: FixedType, policy: 
     if isinstance(spec, Mapping) and "accum" in spec:
         accum = _hls_type(spec["accum"], be)
 
-    prec["accum"] = accum.cpp()
-    cfg["table_t"] = table.cpp()  # hls4ml 1.3.0 ignores Precision: table for LayerNorm
-    prec.pop("table", None)
-    cfg["TableRangePower2"] = p
-    cfg["TableSize"] = size
-
-    # Checks: variance inside the table, accumulator holds sum and dim * variance.
+    # Checks: variance inside the table range.
     v_ok = r.var_max <= table_range
     if not v_ok and policy.on_overflow == "widen":
         p = math.floor(-math.log2(r.var_max * policy.norm_range_margin))
         table_range = 2.0 ** -p
-        cfg["TableRangePower2"] = p
         widened.append(f"{name}.table_range")
         v_ok = True
-    rel_err = (table_range / size) / (2 * v_low)
+    # hls4ml's epsilon: 10^-epsilon_power_of_10 (what its parser derives from the Keras layer).
+    eps_hls = 10.0 ** round(math.log10(eps))
+    inv_sqrt = choose_invsqrt_table(table_range, eps_hls, table, accum.frac, max_error=policy.norm_table_error,
+                                    max_size=int(override.get("TableSize", policy.norm_table_max_size)),
+                                    margin=1.0, top_exp=-p)
+    prec["accum"] = accum.cpp()
+    cfg["table_t"] = table.cpp()  # hls4ml 1.3.0 ignores Precision: table for LayerNorm
+    prec.pop("table", None)
+    cfg["TableRangePower2"] = p
+    cfg["TableSize"] = inv_sqrt.size
+    cfg["InvSqrtTopExp"] = inv_sqrt.top_exp
+    cfg["InvSqrtOctaves"] = inv_sqrt.octaves
+    cfg["InvSqrtMantissaBits"] = inv_sqrt.mantissa_bits
+
     row = {"layer": name, "kind": "LayerNormalization", "what": "variance", "min": r.var_min, "max": r.var_max,
-           "type": f"1/sqrt table over [0, 2^{-p}={table_range:g}), {size} entries of {table.cpp()}",
+           "type": (f"1/sqrt table over [0, 2^{-p}={table_range:g}), {inv_sqrt.size} entries ({inv_sqrt.octaves} "
+                    f"octaves x {1 << inv_sqrt.mantissa_bits}, + 1 below 2^{inv_sqrt.top_exp - inv_sqrt.octaves}) "
+                    f"of {table.cpp()}"),
            "headroom_bits": math.floor(math.log2(table_range / r.var_max)) if r.var_max > 0 else 99,
-           "ok": v_ok, "var_p1": r.var_p1, "table_range": table_range, "table_size": size,
-           "table_step_rel_error_at_p1": rel_err}
+           "ok": v_ok, "var_p1": r.var_p1, "table_range": table_range, "table_size": inv_sqrt.size,
+           "table_octaves": inv_sqrt.octaves, "table_mantissa_bits": inv_sqrt.mantissa_bits,
+           "table_rel_error": inv_sqrt.max_relative_error,
+           "table_bits": inv_sqrt.size * table.width}
     if not v_ok:
         row["note"] = "variances beyond the table range read the last entry (1/sqrt of the range)"
         overflows.append(row)

@@ -257,13 +257,21 @@ class OverlayConfig:
         return self.hls_project_dir / "solution1" / "syn" / "report" / "csynth.xml"
 
     @property
+    def synthesis_include_dirs(self) -> list[Path]:
+        """The network's include folders minus any copy of ap_types (e.g. hls4ml's firmware/ap_types,
+        listed by network.json files written before it was dropped there): the open-source ap_common.h
+        stops at ``#error`` under __SYNTHESIS__, so Vitis HLS must find only its own headers."""
+        return [d for d in self.network.include_dirs
+                if d.name != "ap_types" and not (Path(d) / "ap_common.h").is_file()]
+
+    @property
     def hls_top_cflags(self) -> str:
-        dirs = [IP_DIR, self.config_header.parent, *self.network.include_dirs]
+        dirs = [IP_DIR, self.config_header.parent, *self.synthesis_include_dirs]
         return " ".join(["-std=c++14", *(f"-I{d}" for d in dirs)])
 
     @property
     def hls_network_cflags(self) -> str:
-        return " ".join(["-std=c++14", *(f"-I{d}" for d in self.network.include_dirs)])
+        return " ".join(["-std=c++14", *(f"-I{d}" for d in self.synthesis_include_dirs)])
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration, saved as build/<board>/overlay_config.json for later steps."""

@@ -18,7 +18,9 @@ One module per engine, on a shared base:
   softmax, P x V): :class:`AttentionEngineConfig` resolves the types, :func:`build_attention_engine`
   adds the head polarizations, splits the lanes and returns an :class:`AttentionEngine`;
 * :mod:`.headmix`: the Q/K encoder/decoder across heads (:class:`HeadMixEngine`);
-* :mod:`.embed`: the CLS token + position embedding (:class:`EmbedEngine`).
+* :mod:`.embed`: the CLS token + position embedding (:class:`EmbedEngine`);
+* :mod:`.layernorm`: the octave-indexed 1/sqrt table of hls4ml's LayerNorm (:class:`InvSqrtTable`);
+* :mod:`.attention_tables`: the attention walk tables (slot table, lane-interleaved sparse table).
 
 Why we write our own engines: hls4ml 1.3.0 cannot convert attention at all (``MultiHeadAttention`` is
 an unsupported layer) and has nothing that exploits a fixed sparse mask; the Q/K head-mix
@@ -55,6 +57,7 @@ from .base import (
     GeneratedEngine,
 )
 from .embed import EmbedEngine, EmbedEngineConfig, build_embed_engine, embed_config_template, embed_function_template
+from .layernorm import InvSqrtTable, choose_invsqrt_table
 from .headmix import (
     HeadMixEngine,
     HeadMixEngineConfig,
@@ -86,6 +89,9 @@ __all__ = [
     "build_headmix_engine",
     "headmix_config_template",
     "headmix_function_template",
+    # LayerNorm 1/sqrt table
+    "InvSqrtTable",
+    "choose_invsqrt_table",
     # CLS + position embedding
     "EmbedEngineConfig",
     "EmbedEngine",

@@ -12,14 +12,19 @@ Where this fits in the flow::
 
 One layer runs ViTCoD's two engines side by side - a dense engine over each head's global (dense)
 key columns and a sparse engine over the CSR rest - then the row softmax (exp table, exact row
-sum, one reciprocal) and P x V. The constant tables (global tokens, keep bits, CSR, exp table) and
-the config struct follow hls4ml's conventions (``attention_config_template``,
-``attention_function_template``) so the hls4ml integration can wrap them.
+sum, one reciprocal) and P x V. The constant tables (global tokens, the sparse engine's
+lane-interleaved (row, column) table, the slot table of the softmax walk - see
+:mod:`.attention_tables` - and the exp table) and the config struct follow hls4ml's conventions
+(``attention_config_template``, ``attention_function_template``) so the hls4ml integration can wrap
+them. The sparse table is an argument of the call (the engine partitions it by lane); the sparse
+engine's q/k rows are copied once per pair of lanes (``sparse_copies``), so no memory serves more
+reads per cycle than its two ports.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Sequence
@@ -27,9 +32,10 @@ from typing import Sequence
 import numpy as np
 
 from ...model.polarize import HeadPolarization
-from ..fixed_point import unsigned_bits_for
 from ..tables import ExpTable, cpp_fixed_literals, cpp_initializer, make_exp_table
 from .attention_config import AttentionEngineConfig, AttentionTypes
+from .attention_tables import (MEMORY_PORTS, SlotTable, SparseLaneTable, build_slot_table,
+                               build_sparse_lane_table, cpp_uint_literals)
 from .base import GeneratedEngine, check_name
 
 log = logging.getLogger(__name__)
@@ -53,6 +59,23 @@ attention_config_template = """struct {config} : vitcod::attention_config {{
     // ---- Parallelism ----
     static const unsigned dense_unroll = {dense_unroll};
     static const unsigned sparse_lanes = {sparse_lanes};
+    // q/k row copies of the sparse engine: lane l reads copy l % sparse_copies, so no copy (a
+    // {memory_ports}-port memory) is read by more than ceil(sparse_lanes / sparse_copies) lanes per cycle.
+    static const unsigned sparse_copies = {sparse_copies};
+
+    // ---- Walks (trip counts of the pipelined loops; min / avg / max over the heads) ----
+    static const unsigned sparse_trips_max = {sparse_trips_max};  // ceil(nnz_h / sparse_lanes)
+    static const unsigned sparse_trips_min = {sparse_trips_min};
+    static const unsigned sparse_trips_avg = {sparse_trips_avg};
+    static const unsigned slots_max = {slots_max};  // kept entries of a head
+    static const unsigned slots_min = {slots_min};
+    static const unsigned slots_avg = {slots_avg};
+
+    // ---- Bit fields of the table words ----
+    static const unsigned token_bits = {token_bits};
+    static const unsigned slot_index_bits = {slot_index_bits};  // slot: index | key | row | dense | row_end
+    typedef ap_uint<{slot_width}> slot_t;
+    typedef ap_uint<{sparse_width}> sparse_rc_t;  // sparse: row | col | valid
 
     // ---- Types the layer was generated for (template arguments of the call) ----
     typedef {q_t} q_t;
@@ -70,19 +93,17 @@ attention_config_template = """struct {config} : vitcod::attention_config {{
     typedef {prob_t} prob_t;
     typedef {accum_t} accum_t;
 
-    // ---- Constant tables: ROMs in namespace {tables} ----
+    // ---- Constant tables: ROMs in namespace {tables} (sparse_rc is an argument of the call) ----
     static unsigned n_global(unsigned h) {{ return {tables}::n_global[h]; }}
     static unsigned global_token(unsigned h, unsigned g) {{ return {tables}::global_tokens[h][g]; }}
-    static bool dense_keep(unsigned h, unsigned i, unsigned g) {{ return {tables}::dense_keep[h][i][g]; }}
-    static unsigned nnz_sparse(unsigned h) {{ return {tables}::nnz_sparse[h]; }}
-    static unsigned row_ptr(unsigned h, unsigned i) {{ return {tables}::row_ptr[h][i]; }}
-    static unsigned sparse_row(unsigned h, unsigned nz) {{ return {tables}::sparse_row[h][nz]; }}
-    static unsigned sparse_col(unsigned h, unsigned nz) {{ return {tables}::sparse_col[h][nz]; }}
+    static unsigned sparse_trips(unsigned h) {{ return {tables}::sparse_trips[h]; }}
+    static unsigned n_slots(unsigned h) {{ return {tables}::n_slots[h]; }}
+    static slot_t slot(unsigned h, unsigned it) {{ return {tables}::slots[h][it]; }}
     static exp_t exp_table(unsigned index) {{ return {tables}::exp_table[index]; }}
 }};
 """
 
-attention_function_template = "vitcod::sparse_attention<{q_t}, {k_t}, {v_t}, {res_t}, {config}>({q}, {k}, {v}, {res});"
+attention_function_template = "vitcod::sparse_attention<{q_t}, {k_t}, {v_t}, {res_t}, {config}>({q}, {k}, {v}, {res}, {sparse_rc});"
 
 
 def check_polarization(pol: HeadPolarization, tokens: int, head: int) -> None:
@@ -202,46 +223,55 @@ class AttentionEngine(GeneratedEngine):
             "pv": kept * d,
         }
 
+    @property
+    def sparse_copies(self) -> int:
+        """Copies of the sparse engine's q/k rows: ceil(L / ports), so that no copy (a memory with
+        :data:`~.attention_tables.MEMORY_PORTS` ports) serves more lanes than it has ports."""
+        return math.ceil(self.sparse_lanes / MEMORY_PORTS)
+
+    @cached_property
+    def slot_table(self) -> SlotTable:
+        """The softmax / P x V walk: every kept entry of each head, in row order (see attention_tables)."""
+        return build_slot_table(self.heads)
+
+    @cached_property
+    def sparse_table(self) -> SparseLaneTable:
+        """The sparse engine's (row, col) pairs, lane-interleaved for a cyclic partition by L."""
+        return build_sparse_lane_table(self.heads, self.sparse_rows, self.sparse_cols, self.sparse_lanes)
+
     # ---- code generation --------------------------------------------------------------------
     def cpp_tables(self) -> str:
         """The constant arrays (ROMs) of the layer, in namespace ``<name>_tables``."""
         cfg, hmax = self.config, self.n_global_max
-        n, h_count = cfg.tokens, cfg.heads
-        tok_bits = unsigned_bits_for(n)
-        nnz_bits = unsigned_bits_for(self.nnz_max)
+        h_count = cfg.heads
         n_global = np.array([p.num_global for p in self.heads])
         gtok = np.zeros((h_count, hmax), dtype=np.int64)
-        keep = np.zeros((h_count, n, hmax), dtype=bool)
-        nnz = np.array([p.nnz_sparse for p in self.heads])
-        row_ptr = np.stack([np.asarray(p.row_ptr, dtype=np.int64) for p in self.heads])
-        srow = np.zeros((h_count, self.nnz_max), dtype=np.int64)
-        scol = np.zeros((h_count, self.nnz_max), dtype=np.int64)
         for h, p in enumerate(self.heads):
             gtok[h, : p.num_global] = p.global_tokens
-            keep[h, :, : p.num_global] = p.dense_keep
-            srow[h, : p.nnz_sparse] = self.sparse_rows[h]
-            scol[h, : p.nnz_sparse] = self.sparse_cols[h]
+        slots, sparse = self.slot_table, self.sparse_table
         t = self.types
         exp_lits = cpp_fixed_literals(self.exp_table.raw, t.exp)
-        s = self.exp_table
+        e = self.exp_table
         lines = [
             f"namespace {self.tables_namespace} {{",
-            f"typedef ap_uint<{tok_bits}> token_index_t; // 0..N",
-            f"typedef ap_uint<{nnz_bits}> nnz_index_t;   // 0..nnz_max",
-            "",
             "// G_h: number of global (dense) key columns of each head.",
-            f"static const token_index_t n_global[{h_count}] = {cpp_initializer(n_global)};",
-            "// ORIGINAL key index of each global column (padding = 0, never used).",
-            f"static const token_index_t global_tokens[{h_count}][{hmax}] = {cpp_initializer(gtok)};",
-            "// Keep bit of every (query row, global column); pruned entries contribute exactly 0.",
-            f"static const bool dense_keep[{h_count}][{n}][{hmax}] = {cpp_initializer(keep.astype(np.uint8), per_line=64)};",
-            "// Sparse part: CSR over query rows; the non-zero list is also flattened (row, ORIGINAL column).",
-            f"static const nnz_index_t nnz_sparse[{h_count}] = {cpp_initializer(nnz)};",
-            f"static const nnz_index_t row_ptr[{h_count}][{n + 1}] = {cpp_initializer(row_ptr)};",
-            f"static const token_index_t sparse_row[{h_count}][{self.nnz_max}] = {cpp_initializer(srow, per_line=24)};",
-            f"static const token_index_t sparse_col[{h_count}][{self.nnz_max}] = {cpp_initializer(scol, per_line=24)};",
-            f"// exp(-scale * i / 2^{s.input_frac_bits}), scale = 1/sqrt({cfg.head_dim}) = {s.scale!r}, as {t.exp}.",
-            f"static const {t.exp.cpp()} exp_table[{s.size}] = {cpp_initializer(np.array(exp_lits, dtype=object), per_line=8)};",
+            f"static const unsigned n_global[{h_count}] = {cpp_initializer(n_global)};",
+            "// ORIGINAL key index of each global column (padding = 0, never used); read by load_head only.",
+            f"static const ap_uint<{slots.layout.token_bits}> global_tokens[{h_count}][{hmax}] = "
+            f"{cpp_initializer(gtok)};",
+            f"// Sparse engine: iterations per head (ceil(nnz_h / {self.sparse_lanes})) and the (row, ORIGINAL",
+            f"// column) words, lane-interleaved: head h's non-zero nz at h * {sparse.trips_max * self.sparse_lanes} + nz,",
+            f"// bank nz % {self.sparse_lanes} (cyclic partition, one ROM per lane). Passed as an argument.",
+            f"static const unsigned sparse_trips[{h_count}] = {cpp_initializer(sparse.trips)};",
+            f"static const ap_uint<{sparse.layout.width}> sparse_rc[{sparse.words.size}] = "
+            f"{cpp_initializer(cpp_uint_literals(sparse.words), per_line=12)};",
+            "// Softmax / P x V walk: the kept entries of each head in row order, one word per iteration",
+            "// (index | key | row | dense | row_end), read at the loop counter.",
+            f"static const unsigned n_slots[{h_count}] = {cpp_initializer(slots.counts)};",
+            f"static const ap_uint<{slots.layout.width}> slots[{h_count}][{slots.slots_max}] = "
+            f"{cpp_initializer(cpp_uint_literals(slots.words), per_line=12)};",
+            f"// exp(-scale * i / 2^{e.input_frac_bits}), scale = 1/sqrt({cfg.head_dim}) = {e.scale!r}, as {t.exp}.",
+            f"static const {t.exp.cpp()} exp_table[{e.size}] = {cpp_initializer(np.array(exp_lits, dtype=object), per_line=8)};",
             f"}} // namespace {self.tables_namespace}",
         ]
         return "\n".join(lines) + "\n"
@@ -255,11 +285,22 @@ class AttentionEngine(GeneratedEngine):
             n_tokens=cfg.tokens, n_heads=cfg.heads, head_dim=cfg.head_dim, embed_dim=cfg.embed_dim,
             n_global_max=self.n_global_max, nnz_max=self.nnz_max, row_nnz_max=self.row_nnz_max,
             exp_table_size=self.exp_table.size, exp_input_frac_bits=t.exp_input_frac_bits, scale=t.scale,
+            sparse_copies=self.sparse_copies, memory_ports=MEMORY_PORTS, **self._walk_constants(),
             q_t=t.q.cpp(), k_t=t.k.cpp(), v_t=t.v.cpp(), res_t=t.result.cpp(),
             qk_accum_t=t.qk_accum.cpp(), score_t=t.score.cpp(), exp_index_t=t.exp_index.cpp(),
             exp_t=t.exp.cpp(), sum_t=t.sum.cpp(), inv_t=t.inv.cpp(), prob_t=t.prob.cpp(),
             accum_t=t.accum.cpp(),
         )
+
+    def _walk_constants(self) -> dict[str, int]:
+        slots, sparse = self.slot_table, self.sparse_table
+        return {
+            "sparse_trips_max": sparse.trips_max, "sparse_trips_min": int(sparse.trips.min()),
+            "sparse_trips_avg": round(float(sparse.trips.mean())), "slots_max": slots.slots_max,
+            "slots_min": int(slots.counts.min()), "slots_avg": round(float(slots.counts.mean())),
+            "token_bits": slots.layout.token_bits, "slot_index_bits": slots.layout.index_bits,
+            "slot_width": slots.layout.width, "sparse_width": sparse.layout.width,
+        }
 
     @property
     def description(self) -> str:
@@ -270,10 +311,12 @@ class AttentionEngine(GeneratedEngine):
         return "vitcod_attention.h"
 
     def function_call(self, q: str = "q", k: str = "k", v: str = "v", res: str = "res") -> str:
+        """The call; the sparse engine's lane table goes in as an argument so that the engine can
+        partition it (a ROM behind an accessor function cannot be named by ARRAY_PARTITION)."""
         t = self.types
         return attention_function_template.format(
             q_t=t.q.cpp(), k_t=t.k.cpp(), v_t=t.v.cpp(), res_t=t.result.cpp(), config=self.config_name,
-            q=q, k=k, v=v, res=res,
+            q=q, k=k, v=v, res=res, sparse_rc=f"{self.tables_namespace}::sparse_rc",
         )
 
 

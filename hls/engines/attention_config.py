@@ -182,6 +182,9 @@ class AttentionEngineConfig:
         inv = parse_field("inv_type", self.inv_type)
         if inv.frac < 0 or (1 << inv.frac) > inv.max_raw:
             raise ValueError(f"inv_type {inv} must represent 1.0 (1/sum with sum >= 1 reaches 1.0 for a single kept key)")
+        if inv.frac < 1:
+            raise ValueError(f"inv_type {inv} needs at least one fraction bit (1/sum of a row with two or more "
+                             "kept keys lies below 1.0)")
         if inv.frac + sum_t.frac + sum_t.width > 62:
             raise ValueError(
                 f"inv_type {inv} and sum_type {sum_t}: the reciprocal numerator needs "

@@ -36,6 +36,7 @@ embed_config_template = """struct {config} : vitcod::embed_config {{
     static const unsigned n_tokens = {n_tokens};
     static const unsigned embed_dim = {embed_dim};
     static const unsigned reuse_factor = {reuse_factor};
+    static const unsigned pos_banks = {pos_banks};  // cyclic banks of pos: one read per bank per token
     typedef {data_t} data_t;
     typedef {res_t} res_t;
     typedef {cls_t} cls_t;
@@ -98,6 +99,11 @@ class EmbedEngine(GeneratedEngine):
     def config_name(self) -> str:
         return f"{self.name}_config"
 
+    @property
+    def pos_banks(self) -> int:
+        """Banks of the position table: E, so each of a token's E reads has a bank of its own."""
+        return self.config.embed_dim
+
     def expected_macs(self) -> dict[str, int]:
         return {"embed": self.config.tokens * self.config.embed_dim}
 
@@ -117,7 +123,7 @@ class EmbedEngine(GeneratedEngine):
         c, t = self.config, self.config.types
         return embed_config_template.format(
             config=self.config_name, name=self.name, n_tokens=c.tokens, embed_dim=c.embed_dim,
-            reuse_factor=c.reuse_factor, data_t=t["data"].cpp(), res_t=t["result"].cpp(), cls_t=t["cls"].cpp(),
+            reuse_factor=c.reuse_factor, pos_banks=self.pos_banks, data_t=t["data"].cpp(), res_t=t["result"].cpp(), cls_t=t["cls"].cpp(),
             pos_t=t["pos"].cpp(), accum_t=t["accum"].cpp(),
         )
 

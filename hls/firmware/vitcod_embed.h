@@ -22,6 +22,9 @@ struct embed_config {
 
     // ---- Parallelism: one token every reuse_factor cycles.
     static const unsigned reuse_factor = 1;
+    // Banks of the position table (cyclic): a token reads embed_dim entries of pos in one iteration,
+    // so embed_dim banks give every bank one read per token (a memory has two ports).
+    static const unsigned pos_banks = 1;
 
     // ---- Types ----
     typedef ap_fixed<16, 6> cls_t;
@@ -34,6 +37,10 @@ void cls_pos_embed(const data_T data[(CONFIG_T::n_tokens - 1) * CONFIG_T::embed_
                    res_T res[CONFIG_T::n_tokens * CONFIG_T::embed_dim],
                    const typename CONFIG_T::cls_t cls[CONFIG_T::embed_dim],
                    const typename CONFIG_T::pos_t pos[CONFIG_T::n_tokens * CONFIG_T::embed_dim]) {
+    // Like head_mix's weights: the tables are arguments, so they can be partitioned here. pos is read
+    // at n * E + e for every e of a token, so a cyclic partition by E puts each e in its own bank.
+    #pragma HLS ARRAY_PARTITION variable=cls complete
+    #pragma HLS ARRAY_PARTITION variable=pos cyclic factor=CONFIG_T::pos_banks dim=1
 EmbedCls:
     for (unsigned e = 0; e < CONFIG_T::embed_dim; e++) {
         #pragma HLS UNROLL

@@ -1,49 +1,71 @@
 #ifndef VITCOD_LAYERNORM_H_
 #define VITCOD_LAYERNORM_H_
 
-// hls4ml 1.3.0's LayerNormalization (nnet::layernormalize, io_parallel) with ONE fix: the 1/sqrt
-// table may cover variances above 1.
+// hls4ml 1.3.0's LayerNormalization (nnet::layernormalize, io_parallel) with its 1/sqrt table
+// replaced; every LayerNorm of the flow calls this kernel.
 //
-// hls4ml's table spans variances [0, 2^-table_range_power2) but computes the index with
-// `(int)1 << CONFIG_T::table_range_power2` on an UNSIGNED exponent, so only ranges <= 1 work
-// (table_range_power2 >= 0); a negative exponent shifts by ~2^32 (undefined behaviour) and every
-// token with variance > 1 reads a wrong entry. ViT residual streams reach variances of ~10.
-// Here the exponent is read as a signed int and the index is
-//     index = floor(var * table_size * 2^table_range_power2), clamped to [0, table_size - 1]
-// for either sign. Everything else - the config struct (hls4ml's layernorm config template), the
-// table (nnet::init_invert_sqr_table, which already handles a negative exponent), the types and
-// the arithmetic - is hls4ml's, line for line. For table_range_power2 >= 0 the results are identical
-// to nnet::layernormalize; the vitcod hls4ml extension only calls this function when the exponent
-// is negative.
+// What stays hls4ml's, line for line: the config struct (hls4ml's layernorm config template), the
+// types, the weights, the mean / variance / normalization arithmetic and the loops.
+//
+// What changes, and why (the table, its index and where it comes from):
+//   * hls4ml fills a local table with a float loop (nnet::init_invert_sqr_table) inside the
+//     pipelined kernel; under synthesis that loop is unrolled once per entry inside a PIPELINE
+//     region. Here the table is a generated constant array (vitcod.hls.engines.layernorm), passed
+//     in as an argument: a ROM, read once per token.
+//   * hls4ml indexes the table uniformly, floor(var * table_size * 2^table_range_power2), so the
+//     smallest variance it must resolve fixes the step (the demo needed 65,536 entries), and its
+//     exponent is unsigned, so ranges above 1 read wrong entries. Here the index is the variance's
+//     octave and the M bits below its leading one (invsqrt_index): the same relative step for every
+//     variance from 2^(top_exp - octaves) to 2^top_exp, with octaves * 2^M + 1 entries.
+// The generated config (config<i>_invsqrt) adds invsqrt_top_exp, invsqrt_octaves,
+// invsqrt_mantissa_bits and invsqrt_table_size to hls4ml's struct.
 
 #include "nnet_layernorm.h"
 
 namespace vitcod {
 
+// The table index of a variance (vitcod.hls.engines.layernorm.InvSqrtTable.index is its model):
+//   lead = leading one of var's raw bits, o = (bit of 2^top_exp) - 1 - lead
+//   var >= 2^top_exp -> 2^M - 1;  var < 2^(top_exp - octaves) or 0 -> octaves * 2^M;
+//   else o * 2^M + the M bits below the leading one.
+// A priority encoder and one barrel shift; no loop-carried state.
+template <typename CONFIG_T> unsigned invsqrt_index(const typename CONFIG_T::accum_t var) {
+    #pragma HLS INLINE
+    typedef typename CONFIG_T::accum_t accum_t;
+    static const int width = accum_t::width;
+    static const int top = (accum_t::width - accum_t::iwidth) + CONFIG_T::invsqrt_top_exp; // bit of 2^top_exp
+    static const unsigned m = CONFIG_T::invsqrt_mantissa_bits;
+    static const int octaves = CONFIG_T::invsqrt_octaves;
+    accum_t v = var;
+    ap_uint<width> raw = v.range(width - 1, 0);
+    if (v < 0)
+        raw = 0;
+    int lead = -1;
+InvSqrtLead:
+    for (int b = 0; b < width; b++) {
+        #pragma HLS UNROLL
+        if (raw[b])
+            lead = b;
+    }
+    const int o = top - 1 - lead;
+    if (lead < 0 || o >= octaves)
+        return (unsigned)octaves << m;
+    if (o < 0)
+        return (1u << m) - 1;
+    ap_uint<width + m> wide = raw;
+    wide <<= m; // raw bits lead-1 .. lead-m now sit at lead+m-1 .. lead
+    const ap_uint<width + m> shifted = wide >> lead;
+    return (unsigned)o * (1u << m) + shifted.range(m - 1, 0).to_uint();
+}
+
 template <class data_T, class res_T, typename CONFIG_T>
 void layernorm_1d(data_T data[CONFIG_T::n_in / CONFIG_T::seq_len], res_T res[CONFIG_T::n_in / CONFIG_T::seq_len],
                   typename CONFIG_T::scale_t scale[CONFIG_T::n_in / CONFIG_T::seq_len],
-                  typename CONFIG_T::bias_t bias[CONFIG_T::n_in / CONFIG_T::seq_len]) {
+                  typename CONFIG_T::bias_t bias[CONFIG_T::n_in / CONFIG_T::seq_len],
+                  const typename CONFIG_T::table_t invsqrt_table[CONFIG_T::invsqrt_table_size]) {
     #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
     #pragma HLS ARRAY_PARTITION variable=data complete
     #pragma HLS ARRAY_PARTITION variable=res complete
-    // Signed view of the range exponent (hls4ml's config stores it in an unsigned constant).
-    static const int range_power2 = (int)CONFIG_T::table_range_power2;
-    static const unsigned left_shift = range_power2 >= 0 ? range_power2 : 0;
-    static const unsigned right_shift = range_power2 < 0 ? -range_power2 : 0;
-    typename CONFIG_T::table_t deno_inver = 0;
-#ifdef __HLS_SYN__
-    bool initialized = false;
-    typename CONFIG_T::table_t invert_sqr_table[CONFIG_T::table_size];
-#else
-    static bool initialized = false;
-    static typename CONFIG_T::table_t invert_sqr_table[CONFIG_T::table_size];
-#endif
-    if (!initialized) {
-        nnet::init_invert_sqr_table<CONFIG_T, CONFIG_T::table_size>(invert_sqr_table);
-        initialized = true;
-    }
-
     static const unsigned dim = CONFIG_T::n_in / CONFIG_T::seq_len;
     typename CONFIG_T::accum_t sum_cache = 0;
     typename CONFIG_T::accum_t sum_cache2 = 0;
@@ -68,14 +90,7 @@ LAYERNORM_1D_VAR:
     }
     var = CONFIG_T::template product<typename CONFIG_T::accum_t, typename CONFIG_T::accum_t>::product(sum_cache2, k_inv);
 
-    // The fix: var * table_size * 2^range_power2 for a negative exponent too (the product of an
-    // ap_fixed and an int is exact; the shift only drops fraction bits before the truncation to int).
-    int index = ((var * (int)CONFIG_T::table_size) << left_shift) >> right_shift;
-    if (index < 0)
-        index = 0;
-    if (index > (int)CONFIG_T::table_size - 1)
-        index = CONFIG_T::table_size - 1;
-    deno_inver = invert_sqr_table[index];
+    const typename CONFIG_T::table_t deno_inver = invsqrt_table[invsqrt_index<CONFIG_T>(var)];
 
 LAYERNORM_1D_RESULT:
     for (unsigned i = 0; i < dim; ++i) {
@@ -86,7 +101,8 @@ LAYERNORM_1D_RESULT:
 template <class data_T, class res_T, typename CONFIG_T>
 void layernormalize(data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
                     typename CONFIG_T::scale_t scale[CONFIG_T::n_in / CONFIG_T::seq_len],
-                    typename CONFIG_T::bias_t bias[CONFIG_T::n_in / CONFIG_T::seq_len]) {
+                    typename CONFIG_T::bias_t bias[CONFIG_T::n_in / CONFIG_T::seq_len],
+                    const typename CONFIG_T::table_t invsqrt_table[CONFIG_T::invsqrt_table_size]) {
     static const unsigned dim = CONFIG_T::n_in / CONFIG_T::seq_len;
     data_T in_val[dim];
     res_T outval[dim];
@@ -104,7 +120,7 @@ LAYERNORM_SEQ_LOOP:
             #pragma HLS UNROLL
             in_val[i] = data[j * dim + i];
         }
-        layernorm_1d<data_T, res_T, CONFIG_T>(in_val, outval, scale, bias);
+        layernorm_1d<data_T, res_T, CONFIG_T>(in_val, outval, scale, bias, invsqrt_table);
     LAYERNORM_STORE:
         for (unsigned i = 0; i < dim; ++i) {
             #pragma HLS UNROLL

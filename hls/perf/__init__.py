@@ -22,6 +22,7 @@ Modules, one job each:
 
     resources   Assumptions (every number taken on faith), Resources and the DSP / BRAM / LUT /
                 FF / pipelined-loop primitives, the EngineEstimate row
+    ports       reads per cycle of each pipelined loop vs the memories' two ports: every II the model uses
     attention   the ViTCoD attention layer and its dense baseline (counts, cycles, resources)
     layers      the standard hls4ml layers and our head-mix / embedding engines
     estimate    the whole design of a run stage (ModelEstimate, model_estimate, estimate_run)
@@ -33,6 +34,7 @@ Everything other modules use is importable from here (``from vitcod.hls import p
 """
 
 from ...model.run_layout import MASKS_FILE, stage_sparsity
+from . import ports
 from .attention import (AttentionEstimate, HeadEstimate, attention_counters, attention_estimate, build_engine,
                         dense_attention_counters, dense_attention_estimate)
 from .cli import main
@@ -51,5 +53,5 @@ __all__ = [
     "check_counters_against_csim", "control", "counter_engines", "dense_attention_counters",
     "dense_attention_estimate", "dsp_per_multiplier", "estimate_run", "fit_report", "load_config", "main",
     "memory", "min_reuse_factor", "model_estimate", "multipliers", "mux_luts", "overlay_config",
-    "pipelined_loop", "registers", "require_fit", "signed_width", "stage_sparsity",
+    "pipelined_loop", "ports", "registers", "require_fit", "signed_width", "stage_sparsity",
 ]

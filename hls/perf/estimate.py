@@ -7,14 +7,16 @@ then the final norm and the classifier head). ``estimate_run`` does the same for
 a run (``config.json``, and ``masks.npz`` when present; layout in :mod:`vitcod.model.run_layout`).
 
 The whole network is one DATAFLOW region of layers (``PipelineStyle: dataflow``): latency = sum,
-interval = the slowest layer. Every figure is MODELLED.
+interval = the slowest layer. The IP top (``vitcod_top``) does not overlap images (its batch loop has
+no DATAFLOW), so the modelled throughput is clock / latency; clock / interval is reported beside it
+as what overlapping images would give. Every figure is MODELLED.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,10 @@ from .resources import COUNTER_NAMES, LABEL, Assumptions, EngineEstimate, Resour
 #: The default stages of a run that carry the auto-encoder, with their nominal sparsity (ae: dense attention).
 DEFAULT_STAGES = {run_layout.AUTOENCODER: 0.0,
                   **{run_layout.sparse_stage(s): s for s in run_layout.DEFAULT_SPARSITIES}}
+#: Why the modelled throughput is clock / latency (bench.md and the estimate JSON say it too).
+THROUGHPUT_NOTE = ("clock / latency: vitcod_top's batch loop reads, runs and writes one image at a time (no "
+                   "DATAFLOW across images), so images do not overlap; clock / interval "
+                   "(overlapped_throughput_images_per_s) is what a design whose images overlap would reach")
 #: Global-token threshold the model stage uses (and hls/extension.py for masks without an artifact).
 DEFAULT_GLOBAL_THRESHOLD = 0.5
 
@@ -77,8 +83,23 @@ class ModelEstimate:
 
     @property
     def interval(self) -> int:
-        """Initiation interval of the chain (its slowest layer)."""
+        """Initiation interval of the chain (its slowest layer): what images WOULD cost each if they
+        overlapped in the network. They do not yet: see :attr:`image_cycles`."""
         return max(e.interval for e in self.top_level)
+
+    @property
+    def image_cycles(self) -> int:
+        """Cycles per image of the IP as built: its latency. ``vitcod_top`` runs read, network and
+        write one after another per image (its batch loop has no DATAFLOW), so image b + 1 enters
+        only when image b has left; throughput is clock / latency, not clock / interval, until
+        images overlap (the streaming design). The stream read / write cycles (a few dozen words per
+        image) are not modelled."""
+        return self.cycles
+
+    @property
+    def throughput(self) -> float:
+        """Modelled images per second of the IP as built: clock / latency (see :attr:`image_cycles`)."""
+        return self.assumptions.clock_mhz * 1e6 / self.image_cycles
 
     @property
     def resources(self) -> Resources:
@@ -169,7 +190,10 @@ class ModelEstimate:
             "totals": {
                 "multiplies": self.multiplies, "cycles": self.cycles, "latency_us": seconds * 1e6,
                 "interval_cycles": self.interval,
-                "throughput_images_per_s": self.assumptions.clock_mhz * 1e6 / self.interval,
+                "throughput_images_per_s": self.throughput,
+                "throughput_basis": "latency",
+                "throughput_note": THROUGHPUT_NOTE,
+                "overlapped_throughput_images_per_s": self.assumptions.clock_mhz * 1e6 / self.interval,
                 **self.resource_estimate(),
             },
             "counters": self.counters,
@@ -324,4 +348,23 @@ def estimate_run(run_dir: str | Path, stage: str = run_layout.DEFAULT_HLS_STAGE,
     if masks_path.is_file():
         masks = load_mask_artifact(masks_path, num_layers=config.depth, num_heads=config.num_heads,
                                    num_tokens=config.num_tokens)
+    tables = converted_layernorm_tables(run_dir, stage)
+    if tables and not a.layernorm_tables:
+        a = replace(a, layernorm_tables=tables)
     return model_estimate(config, masks, a, autoencoder=run_layout.stage_has_autoencoder(stage), stage=stage)
+
+
+def converted_layernorm_tables(run_dir: str | Path, stage: str) -> tuple:
+    """``((layer, entries, bits), ...)`` of the LayerNorm 1/sqrt ROMs of the stage's converted project,
+    from its precision report (``build/<run>/hls/csim_report.json``, when it is this stage's and
+    written by the octave-table flow); empty otherwise."""
+    path = run_layout.hls_dir(run_dir) / run_layout.CSIM_REPORT_FILE
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return ()
+    if report.get("stage") != stage:
+        return ()
+    rows = [r for r in report.get("precision_report", [])
+            if r.get("kind") == "LayerNormalization" and r.get("what") == "variance" and "table_bits" in r]
+    return tuple((r["layer"], int(r["table_size"]), int(r["table_bits"]) // int(r["table_size"])) for r in rows)

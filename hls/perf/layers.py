@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+from . import ports
 from .resources import (Assumptions, EngineEstimate, Resources, control, log2_ceil, memory, multipliers,
                         pipelined_loop, total, with_tensor)
 
@@ -56,13 +57,15 @@ def layernorm(name: str, block: int | None, tokens: int, dim: int, a: Assumption
     per_token = 3 * dim + 2  # diff^2 (dim), mean and variance products (2), diff * 1/sqrt * scale (2 dim)
     groups = ((dim + 2, acc, acc), (dim, acc, tab), (dim, acc, par))
     res = control(a) + total(multipliers(math.ceil(c / rf), x, y, acc, a) for c, x, y in groups)
-    res += memory(a.layernorm_table_size, tab, a)  # 1/sqrt table
+    entries, tab_bits = a.layernorm_table(name)
+    res += memory(entries, tab_bits, a)  # the generated 1/sqrt ROM (octave-indexed), read once per token
     res += Resources(lut=dim * in_bits)  # the sum tree
     depth = 2 * log2_ceil(dim) * a.add_latency + 4 * a.mul_latency + a.mem_latency + 3
     return with_tensor(EngineEstimate(
         name=name, kind="layernorm", block=block, multiplies=tokens * per_token, cycles=tokens * rf + depth,
         interval=tokens * rf, multipliers=sum(math.ceil(c / rf) for c, _, _ in groups), resources=res,
-        note=f"hls4ml LayerNormalization: {tokens} tokens x II {rf}, {per_token} multiplies per token"),
+        note=f"hls4ml LayerNormalization: {tokens} tokens x II {rf}, {per_token} multiplies per token, "
+             f"1/sqrt ROM {entries} x {tab_bits} bits"),
         tokens * dim, out_bits, a)
 
 
@@ -98,12 +101,19 @@ def headmix(name: str, role: str, block: int, tokens: int, h_in: int, h_out: int
         note=f"HeadMixTokens {tokens} x II {rf}, {mult_count} multipliers"), tokens * h_out * d, a.activation_bits, a)
 
 
-def embed(tokens: int, dim: int, a: Assumptions, bits: int) -> EngineEstimate:
-    """vitcod_embed.h: EmbedCls unrolled, EmbedTokens N-1 x II ReuseFactor; additions only."""
+def embed(tokens: int, dim: int, a: Assumptions, bits: int, pos_banks: int | None = None) -> EngineEstimate:
+    """vitcod_embed.h: EmbedCls unrolled, EmbedTokens N-1 x II max(ReuseFactor, port limit); additions only.
+
+    The position table is partitioned cyclic by ``pos_banks`` (the generator uses E): a token reads
+    E entries, ceil(E / banks) per bank, and a bank has two ports (:mod:`.ports`).
+    """
     rf = a.reuse_factor
+    banks = dim if pos_banks is None else pos_banks
+    ii = max(rf, ports.loop_ii(ports.embed_accesses(dim, banks), a.memory_ports)["EmbedTokens"])
     res = control(a) + Resources(lut=2 * dim * (bits + 1))  # the two adder banks (CLS row, token rows)
-    res += memory(tokens, bits, a, copies=dim)  # position table, one memory per channel
+    res += memory(math.ceil(tokens * dim / banks), bits, a, copies=banks)  # position table, cyclic banks
     return with_tensor(EngineEstimate(
         name="embed", kind="embed", block=None, multiplies=0, counters={"embed": tokens * dim},
-        cycles=1 + pipelined_loop(tokens - 1, rf, 2, a), interval=(tokens - 1) * rf + 1, multipliers=0, resources=res,
-        note=f"CLS + position: {tokens * dim} additions (counter 'embed'), no multiplies"), tokens * dim, bits, a)
+        cycles=1 + pipelined_loop(tokens - 1, ii, 2, a), interval=(tokens - 1) * ii + 1, multipliers=0, resources=res,
+        note=f"CLS + position: {tokens * dim} additions (counter 'embed'), no multiplies; pos in {banks} banks, "
+             f"II {ii}"), tokens * dim, bits, a)

@@ -58,8 +58,13 @@ class Assumptions:
             ap_fixed<16,6>; ``hls/precision.py`` derives 12 fraction bits + the profiled integer bits).
         weight_bits: None = ``ViTConfig.weight_bits``.
         accum_bits: accumulator width of the hls4ml Conv/Dense layers.
-        layernorm_*: LayerNorm accumulator / 1-over-sqrt table / gamma-beta widths and table size
+        layernorm_*: LayerNorm accumulator / 1-over-sqrt table / gamma-beta widths
             (``PrecisionPolicy`` in hls/precision.py: 22 fraction bits, 18-bit parameters).
+        layernorm_table_size: entries of each LayerNorm's 1/sqrt ROM; None = what the precision policy
+            builds for variances below 2^layernorm_top_exp with epsilon layernorm_epsilon (the octave
+            table of vitcod.hls.engines.layernorm, ~1,000 entries).
+        layernorm_tables: ``((layer, entries, bits), ...)`` of a converted project (its precision
+            report); :func:`~vitcod.hls.perf.estimate.estimate_run` fills it when the run has one.
         softmax_*: the classifier softmax's table size and width (hls4ml defaults).
         lane_budget, dense_unroll, sparse_lanes: the attention engines' lanes (AttentionEngineConfig).
         attention_types: AttentionEngineConfig type overrides, e.g. ``(("q_type", "ap_fixed<16,6>"),)``.
@@ -87,8 +92,11 @@ class Assumptions:
     weight_bits: int | None = None
     accum_bits: int = 32
     layernorm_accum_bits: int = 30
-    layernorm_table_bits: int = 18
-    layernorm_table_size: int = 1024
+    layernorm_table_bits: int = 20
+    layernorm_table_size: int | None = None
+    layernorm_top_exp: int = 3
+    layernorm_epsilon: float = 1e-5
+    layernorm_tables: tuple = ()
     layernorm_param_bits: int = 18
     softmax_table_size: int = 1024
     softmax_bits: int = 18
@@ -124,6 +132,25 @@ class Assumptions:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def layernorm_table(self, layer: str) -> tuple[int, int]:
+        """(entries, bits) of the 1/sqrt ROM of LayerNorm ``layer``: the converted project's when known,
+        else :attr:`layernorm_table_size` or the precision policy's table for the assumed range."""
+        for name, entries, bits in self.layernorm_tables:
+            if name == layer:
+                return int(entries), int(bits)
+        if self.layernorm_table_size is not None:
+            return self.layernorm_table_size, self.layernorm_table_bits
+        from ..engines.layernorm import choose_invsqrt_table
+        from ..precision import PrecisionPolicy
+
+        policy = PrecisionPolicy()
+        integer = self.layernorm_table_bits - policy.norm_table_frac_bits
+        table = choose_invsqrt_table(2.0 ** self.layernorm_top_exp, self.layernorm_epsilon,
+                                     f"ap_ufixed<{self.layernorm_table_bits},{integer}>", policy.norm_accum_frac_bits,
+                                     max_error=policy.norm_table_error, max_size=policy.norm_table_max_size,
+                                     margin=1.0, top_exp=self.layernorm_top_exp)
+        return table.size, self.layernorm_table_bits
 
 
 # =============================================================================================

@@ -41,7 +41,8 @@ $(FIT_DONE): $(IP_DONE)
 	$(PY) -m vitcod.overlay fit --build-dir $(BUILD_DIR) $(FIT_ARGS)
 	touch $@
 
-$(BD_DONE): $(FIT_DONE) $(TCL_DIR)/block_design.tcl $(TCL_DIR)/xilinx_ip.tcl $(wildcard $(TCL_DIR)/ps_*.tcl)
+$(BD_DONE): $(FIT_DONE) $(TCL_DIR)/block_design.tcl $(TCL_DIR)/board_files.tcl $(TCL_DIR)/xilinx_ip.tcl \
+            $(wildcard $(TCL_DIR)/ps_*.tcl)
 	$(call VIVADO_RUN,block_design)
 	touch $@
 

@@ -12,7 +12,9 @@ tests/overlay/test_overlay_tcl.py use them.
 
 from __future__ import annotations
 
+import shlex
 from collections import deque
+from pathlib import Path
 from typing import Any, Iterable
 
 from ...host.contract import REGISTERS
@@ -22,6 +24,16 @@ from ..config import IP_DIR, OverlayConfig
 
 PS_IP = {"zynq7": "xilinx.com:ip:processing_system7:", "zynqmp": "xilinx.com:ip:zynq_ultra_ps_e:"}
 DMA_IP = "xilinx.com:ip:axi_dma:"
+
+
+def bundled_ap_types(cflags: str) -> list[str]:
+    """The ``-I`` folders of ``cflags`` that hold a copy of ap_types (hls4ml's open-source headers, e.g.
+    ``firmware/ap_types``): named ap_types or holding ap_common.h. Such a folder must never be on a
+    synthesis include path."""
+    tokens = shlex.split(cflags)
+    folders = [t[2:] if len(t) > 2 else (tokens[i + 1] if i + 1 < len(tokens) else "")
+               for i, t in enumerate(tokens) if t.startswith("-I")]
+    return [f for f in folders if f and (Path(f).name == "ap_types" or (Path(f) / "ap_common.h").is_file())]
 
 
 def check_ip_export(record: dict[str, Any], config: OverlayConfig) -> list[str]:
@@ -47,6 +59,9 @@ def check_ip_export(record: dict[str, Any], config: OverlayConfig) -> list[str]:
     for path, f in files.items():
         if "/ip/sim" in f["cflags"]:
             problems.append(f"{path}: cflags put the C-simulation shim (overlay/ip/sim) on the synthesis include path")
+        for folder in bundled_ap_types(f["cflags"]):
+            problems.append(f"{path}: cflags put the open-source ap_types ({folder}) on the synthesis include path; "
+                            "its ap_common.h stops at #error under __SYNTHESIS__ (Vitis HLS must use its own headers)")
     export = hls.get("export") or {}
     if export.get("vlnv") != config.ip.vlnv:
         problems.append(f"exported IP {export.get('vlnv')!r}, expected {config.ip.vlnv!r}")
@@ -178,6 +193,11 @@ def check_block_design(record: dict[str, Any], ip_record: dict[str, Any], config
     for key in ("c_m_axis_mm2s_tdata_width", "c_s_axis_s2mm_tdata_width"):
         if cfg.get(key) != "64":
             problems.append(f"{dma}: {key} is {cfg.get(key)}, expected 64")
+    if str(cfg.get("c_addr_width")) != str(board.dma_addr_width):
+        problems.append(f"{dma}: c_addr_width is {cfg.get('c_addr_width')}, board.tcl says {board.dma_addr_width}")
+    if board.ps_family == "zynqmp" and int(cfg.get("c_addr_width", 32)) < 64:
+        problems.append(f"{dma}: a {cfg.get('c_addr_width')}-bit DMA cannot reach the UltraScale+ PS DDR above "
+                        "the 32-bit space (HP*_DDR_HIGH); use 64 bits")
 
     # data path: both DMA channels reach the PS HP slave
     hp = f"/{ps}/{board.hp_port}"
@@ -207,6 +227,15 @@ def check_block_design(record: dict[str, Any], ip_record: dict[str, Any], config
         if not any(a["master"] == f"/{dma}/{ch}" and a["segment"].startswith(hp + "/") and int(a["offset"], 16) == 0
                    for a in d.addresses):
             problems.append(f"{dma}/{ch} has no address for the DDR behind {hp}")
+        high = [e for e in bd.get("excluded", []) if e["master"] == f"/{dma}/{ch}" and e["segment"].endswith("_DDR_HIGH")]
+        if high:
+            problems.append(f"{dma}/{ch} cannot reach {high[0]['segment']} (excluded from its address space)")
+
+    # board files: the board and connections of board.tcl (versions may be the installed ones)
+    props = (record.get("project") or {}).get("props") or {}
+    part = str(props.get("board_part", ""))
+    if part.rsplit(":", 1)[0] != board.board_part.rsplit(":", 1)[0]:
+        problems.append(f"project board_part {part!r} is not board.tcl's board {board.board_part!r}")
 
     # clocks and resets
     for cell, c in d.cells.items():
@@ -249,6 +278,16 @@ def check_bitstream(record: dict[str, Any], config: OverlayConfig) -> list[str]:
         if not (config.build_dir / f"vitcod.{ext}").is_file():
             problems.append(f"vitcod.{ext} missing in {config.build_dir}")
     return problems
+
+
+def describe_board_design(record: dict[str, Any]) -> str:
+    """One line: the board part, board connections and DMA address width a block design used."""
+    props = (record.get("project") or {}).get("props") or {}
+    dma = next((c["config"] for c in ((record.get("bd") or {}).get("cells") or {}).values()
+                if c["vlnv"].startswith(DMA_IP)), {})
+    connections = props.get("board_connections") or "none"
+    return (f"stub bd: board part {props.get('board_part')}, board connections {connections}, "
+            f"DMA address width {dma.get('c_addr_width')} bits")
 
 
 def format_problems(title: str, problems: Iterable[str]) -> str:

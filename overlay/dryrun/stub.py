@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .checks import check_bitstream, check_block_design, check_ip_export
+from .checks import check_bitstream, check_block_design, check_ip_export, describe_board_design
 from ..codegen import configure
 from ..config import TCL_DIR, OverlayConfig
 
@@ -67,11 +67,12 @@ def run_steps(config: OverlayConfig, steps: tuple[str, ...] = ("ip", "bd", "bits
 def stub_check(config: OverlayConfig) -> dict[str, list[str]]:
     """Run all three steps under the stub in build/<board>-stub and check the recorded design.
 
-    Returns:
-        Problems per step (empty lists when the flow is complete).
+    Prints the board files and DMA address width the block design used (one line), then returns
+    the problems per step (empty lists when the flow is complete).
     """
     stub_config = stub_build_dir(config)
     records = run_steps(stub_config)
+    print(describe_board_design(records["bd"]))
     return {
         "ip": check_ip_export(records["ip"], stub_config),
         "bd": check_block_design(records["bd"], records["ip"], stub_config),

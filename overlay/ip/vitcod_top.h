@@ -236,10 +236,12 @@ void run_top(hls::stream<axis_word> &in, hls::stream<axis_word> &out, unsigned b
     unsigned done = 0, nread = 0;
     bool ended = false; // TLAST taken: the input transfer is over
 
+    // The same directives hls4ml's io_parallel network function puts on its own arguments
+    // (RESHAPE on the input, PARTITION on the output), so the two never conflict.
     typename CONFIG_T::in_t image[CONFIG_T::n_in];
-    #pragma HLS ARRAY_PARTITION variable=image complete
+    #pragma HLS ARRAY_RESHAPE variable=image complete dim=0
     typename CONFIG_T::out_t result[CONFIG_T::n_out];
-    #pragma HLS ARRAY_PARTITION variable=result complete
+    #pragma HLS ARRAY_PARTITION variable=result complete dim=0
 Batch:
     for (unsigned b = 0; b < n_images; b++) {
         #pragma HLS LOOP_TRIPCOUNT min=0 max=CONFIG_T::max_batch

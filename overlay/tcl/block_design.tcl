@@ -10,13 +10,14 @@
 source [file join [file dirname [file normalize [info script]]] common.tcl]
 vitcod::load_inputs $argv
 source [file join $vitcod::tcl_dir xilinx_ip.tcl]
+source [file join $vitcod::tcl_dir board_files.tcl]
 source [file join $vitcod::tcl_dir ps_$board(ps_family).tcl]
 
 set proj_dir [vitcod::vivado_dir]
 create_project -force $params(project_name) $proj_dir -part $board(part)
-set_property board_part $board(board_part) [current_project]
+set_property board_part [vitcod::installed_board_part $board(board_part)] [current_project]
 if {$board(board_connections) ne ""} {
-    set_property board_connections $board(board_connections) [current_project]
+    set_property board_connections [vitcod::installed_board_connections $board(board_connections)] [current_project]
 }
 set_property ip_repo_paths [list [vitcod::ip_repo]] [current_project]
 update_ip_catalog

@@ -79,6 +79,13 @@ def test_bench_writes_every_field_with_a_unit(synthetic_run, tmp_path):
     assert bench["csim_test_split_seconds"] is None and "skipped" in bench["reasons"]["csim_test_split_seconds"]
     assert bench["attention_mult_ratio_at_0.9"] > 1 and bench["pack_vs_copy_throughput_ratio"] > 0
     assert [r["stage"] for r in bench["sweep"]] == [s for s in STAGES if s != run_layout.DENSE]
+    # the modelled IP throughput is clock / latency (no overlap of images in vitcod_top), and says so
+    for r in bench["sweep"]:
+        assert r["model_throughput_basis"] == "latency"
+        assert r["model_throughput_images_per_s"] == pytest.approx(bench["clock_mhz"] * 1e6 / r["model_latency_cycles"])
+        assert r["model_overlapped_throughput_images_per_s"] > r["model_throughput_images_per_s"]
+    md = (out / "bench.md").read_text()
+    assert "clock / LATENCY, not clock / interval" in md and "no DATAFLOW across images" in md
     # the engine probe's child program really ran (g++ from an empty cache, in its own process)
     assert bench["engine_csim_compile_seconds"] > 0 and bench["engine_csim_compile_peak_mb"] > 0, bench["engine_csim"]
     assert bench["engine_csim_images_per_s"] > 0

@@ -179,14 +179,19 @@ def test_attention_uses_the_artifact_polarization(compiled, tiny_run):
 
 @pytest.mark.slow
 def test_layernorm_matches_float_layernorm_on_its_traced_input(compiled, tiny_run):
-    """hls4ml's LayerNorm (and our range fix where variances exceed 1) vs a float64 LayerNorm.
+    """hls4ml's LayerNorm with our octave-indexed 1/sqrt table vs a float64 LayerNorm.
 
-    The only approximation is the 1/sqrt table: relative error <= step / (2 var) plus a few LSBs.
+    The only approximation is the table: relative error <= its worst bucket error (half a bucket,
+    ~2^-(M+2)) plus the entry's rounding, plus a few LSBs of the output. Every LayerNorm calls our
+    kernel with its generated table (no float init loop, no 65,536-entry uniform table).
     """
+    from vitcod.hls.extension import invsqrt_table
+    from vitcod.hls.precision import PrecisionPolicy
     from vitcod.model.storage import load_model
 
     hls_model, traces = compiled["hls_model"], compiled["traces"]
     model, _ = load_model(tiny_run / DEFAULT_HLS_STAGE)
+    params = (compiled["out"] / "firmware" / "parameters.h").read_text()
     checked = 0
     for node in hls_model.get_layers():
         if node.class_name != "LayerNormalization":
@@ -198,15 +203,41 @@ def test_layernorm_matches_float_layernorm_on_its_traced_input(compiled, tiny_ru
         ref = (x - x.mean(axis=-1, keepdims=True)) / np.sqrt(var + layer.epsilon)
         ref = ref * np.asarray(layer.gamma) + np.asarray(layer.beta)
         got = np.asarray(traces[node.name]).reshape(ref.shape)
-        p = int(node.get_attr("table_range_power2"))
-        step = 2.0 ** -p / int(node.get_attr("table_size"))
-        rel = step / np.maximum(var, step)  # one bin of the table (the fixed-point var may fall one bin lower)
-        bound = np.abs(ref) * rel + 4 * 2.0 ** -10
+        table = invsqrt_table(node)
+        assert table.size <= PrecisionPolicy().norm_table_max_size
+        assert table.max_relative_error <= 2 * PrecisionPolicy().norm_table_error
+        lsb = float(table.table_type.lsb) / float(table.values.min())  # an entry's rounding, relative
+        bound = np.abs(ref) * (table.max_relative_error + lsb) + 4 * 2.0 ** -10
         assert np.all(np.abs(got - ref) <= bound), node.name
         call = node.get_attr("function_cpp")
-        assert call.startswith("vitcod::layernormalize<" if p < 0 else "nnet::layernormalize<"), call
+        assert call.startswith("vitcod::layernormalize<") and call.endswith(f"{node.name}_invsqrt::table);"), call
+        assert f"namespace {node.name}_invsqrt" in params and f"table[{table.size}]" in params
         checked += 1
     assert checked == 3
+    assert "init_invert_sqr_table" not in (compiled["out"] / "firmware" / "myproject.cpp").read_text()
+
+
+@pytest.mark.slow
+def test_synthesis_flow_never_includes_the_bundled_ap_types(compiled, tmp_path):
+    """hls4ml's open-source ap_types (#error under __SYNTHESIS__) stays off every synthesis include
+    path: hls4ml's build_prj.tcl adds no -I for it, and network.json (whose include_dirs become the
+    overlay's Vitis HLS cflags) does not list it."""
+    from vitcod.hls.network import write_network_description
+    from vitcod.host.contract import NetworkDescription
+
+    build = (compiled["out"] / "build_prj.tcl").read_text()
+    for line in build.splitlines():
+        if "-cflags" in line:
+            assert "ap_types" not in line, line
+    path = write_network_description(compiled["hls_model"], _keras(compiled), None, tmp_path / "network.json")
+    net = NetworkDescription.load(path)
+    for folder in net.include_dirs:
+        assert folder.name != "ap_types" and not (folder / "ap_common.h").is_file(), folder
+
+
+def _keras(compiled):
+    """The Keras model the compiled project was converted from."""
+    return compiled["hls_model"].vitcod.source.model
 
 
 @pytest.mark.slow
@@ -253,6 +284,12 @@ def test_precision_plan_avoids_the_pitfalls(tiny_profile):
         assert "table_t" in cfg and "table" not in cfg["Precision"]  # the key hls4ml 1.3.0 honours
         assert 2.0 ** -cfg["TableRangePower2"] >= profile[ln].var_max  # variances inside the table
         assert parse_type(cfg["Precision"]["accum"]).frac >= 20
+        # the octave-indexed 1/sqrt table: capped, and every entry within the error target
+        assert cfg["TableSize"] == cfg["InvSqrtOctaves"] * 2 ** cfg["InvSqrtMantissaBits"] + 1
+        assert cfg["TableSize"] <= policy.norm_table_max_size <= 4096
+        assert cfg["InvSqrtTopExp"] == -cfg["TableRangePower2"]
+        row = next(r for r in plan.report if r["layer"] == ln and r["what"] == "variance")
+        assert row["table_size"] == cfg["TableSize"] and row["table_rel_error"] <= policy.norm_table_error
     # Conv/Dense accumulators are exact: all fraction bits of input * weight.
     q = names["block0_q"]["Precision"]
     x_t = parse_type(names["block0_norm1"]["Precision"]["result"])

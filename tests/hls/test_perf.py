@@ -184,23 +184,46 @@ def test_dataflow_head_latency_takes_the_slower_of_dense_and_sparse():
     assert est.cycles == sum(h.latency + 1 for h in est.head_estimates)
 
 
-def test_sparse_lanes_beyond_two_are_bound_by_the_memory_ports():
+def _port_heads():
     rng = np.random.default_rng(0)
     m = rng.random((33, 33)) < 0.3
     m[:, 0] = True
-    heads = [polarize_head(m, 0.9)]
-    a = perf.Assumptions()
+    return [polarize_head(m, 0.9)]
 
-    def sparse_cycles(lanes):
+
+def test_sparse_lanes_get_q_k_copies_so_no_memory_exceeds_its_ports():
+    """Each pair of sparse lanes reads its own copy of the q/k rows and every lane its own ROM bank:
+    the II stays 1 for any lane count, so more lanes keep paying off (no II 2 past two lanes)."""
+    heads = _port_heads()
+    cycles = {}
+    for lanes in (1, 2, 3, 4, 6):
         cfg = engines.AttentionEngineConfig(tokens=33, heads=1, head_dim=4, dense_unroll=1, sparse_lanes=lanes)
-        return perf.attention_estimate(engines.build_attention_engine(cfg, heads, name="perf_ports"), a).head_estimates[0].sparse
+        engine = engines.build_attention_engine(cfg, heads, name=f"perf_ports_{lanes}")
+        assert engine.sparse_copies == -(-lanes // 2)
+        assert perf.ports.port_problems(perf.ports.header_accesses(engine.header())) == []
+        est = perf.attention_estimate(engine)
+        assert est.port_problems == [] and set(est.loop_ii.values()) == {1}
+        cycles[lanes] = est.head_estimates[0].sparse
+    assert cycles[1] > cycles[2] > cycles[3] > cycles[4] > cycles[6]
 
-    assert sparse_cycles(2) < sparse_cycles(1)
-    assert abs(sparse_cycles(4) - sparse_cycles(2)) <= 2  # II = ceil(4/2): no gain past two ports
-    banked = perf.Assumptions(memory_ports=4)
-    cfg = engines.AttentionEngineConfig(tokens=33, heads=1, head_dim=4, dense_unroll=1, sparse_lanes=4)
-    four = perf.attention_estimate(engines.build_attention_engine(cfg, heads, name="perf_ports4"), banked)
-    assert four.head_estimates[0].sparse < sparse_cycles(2)
+
+def test_port_check_fails_on_a_config_that_asks_for_more_reads_than_ports():
+    """The II comes from reads per cycle vs ports: a generated config whose three lanes share one q/k
+    copy (3 reads on a 2-port memory) is reported, and the model's II becomes 2."""
+    cfg = engines.AttentionEngineConfig(tokens=33, heads=1, head_dim=4, dense_unroll=1, sparse_lanes=3)
+    header = engines.build_attention_engine(cfg, _port_heads(), name="perf_ports_bad").header()
+    assert "static const unsigned sparse_copies = 2;" in header
+    bad = header.replace("static const unsigned sparse_copies = 2;", "static const unsigned sparse_copies = 1;")
+    problems = perf.ports.port_problems(perf.ports.header_accesses(bad))
+    assert problems and all(p.startswith("SparseTrips:") for p in problems)
+    assert any("q_sparse takes 3 accesses per iteration on a 2-port memory (II 2, not 1)" in p for p in problems)
+    assert perf.ports.loop_ii(perf.ports.header_accesses(bad))["SparseTrips"] == 2
+    assert perf.ports.loop_ii(perf.ports.header_accesses(header))["SparseTrips"] == 1
+    # the embedding: a token reads E position entries; E banks -> 1 read per bank, fewer banks -> II up
+    emb = engines.build_embed_engine(engines.EmbedEngineConfig(tokens=5, embed_dim=8), np.zeros(8), np.zeros((5, 8)))
+    assert perf.ports.port_problems(perf.ports.header_accesses(emb.header())) == []
+    squeezed = emb.header().replace("pos_banks = 8;", "pos_banks = 1;")
+    assert perf.ports.loop_ii(perf.ports.header_accesses(squeezed))["EmbedTokens"] == 4
 
 
 def test_dense_baseline_has_the_same_qk_multipliers(synthetic_run):
@@ -293,3 +316,47 @@ def test_a_run_folder_from_before_patch_overlap_is_read_and_the_translation_logg
     (stage / run_layout.CONFIG_FILE).write_text(json.dumps(data))
     with pytest.raises(ValueError, match="patch_kernel"):
         perf.estimate_run(tmp_path / "old_run", HLS_STAGE)
+
+
+# =============================================================================================
+# Throughput basis and the LayerNorm tables
+# =============================================================================================
+
+
+def test_throughput_is_clock_over_latency_until_images_overlap(synthetic_run):
+    """vitcod_top reads, runs and writes one image at a time: clock / latency, not clock / interval."""
+    est = perf.estimate_run(synthetic_run, HLS_STAGE)
+    totals = est.to_dict()["totals"]
+    assert totals["throughput_basis"] == "latency" and "no DATAFLOW" in totals["throughput_note"]
+    assert totals["throughput_images_per_s"] == pytest.approx(est.assumptions.clock_mhz * 1e6 / est.cycles)
+    assert totals["overlapped_throughput_images_per_s"] == pytest.approx(est.assumptions.clock_mhz * 1e6 / est.interval)
+    assert totals["overlapped_throughput_images_per_s"] > totals["throughput_images_per_s"]
+
+
+def test_layernorm_tables_are_modelled_at_their_real_size(synthetic_run, tmp_path):
+    """The default is the precision policy's octave table (~1,000 x 20 bits, a few BRAM18K, not
+    hls4ml's 65,536-entry uniform one); a converted project's precision report gives the real sizes."""
+    from vitcod.hls.perf.resources import bram18k_blocks
+
+    a = perf.Assumptions()
+    entries, bits = a.layernorm_table("block0_norm1")
+    assert 512 < entries <= 4096 and bits == 20
+    row = next(e for e in perf.estimate_run(synthetic_run, HLS_STAGE).engines if e.name == "block0_norm1")
+    assert f"1/sqrt ROM {entries} x 20 bits" in row.note
+    big = perf.layers.layernorm("block0_norm1", 0, 17, 16, perf.Assumptions(layernorm_table_size=65536), 16, 16)
+    small = perf.layers.layernorm("block0_norm1", 0, 17, 16, a, 16, 16)
+    assert big.resources.bram_18k - small.resources.bram_18k == bram18k_blocks(65536, 20) - bram18k_blocks(entries, 20)
+    # the run's own report (copied run, so the shared fixture stays untouched)
+    run = tmp_path / "run"
+    shutil.copytree(synthetic_run, run)
+    report = {"stage": HLS_STAGE, "precision_report": [
+        {"layer": "block0_norm1", "kind": "LayerNormalization", "what": "variance", "table_size": 961,
+         "table_bits": 961 * 20}]}
+    (run / "hls").mkdir()
+    (run / "hls" / run_layout.CSIM_REPORT_FILE).write_text(json.dumps(report))
+    est = perf.estimate_run(run, HLS_STAGE)
+    assert est.assumptions.layernorm_tables == (("block0_norm1", 961, 20),)
+    assert "1/sqrt ROM 961 x 20 bits" in next(e for e in est.engines if e.name == "block0_norm1").note
+    report["stage"] = "sparse_0.80"  # another stage's project: not used
+    (run / "hls" / run_layout.CSIM_REPORT_FILE).write_text(json.dumps(report))
+    assert perf.estimate_run(run, HLS_STAGE).assumptions.layernorm_tables == ()

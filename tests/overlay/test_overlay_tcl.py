@@ -135,6 +135,99 @@ def test_check_catches_broken_design(built, mutation):
     assert any(message in p for p in problems), problems
 
 
+@pytest.mark.parametrize("board", BOARDS)
+def test_board_files_and_dma_address_width(built, board):
+    """The 2024.1 board store's versions (KV260 SOM and carrier 1.4) and a 64-bit DMA on UltraScale+,
+    whose PS DDR above the 32-bit space (HP0_DDR_HIGH) a 32-bit master cannot reach."""
+    config, rec = built[board]
+    bd = rec["bd"]["bd"]
+    props = rec["bd"]["project"]["props"]
+    assert props["board_part"] == config.board.board_part
+    dma = bd["cells"]["axi_dma_0"]["config"]
+    assert dma["c_addr_width"] == ("32" if board == "pynq-z2" else "64")
+    dma_excluded = [e for e in bd["excluded"] if e["master"].startswith("/axi_dma_0/")]
+    assert dma_excluded == []
+    if board != "pynq-z2":
+        for ch in ("M_AXI_MM2S", "M_AXI_S2MM"):
+            assert any(a["master"] == f"/axi_dma_0/{ch}" and a["segment"].endswith("HP0_DDR_HIGH")
+                       for a in bd["addresses"])
+    if board == "kv260":
+        assert props["board_part"] == "xilinx.com:kv260_som:part0:1.4"
+        assert props["board_connections"] == "som240_1_connector xilinx.com:kv260_carrier:som240_1_connector:1.4"
+
+
+def test_check_catches_a_32_bit_dma_on_ultrascale(built):
+    config, rec = built["kv260"]
+    broken = copy.deepcopy(rec["bd"])
+    broken["bd"]["cells"]["axi_dma_0"]["config"]["c_addr_width"] = "32"
+    high = [a for a in broken["bd"]["addresses"] if a["segment"].endswith("_DDR_HIGH")]
+    broken["bd"]["addresses"] = [a for a in broken["bd"]["addresses"] if a not in high]
+    broken["bd"]["excluded"] = high
+    problems = check_block_design(broken, rec["ip"], config)
+    assert any("c_addr_width is 32, board.tcl says 64" in p for p in problems), problems
+    assert any("cannot reach /zynq_ultra_ps_e_0/S_AXI_HP0_FPD/HP0_DDR_HIGH" in p for p in problems), problems
+
+
+def _kv260_block_design(network, tmp_path, store: str | None):
+    config = OverlayConfig.create(network, "kv260", max_batch=4, build_dir=tmp_path / "b")
+    run_steps(config, ("ip",))
+    env = {**os.environ}
+    if store is not None:
+        env["VITCOD_STUB_BOARD_STORE"] = store
+    proc = run_stub("vivado", TCL_DIR / "block_design.tcl", [str(config.board.tcl_path), str(config.params_tcl)],
+                    tmp_path / "bd.json", cwd=tmp_path, env=env)
+    return proc, (json.loads((tmp_path / "bd.json").read_text()) if proc.returncode == 0 else None)
+
+
+def test_block_design_takes_the_installed_board_file_version(network, tmp_path):
+    """A store with only the 2022.1 files (1.3): the latest installed version, SOM and carrier alike,
+    with a warning; a store without the KV260 files: an error naming what to install."""
+    proc, rec = _kv260_block_design(network, tmp_path, "xilinx.com:kv260_som:part0:1.3 xilinx.com:kv260_carrier:part0:1.2 "
+                                                       "xilinx.com:kv260_carrier:part0:1.3")
+    assert proc.returncode == 0, proc.stderr
+    assert rec["project"]["props"]["board_part"] == "xilinx.com:kv260_som:part0:1.3"
+    assert rec["project"]["props"]["board_connections"] == \
+        "som240_1_connector xilinx.com:kv260_carrier:som240_1_connector:1.3"
+    assert "kv260_som:part0:1.4 is not installed; using xilinx.com:kv260_som:part0:1.3" in proc.stdout
+    proc, _ = _kv260_block_design(network, tmp_path, "xilinx.com:zcu104:part0:1.1")
+    assert proc.returncode == 1
+    assert "board files xilinx.com:kv260_som are not installed" in proc.stderr
+
+
+def test_stub_refuses_a_board_part_the_store_does_not_hold(tmp_path):
+    proc = stub_script(tmp_path, "create_project -part xck26-sfvc784-2LV-c p ./p\n"
+                                 "set_property board_part xilinx.com:kv260_som:part0:1.3 [current_project]\n")
+    assert proc.returncode == 1
+    assert "board_part definition was not found for xilinx.com:kv260_som:part0:1.3" in proc.stderr
+
+
+def test_synthesis_cflags_never_name_the_bundled_ap_types(built, network, tmp_path):
+    """hls4ml's open-source ap_types (its ap_common.h has #error under __SYNTHESIS__) must never be on
+    a Vitis HLS include path: not in the recorded cflags, dropped from a network.json that lists it,
+    and the check fails when a record has it."""
+    for board in BOARDS:
+        config, rec = built[board]
+        for f in rec["ip"]["hls"]["files"]:
+            assert "ap_types" not in f["cflags"], f
+    # a network.json written before the fix lists firmware/ap_types: the cflags drop it
+    folder = tmp_path / "net"
+    shutil.copytree(network.parent, folder)
+    (folder / "ap_types").mkdir()
+    (folder / "ap_types" / "ap_common.h").write_text('#ifdef __SYNTHESIS__\n#error "open-source ap_types"\n#endif\n')
+    spec = json.loads((folder / "network.json").read_text())
+    spec["include_dirs"] = [".", "ap_types"]
+    (folder / "network.json").write_text(json.dumps(spec))
+    config = OverlayConfig.create(folder / "network.json", "pynq-z2", max_batch=4, build_dir=tmp_path / "b")
+    assert any(d.name == "ap_types" for d in config.network.include_dirs)
+    for cflags in (config.hls_top_cflags, config.hls_network_cflags):
+        assert "ap_types" not in cflags and f"-I{folder}" in cflags
+    rec = run_steps(config, ("ip",))["ip"]
+    assert check_ip_export(rec, config) == []
+    broken = copy.deepcopy(rec)
+    broken["hls"]["files"][-1]["cflags"] += f" -I{folder / 'ap_types'}"
+    assert any("open-source ap_types" in p and "__SYNTHESIS__" in p for p in check_ip_export(broken, config))
+
+
 def test_check_catches_shim_on_synthesis_path(built):
     config, rec = built["pynq-z2"]
     broken = copy.deepcopy(rec["ip"])
@@ -222,7 +315,7 @@ def test_params_and_board_read_the_same_in_tcl(network, tmp_path):
     board = parse_board_tcl(config.board.tcl_path)
     assert {k: str(v) for k, v in board.items() if k != "clock_mhz"} == {k: v for k, v in seen["board"].items() if k != "clock_mhz"}
     assert float(seen["board"]["clock_mhz"]) == board["clock_mhz"]
-    assert seen["board"]["board_connections"] == "som240_1_connector xilinx.com:kv260_carrier:som240_1_connector:1.3"
+    assert seen["board"]["board_connections"] == "som240_1_connector xilinx.com:kv260_carrier:som240_1_connector:1.4"
     assert set(seen["params"]) == set(params_dict(config))
     assert seen["params"]["ip_vlnv"] == config.ip.vlnv
     assert int(seen["params"]["dma_length_width"]) == config.dma_length_width
@@ -238,7 +331,8 @@ def test_board_totals():
     for board, (part, family, resources) in expected.items():
         spec = BoardSpec.load(board)
         assert (spec.part, spec.ps_family, spec.resources) == (part, family, resources)
-    assert BoardSpec.load("kv260").board_part == "xilinx.com:kv260_som:part0:1.3"
+    assert BoardSpec.load("kv260").board_part == "xilinx.com:kv260_som:part0:1.4"  # the 2024.1 store
+    assert {b: BoardSpec.load(b).dma_addr_width for b in BOARDS} == {"pynq-z2": 32, "zcu104": 64, "kv260": 64}
 
 
 def test_stub_record_is_json_with_calls(built):

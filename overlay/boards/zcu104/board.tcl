@@ -9,7 +9,10 @@ set board(ps_family)         zynqmp
 set board(hp_port)           S_AXI_HP0_FPD
 set board(gp_port)           M_AXI_HPM0_FPD
 set board(clock_mhz)         100
-set board(dma_addr_width)    32
+# 64-bit DMA addresses, as on every Zynq UltraScale+ board here: a 32-bit master cannot reach the PS
+# DDR window above 4 GiB of address space (HP0_DDR_HIGH at 0x8_0000_0000), so its segment would be
+# excluded from the address map; 64 bits keep the whole PS DDR space reachable.
+set board(dma_addr_width)    64
 # Device totals for the fit check (XCZU7EV; 312 BRAM36K = 624 BRAM18K).
 set board(dsp)               1728
 set board(bram_18k)          624

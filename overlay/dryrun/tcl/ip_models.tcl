@@ -25,6 +25,20 @@ array set ::stub::xilinx_catalog {
     xilinx.com:ip:proc_sys_reset:5.0     proc_sys_reset
 }
 
+# The board store of Vivado 2024.1 as the overlay uses it (board parts vendor:board:part0:version;
+# pynq-z2 is TUL's package, installed by hand). 1.3 of the KV260 SOM and carrier was the 2022.1 store.
+# VITCOD_STUB_BOARD_STORE (space-separated board parts) replaces it, to model another installation.
+set ::stub::board_store [expr {[info exists ::env(VITCOD_STUB_BOARD_STORE)] ? $::env(VITCOD_STUB_BOARD_STORE) : {
+    tul.com.tw:pynq-z2:part0:1.0
+    xilinx.com:zcu104:part0:1.1
+    xilinx.com:kv260_som:part0:1.4
+    xilinx.com:kv260_carrier:part0:1.4
+}}]
+# Connectors a carrier board offers (vendor:board -> names).
+array set ::stub::board_connectors {
+    xilinx.com:kv260_carrier som240_1_connector
+}
+
 proc ::stub::model::pin {name dir type {pol ""} {optional 0}} {
     return [dict create name $name dir $dir type $type pol $pol optional $optional]
 }

@@ -212,10 +212,19 @@ proc set_property {args} {
                 switch -- $k {
                     board_part {
                         if {![regexp {^[\w.-]+:[\w.-]+:part0:[\d.]+$} $v]} { ::stub::fail "set_property: board_part '$v' is not vendor:board:part0:version" }
+                        if {$v ni $::stub::board_store} {
+                            ::stub::fail "set_property: \[Board 49-71\] the board_part definition was not found for $v (installed: $::stub::board_store)"
+                        }
                     }
                     board_connections {
                         foreach {conn target} $v {
-                            if {![regexp {^[\w.-]+:[\w.-]+:[\w.-]+:[\d.]+$} $target]} { ::stub::fail "set_property: board connection '$target' is malformed" }
+                            if {![regexp {^([\w.-]+:[\w.-]+):([\w.-]+):([\d.]+)$} $target -> board connector version]} { ::stub::fail "set_property: board connection '$target' is malformed" }
+                            if {"$board:part0:$version" ni $::stub::board_store} {
+                                ::stub::fail "set_property: board connection $target: board $board:part0:$version is not installed (installed: $::stub::board_store)"
+                            }
+                            if {![info exists ::stub::board_connectors($board)] || $connector ni $::stub::board_connectors($board)} {
+                                ::stub::fail "set_property: board $board has no connector $connector"
+                            }
                         }
                     }
                     ip_repo_paths {}
@@ -233,6 +242,29 @@ proc set_property {args} {
             ::stub::fail "set_property: unknown object '$obj'"
         }
     }
+}
+
+# Installed board parts matching glob patterns (all without one); -latest_file_version keeps the
+# highest version per vendor:board:part. Matching nothing returns an empty list, as in Vivado.
+proc get_board_parts {args} {
+    set o [::stub::parse get_board_parts {-quiet -latest_file_version} $args]
+    set patterns [dict get $o args]
+    if {![llength $patterns]} { set patterns * }
+    set found {}
+    foreach part $::stub::board_store {
+        foreach p $patterns {
+            if {[string match $p $part] && $part ni $found} { lappend found $part }
+        }
+    }
+    if {[dict exists $o -latest_file_version]} {
+        set latest [dict create]
+        foreach part [lsort -dictionary $found] {
+            dict set latest [join [lrange [split $part :] 0 2] :] $part
+        }
+        set found [dict values $latest]
+    }
+    if {![llength $found] && ![dict exists $o -quiet]} { ::stub::warn "get_board_parts: no board part matches $patterns" }
+    return $found
 }
 
 proc get_property {args} {

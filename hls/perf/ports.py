@@ -1,0 +1,101 @@
+"""Memory ports: the accesses each pipelined loop of our engines makes per iteration, and the II they allow.
+
+A BRAM, LUTRAM or ROM has two ports (:data:`~vitcod.hls.engines.attention_tables.MEMORY_PORTS`). A
+pipelined loop that reads one memory ``r`` times per iteration cannot start an iteration more than
+every ``ceil(r / ports)`` cycles, whatever its PIPELINE pragma asks for (Vitis HLS reports the
+violation and raises the II). The performance model takes each loop's II from here instead of
+assuming the pragma's, and the same description checks a generated header: a config whose lanes
+want more accesses of one bank than it has ports is reported (:func:`port_problems`).
+
+The accesses follow the firmware's loops (``hls/firmware/vitcod_attention.h``, ``vitcod_embed.h``);
+what varies with a generated layer are its lane counts and banks, read from the engine or from the
+header's ``static const`` constants (:func:`header_constants`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from ..engines.attention_tables import MEMORY_PORTS
+
+
+@dataclass(frozen=True)
+class MemoryAccess:
+    """One memory (or each bank of a partitioned one) as one pipelined loop uses it."""
+
+    loop: str
+    memory: str
+    per_bank: int  # accesses of the busiest bank per loop iteration
+    banks: int = 1
+
+    def ii(self, ports: int = MEMORY_PORTS) -> int:
+        return max(1, math.ceil(self.per_bank / ports))
+
+
+def attention_accesses(dense_unroll: int, sparse_lanes: int, sparse_copies: int) -> list[MemoryAccess]:
+    """The memories of one attention layer's pipelined loops and their busiest bank's accesses.
+
+    Sparse engine: lane ``l`` reads copy ``l % sparse_copies`` of the q and k rows (D banks each,
+    complete dim 3) and bank ``l`` of the lane-interleaved (row, col) ROM; dense engine: U lanes on
+    ``cyclic U`` banks of k_global / s_dense and one shared q_dense read; the softmax / P x V walk
+    reads its slot word, one score, one row buffer and the exp ROM once per iteration.
+    """
+    lanes_per_copy = math.ceil(sparse_lanes / max(1, sparse_copies))
+    out = [
+        MemoryAccess("LoadRows", "q_dense, q_sparse, k_sparse (writes)", 1),
+        MemoryAccess("LoadGlobal", "global_tokens ROM", 1),
+        MemoryAccess("LoadGlobal", "k_global (writes)", 1, dense_unroll),
+        MemoryAccess("DenseCols", "q_dense", 1),
+        MemoryAccess("DenseCols", "k_global", 1, dense_unroll),
+        MemoryAccess("DenseCols", "s_dense (writes)", 1, dense_unroll),
+        MemoryAccess("SparseTrips", "sparse_rc ROM", 1, sparse_lanes),
+        MemoryAccess("SparseTrips", "q_sparse", lanes_per_copy, sparse_copies),
+        MemoryAccess("SparseTrips", "k_sparse", lanes_per_copy, sparse_copies),
+        MemoryAccess("SparseTrips", "s_sparse (writes)", 1, sparse_lanes),
+        MemoryAccess("SoftmaxRecip", "row_sum_buf, inv_buf", 1),
+    ]
+    for loop in ("SoftmaxMax", "SoftmaxExpSum", "SoftmaxPv"):
+        out += [MemoryAccess(loop, "slots ROM", 1), MemoryAccess(loop, "s_dense", 1, dense_unroll),
+                MemoryAccess(loop, "s_sparse", 1, sparse_lanes), MemoryAccess(loop, "row buffers", 1)]
+    out += [MemoryAccess("SoftmaxExpSum", "exp ROM", 1), MemoryAccess("SoftmaxPv", "exp ROM", 1),
+            MemoryAccess("SoftmaxPv", "inv_buf", 1)]
+    return out
+
+
+def embed_accesses(embed_dim: int, pos_banks: int) -> list[MemoryAccess]:
+    """EmbedTokens reads pos[n * E + e] for every e in one iteration: ceil(E / banks) per bank."""
+    return [MemoryAccess("EmbedTokens", "pos", math.ceil(embed_dim / max(1, pos_banks)), pos_banks)]
+
+
+def loop_ii(accesses: list[MemoryAccess], ports: int = MEMORY_PORTS) -> dict[str, int]:
+    """The smallest II each loop's memories allow (1 where nothing limits it)."""
+    out: dict[str, int] = {}
+    for a in accesses:
+        out[a.loop] = max(out.get(a.loop, 1), a.ii(ports))
+    return out
+
+
+def port_problems(accesses: list[MemoryAccess], ports: int = MEMORY_PORTS) -> list[str]:
+    """Every memory a loop accesses more often per iteration than it has ports (empty: II 1 holds)."""
+    return [f"{a.loop}: {a.memory} takes {a.per_bank} accesses per iteration on a {ports}-port memory "
+            f"(II {a.ii(ports)}, not 1)" for a in accesses if a.ii(ports) > 1]
+
+
+_CONST = re.compile(r"static\s+const\s+unsigned\s+(\w+)\s*=\s*(\d+)\s*;")
+
+
+def header_constants(text: str) -> dict[str, int]:
+    """``static const unsigned name = value;`` of a generated header (the last definition wins)."""
+    return {m.group(1): int(m.group(2)) for m in _CONST.finditer(text)}
+
+
+def header_accesses(text: str) -> list[MemoryAccess]:
+    """The accesses a generated attention or embedding header asks for, from its own constants."""
+    c = header_constants(text)
+    if "sparse_lanes" in c:
+        return attention_accesses(c["dense_unroll"], c["sparse_lanes"], c.get("sparse_copies", 1))
+    if "pos_banks" in c or "embed_dim" in c:
+        return embed_accesses(c["embed_dim"], c.get("pos_banks", 1))
+    raise ValueError("not a generated attention or embedding header (no sparse_lanes / embed_dim constant)")
