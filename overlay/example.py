@@ -11,6 +11,15 @@ same io_parallel signature::
 with integer coefficients ``c(i, j) = ((i + 3 j) mod 5) - 2`` (every output depends on the order
 of the inputs), an exact wide accumulator, and the output type's own quantization and overflow
 on assignment - which :func:`DummyNetwork.reference` reproduces on raw integers.
+
+``io_type="io_stream"`` writes the same arithmetic with hls4ml's io_stream signature (what the
+stream top wraps)::
+
+    void dummy_net(hls::stream<input_t> &x, hls::stream<result_t> &y);
+
+reading one ``input_t`` element per pixel (``channels`` values, the input shape's last dimension)
+and writing one ``result_t`` element holding all ``n_out`` outputs per image - so both variants give
+the same raws, bit for bit, and both equal :meth:`DummyNetwork.reference`.
 """
 
 from __future__ import annotations
@@ -35,8 +44,11 @@ class DummyNetwork:
     n_out: int = 7
     name: str = "dummy_net"
     content_id: str = "0x0123456789abcdef"  # stands for the hash of weights/masks/precision a real network has
+    io_type: str = "io_parallel"  # or "io_stream" (see the module docstring)
 
     def __post_init__(self) -> None:
+        if self.io_type not in ("io_parallel", "io_stream"):
+            raise ValueError(f"io_type must be io_parallel or io_stream, got {self.io_type!r}")
         self.output_modes()  # reject modes the reference does not model
         tin = ApType.parse(self.input_type)
         # the accumulator ap_fixed<48,24> must hold every sum exactly
@@ -46,8 +58,14 @@ class DummyNetwork:
     @property
     def model_id(self) -> str:
         """The model identifier of this network's description (what its IP reports)."""
-        return model_identifier(self.content_id, TensorMeta((self.n_in,), ApType.parse(self.input_type)),
-                                TensorMeta((self.n_out,), ApType.parse(self.output_type)))
+        return model_identifier(*self.tensors([self.n_in]))
+
+    def tensors(self, shape: list[int]) -> tuple[str, TensorMeta, TensorMeta]:
+        """(content_id, input, output) as the description declares them for input ``shape``."""
+        stream = self.io_type == "io_stream"
+        return (self.content_id,
+                TensorMeta(tuple(shape), ApType.parse(self.input_type), shape[-1] if stream else None),
+                TensorMeta((self.n_out,), ApType.parse(self.output_type), self.n_out if stream else None))
 
     def coefficients(self) -> np.ndarray:
         i = np.arange(self.n_in)[:, None]
@@ -85,7 +103,10 @@ class DummyNetwork:
         span = 1 << tout.width
         return ((out - tout.min_raw) % span) + tout.min_raw
 
-    def header(self) -> str:
+    def header(self, channels: int = 1) -> str:
+        """The network's C++ header (io_stream: ``channels`` values per input element)."""
+        if self.io_type == "io_stream":
+            return self.stream_header(channels)
         return f"""\
 // Example network for the overlay's C simulation and dry runs (overlay/example.py).
 #ifndef {self.name.upper()}_H_
@@ -110,6 +131,55 @@ inline void {self.name}(input_t x[{self.n_in}], result_t y[{self.n_out}]) {{
 #endif
 """
 
+    def stream_header(self, channels: int) -> str:
+        if self.n_in % channels:
+            raise ValueError(f"{self.n_in} input values do not form pixels of {channels} channels")
+        n = self.name
+        return f"""\
+// Example io_stream network for the overlay's C simulation and dry runs (overlay/example.py).
+#ifndef {n.upper()}_H_
+#define {n.upper()}_H_
+#include "ap_fixed.h"
+#include "hls_stream.h"
+
+// The stream element: nnet::array's layout (value_type, size, data[size]).
+template <class T, unsigned N> struct {n}_array {{
+    typedef T value_type;
+    static const unsigned size = N;
+    T data[N];
+}};
+typedef {n}_array<{self.input_type}, {channels}> input_t;
+typedef {n}_array<{self.output_type}, {self.n_out}> result_t;
+typedef ap_fixed<48, 24> {n}_acc_t;  // exact for these sizes: 24 fraction bits
+
+inline void {n}(hls::stream<input_t> &x, hls::stream<result_t> &y) {{
+    {n}_acc_t acc[{self.n_out}];
+    #pragma HLS ARRAY_PARTITION variable=acc complete
+    for (int j = 0; j < {self.n_out}; j++) {{
+        #pragma HLS UNROLL
+        acc[j] = 0;
+    }}
+    for (int p = 0; p < {self.n_in // channels}; p++) {{
+        #pragma HLS PIPELINE II=1
+        input_t px = x.read();
+        for (int c = 0; c < {channels}; c++) {{
+            #pragma HLS UNROLL
+            for (int j = 0; j < {self.n_out}; j++) {{
+                #pragma HLS UNROLL
+                acc[j] += px.data[c] * ((((p * {channels} + c) + 3 * j) % 5) - 2);
+            }}
+        }}
+    }}
+    result_t out;
+    for (int j = 0; j < {self.n_out}; j++) {{
+        #pragma HLS UNROLL
+        out.data[j] = acc[j];
+    }}
+    y.write(out);
+}}
+#endif
+"""
+
     def write(self, folder: str | Path, input_shape: list[int] | None = None) -> Path:
         """Write ``<name>.h``, ``<name>.cpp`` and ``network.json`` into ``folder``; returns the JSON path.
 
@@ -119,21 +189,23 @@ inline void {self.name}(input_t x[{self.n_in}], result_t y[{self.n_out}]) {{
         if int(np.prod(shape)) != self.n_in:
             raise ValueError(f"input_shape {shape} holds {int(np.prod(shape))} values, the network reads {self.n_in}")
         folder = Path(folder)
-        atomic_write(folder / f"{self.name}.h", self.header(), skip_if_same=True)
+        atomic_write(folder / f"{self.name}.h", self.header(shape[-1]), skip_if_same=True)
         atomic_write(folder / f"{self.name}.cpp",
                      f'// The network is header-only; this is its HLS source.\n#include "{self.name}.h"\n',
                      skip_if_same=True)
+        content_id, tin, tout = self.tensors(shape)
         spec = {
             "name": self.name,
             "header": f"{self.name}.h",
             "sources": [f"{self.name}.cpp"],
             "include_dirs": ["."],
-            "input": {"type": self.input_type, "shape": shape},
-            "output": {"type": self.output_type, "shape": [self.n_out]},
-            "content_id": self.content_id,
-            "model_id": model_identifier(self.content_id, TensorMeta(tuple(shape), ApType.parse(self.input_type)),
-                                         TensorMeta((self.n_out,), ApType.parse(self.output_type))),
+            "input": {"type": self.input_type, "shape": shape, **tin.element_dict()},
+            "output": {"type": self.output_type, "shape": [self.n_out], **tout.element_dict()},
+            "content_id": content_id,
+            "model_id": model_identifier(content_id, tin, tout),
         }
+        if self.io_type == "io_stream":
+            spec["io_type"] = self.io_type
         path = folder / "network.json"
         atomic_write(path, json.dumps(spec, indent=2) + "\n", skip_if_same=True)
         return path

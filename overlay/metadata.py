@@ -174,7 +174,8 @@ def check_metadata(meta: Mapping[str, Any]) -> None:
     if meta["ip"]["registers"] != register_map():
         problems.append(f"$.ip.registers differ from the format-version-{FORMAT_VERSION} register map")
     if not problems:  # the identifier must be the one of the recorded content and interface
-        tensors = [TensorMeta(tuple(meta[k]["shape"]), ApType.parse(meta[k]["type"])) for k in ("input", "output")]
+        tensors = [TensorMeta(tuple(meta[k]["shape"]), ApType.parse(meta[k]["type"]), meta[k].get("element_size"))
+                   for k in ("input", "output")]  # element_size: io_stream only
         problem = identifier_problem("$", int(meta["model_id"], 16), int(meta["content_id"], 16), *tensors,
                                      meta["format_version"])
         if problem:

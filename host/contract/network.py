@@ -16,8 +16,16 @@ The format (paths relative to the file, or absolute)::
       "output": {"type": "ap_fixed<16,6>", "shape": [10]},
       "content_id": "0x0123456789abcdef",  # content_identifier(weights, masks, precision)
       "model_id": "0x...",                 # model_identifier(content_id, input, output)
-      "weights_dir": "weights"             # optional: hls4ml's C-simulation weight files
+      "weights_dir": "weights",            # optional: hls4ml's C-simulation weight files
+      "io_type": "io_parallel"             # optional (default io_parallel); see below
     }
+
+An ``"io_type": "io_stream"`` network keeps hls4ml's io_stream signature
+``void myproject(hls::stream<input_t> &in, hls::stream<result_t> &out)`` (one call per image), and
+each tensor then carries ``"element_size"``: the values of one stream element (``nnet::array<T, N>``'s
+N): the input's is its channels (``shape[-1]``, one element per pixel, C-order pixels), the output's
+divides its values (hls4ml: all of them, one element per image). ``io_type`` and the element sizes
+enter the model identifier (only for io_stream, so io_parallel identifiers are unchanged).
 
 A tensor may also carry its derived geometry (``values``, ``width``, ``values_per_word``, ...,
 as ``vitcod.json`` does); each recorded value must be the one this module derives.
@@ -47,7 +55,8 @@ OVERLAY_CONFIG_FILE = "overlay_config.json"
 MODEL_ID_PATTERN = re.compile(r"^0x[0-9a-fA-F]{16}$")
 _C_IDENT = re.compile(r"^[A-Za-z_]\w*$")
 _REQUIRED = ("name", "header", "sources", "include_dirs", "input", "output", "content_id", "model_id")
-_OPTIONAL = ("weights_dir",)
+_OPTIONAL = ("weights_dir", "io_type")
+IO_TYPES = ("io_parallel", "io_stream")
 
 
 def read_json(path: Path, what: str, missing_hint: str) -> Any:
@@ -102,9 +111,15 @@ def interface_fields(input: "TensorMeta", output: "TensorMeta", format_version: 
     format version and word width, and per tensor its shape, its type with every mode explicit
     (:attr:`ApType.canonical`) and its stream geometry."""
     def tensor(t: "TensorMeta") -> dict[str, Any]:
-        return {"shape": list(t.shape), "type": t.format.canonical, "values": t.values,
-                "values_per_word": t.values_per_word, "words_per_image": t.words_per_image}
-    return {"format_version": format_version, "word_bits": WORD_BITS, "input": tensor(input), "output": tensor(output)}
+        fields = {"shape": list(t.shape), "type": t.format.canonical, "values": t.values,
+                  "values_per_word": t.values_per_word, "words_per_image": t.words_per_image}
+        if t.element is not None:  # io_stream only: io_parallel identifiers stay what they were
+            fields["element_size"] = t.element
+        return fields
+    fields = {"format_version": format_version, "word_bits": WORD_BITS, "input": tensor(input), "output": tensor(output)}
+    if input.element is not None or output.element is not None:
+        fields["io_type"] = "io_stream"
+    return fields
 
 
 def model_identifier(content_id: int | str, input: "TensorMeta", output: "TensorMeta",
@@ -145,10 +160,17 @@ class TensorMeta:
 
     shape: tuple[int, ...]
     format: ApType
+    #: io_stream only: values per stream element (``nnet::array<T, element>``); None for io_parallel.
+    element: int | None = None
 
     @property
     def values(self) -> int:
         return int(math.prod(self.shape))
+
+    @property
+    def elements_per_image(self) -> int:
+        """Stream elements of one image (1 value each for io_parallel, which has none)."""
+        return self.values // (self.element or 1)
 
     @property
     def values_per_word(self) -> int:
@@ -178,7 +200,13 @@ class TensorMeta:
                                                                 for d in shape):
             problems.append(f"{where}.shape: expected a list of positive integers, got {shape!r}")
             return None
-        tensor = cls(tuple(shape), fmt)
+        element = data.get("element_size")
+        if element is not None and (not isinstance(element, int) or isinstance(element, bool) or element <= 0
+                                    or math.prod(shape) % element):
+            problems.append(f"{where}.element_size: expected a positive integer dividing the {math.prod(shape)} "
+                            f"values of shape {list(shape)}, got {element!r}")
+            return None
+        tensor = cls(tuple(shape), fmt, element)
         # Recorded geometry must be what the contract derives: otherwise the words would be misread.
         for key, value in tensor.to_dict().items():
             if key not in ("shape", "type") and key in data and data[key] != value:
@@ -190,12 +218,17 @@ class TensorMeta:
         return {"shape": list(self.shape), "values": self.values, "type": self.format.cpp, "width": self.format.width,
                 "integer": self.format.integer, "signed": self.format.signed,
                 "values_per_word": self.values_per_word, "words_per_image": self.words_per_image,
-                "bytes_per_image": self.bytes_per_image}
+                "bytes_per_image": self.bytes_per_image, **self.element_dict()}
+
+    def element_dict(self) -> dict[str, int]:
+        """``{"element_size": n}`` for an io_stream tensor, else empty."""
+        return {} if self.element is None else {"element_size": self.element}
 
 
 @dataclass(frozen=True)
 class NetworkDescription:
-    """``network.json``: the io_parallel network C function the IP wraps (see the module docstring).
+    """``network.json``: the network C function the IP wraps (io_parallel or io_stream, see the module
+    docstring).
 
     Paths are absolute (resolved against the JSON file's folder).
     """
@@ -246,6 +279,7 @@ class NetworkDescription:
         weights_dir = data.get("weights_dir")
         if weights_dir is not None and not isinstance(weights_dir, str):
             problems.append(f"weights_dir must be a path, got {weights_dir!r}")
+        problems += _io_problems(data.get("io_type", "io_parallel"), tensors["input"], tensors["output"])
         if problems:
             raise MetadataError([f"{where}: {p}" for p in problems])
         return cls(data["name"], data["header"], paths["sources"], paths["include_dirs"], tensors["input"],
@@ -264,9 +298,18 @@ class NetworkDescription:
             "content_id": f"0x{self.content_id:016x}",
             "model_id": self.model_id_hex,
         }
+        if self.io_type == "io_stream":
+            data["io_type"] = self.io_type
+            data["input"].update(self.input.element_dict())
+            data["output"].update(self.output.element_dict())
         if self.weights_dir is not None:
             data["weights_dir"] = str(self.weights_dir)
         return data
+
+    @property
+    def io_type(self) -> str:
+        """``"io_stream"`` when the tensors carry stream element sizes, else ``"io_parallel"``."""
+        return "io_stream" if self.input.element is not None else "io_parallel"
 
     @property
     def model_id_hex(self) -> str:
@@ -326,3 +369,26 @@ class NetworkDescription:
             if folder.is_dir():
                 files.update(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".h", ".hpp", ".hh", ".cpp", ".cc", ".c", ".txt"))
         return sorted(files)
+
+
+def _io_problems(io_type: Any, input: TensorMeta | None, output: TensorMeta | None) -> list[str]:
+    """What is wrong with ``io_type`` and the tensors' ``element_size`` entries (see the module docstring)."""
+    if io_type not in IO_TYPES:
+        return [f"io_type: expected one of {list(IO_TYPES)}, got {io_type!r}"]
+    if input is None or output is None:
+        return []
+    problems = []
+    if io_type == "io_parallel":
+        for key, t in (("input", input), ("output", output)):
+            if t.element is not None:
+                problems.append(f"{key}.element_size is given but io_type is io_parallel (an io_stream network "
+                                "says \"io_type\": \"io_stream\")")
+        return problems
+    for key, t in (("input", input), ("output", output)):
+        if t.element is None:
+            problems.append(f"{key}.element_size: io_stream needs the values per stream element (nnet::array "
+                            "size), got none")
+    if input.element is not None and input.element != input.shape[-1]:
+        problems.append(f"input.element_size is {input.element}, but an io_stream input streams one element per "
+                        f"pixel: its channels, shape[-1] = {input.shape[-1]}")
+    return problems

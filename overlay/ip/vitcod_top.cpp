@@ -28,7 +28,7 @@ void vitcod_top(hls::stream<vitcod::axis_word> &in, hls::stream<vitcod::axis_wor
 #pragma HLS INTERFACE mode=s_axilite port=words_read bundle=control offset=0x78
 #pragma HLS INTERFACE mode=ap_ctrl_hs port=return
 #pragma HLS INTERFACE mode=s_axilite port=return bundle=control
-    vitcod::run_top<vitcod_top_config>(in, out, batch_count, batch_done, status, format_version, model_id_lo,
-                                       model_id_hi, in_values, in_words, out_values, out_words, max_batch, in_type,
-                                       out_type, words_read);
+    vitcod::top_select<vitcod_top_config, vitcod_top_config::io_stream>::run(in, out, batch_count, batch_done, status, format_version, model_id_lo,
+                                                                      model_id_hi, in_values, in_words, out_values,
+                                                                      out_words, max_batch, in_type, out_type, words_read);
 }

@@ -3,7 +3,9 @@
 
 // The overlay's IP top: an AXI4-Stream wrapper around one hls4ml io_parallel network
 //     void NETWORK(input_t in[N_IN], result_t out[N_OUT]);
-// so that one AXI DMA transfer each way carries a whole batch of images.
+// so that one AXI DMA transfer each way carries a whole batch of images. An io_stream network
+// (CONFIG_T::io_stream) gets the DATAFLOW top of vitcod_top_stream.h instead, with the same wire
+// format, TLAST handling and registers; top_select picks one at compile time.
 //
 // Wire format (version stream_format_version; defined with its numpy reference in the overlay contract,
 // host/contract/packing.py - vitcod.host.contract):
@@ -92,6 +94,7 @@ template <int W> struct type_code<ap_uint<W> > : make_type_code<W, W, false, tru
 // Defaults a generated `vitcod_top_config` (build/<board>/ip/vitcod_top_config.h) inherits from.
 // It must also define `static void network(in_t x[n_in], out_t y[n_out])`.
 struct top_config {
+    static const bool io_stream = false; // an io_stream config sets it and its element types
     typedef ap_fixed<16, 6> in_t;
     typedef ap_fixed<16, 6> out_t;
     static const unsigned n_in = 1;
@@ -268,6 +271,8 @@ Batch:
 }
 
 } // namespace vitcod
+
+#include "vitcod_top_stream.h"
 
 // The synthesis top (defined in vitcod_top.cpp); argument order = register order.
 void vitcod_top(hls::stream<vitcod::axis_word> &in, hls::stream<vitcod::axis_word> &out, unsigned batch_count,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,12 @@ NETWORKS = {
     "ufixed8_wrap": DummyNetwork("ap_ufixed<8,0>", "ap_fixed<16,2>", n_in=64, n_out=10,
                                  content_id="0xfedcba9876543210"),
 }
+# Their io_stream twins (the DATAFLOW top of vitcod_top_stream.h): same arithmetic, hls4ml's stream
+# signature; the 8-bit one streams pixels of 4 channels (input shape [16, 4]).
+STREAM_TWINS = {"fixed12_sat_stream": "fixed12_sat", "ufixed8_wrap_stream": "ufixed8_wrap"}
+for _key, _twin in STREAM_TWINS.items():
+    NETWORKS[_key] = replace(NETWORKS[_twin], io_type="io_stream")
+SHAPES = {"ufixed8_wrap_stream": [16, 4]}
 
 
 @dataclass
@@ -88,7 +94,7 @@ def tops(tmp_path_factory) -> dict[str, Top]:
     builds = {}
     for key, net in NETWORKS.items():
         work = tmp_path_factory.mktemp(key)
-        config = OverlayConfig.create(net.write(work / "net"), "pynq-z2", max_batch=MAX_BATCH, build_dir=work / "build")
+        config = OverlayConfig.create(net.write(work / "net", SHAPES.get(key)), "pynq-z2", max_batch=MAX_BATCH, build_dir=work / "build")
         configure(config)
         unit = work / "unit.cpp"  # top + harness in one translation unit: ap_types is parsed once
         unit.write_text('#include "vitcod_top.cpp"\n#include "vitcod_top_tb.cpp"\n')
@@ -140,7 +146,7 @@ def test_batch_matches_reference_bit_exact(top, batch):
 
 def test_registers_hold_identity_and_geometry(top):
     regs = top.run(0, np.zeros(0, dtype=np.uint64))["regs"]
-    mid = int(top.net.model_id, 16)
+    mid = int(contract.model_identifier(*top.net.tensors(list(top.config.input.shape))), 16)
     assert regs["model_id_lo"] == mid & 0xFFFFFFFF
     assert regs["model_id_hi"] == mid >> 32
     assert regs["format_version"] == contract.FORMAT_VERSION
@@ -226,3 +232,34 @@ def test_draining_stops_after_the_longest_dma_transfer(top):
     assert res["regs"]["words_read"] == top.config.input.words_per_image + drain
     assert res["left_in"] == 300 - drain
     np.testing.assert_array_equal(res["words"], results(top, raws))
+
+
+def _scenarios(top):
+    """(batch_count, words, last) of every case above: whole batches, clamped, longer, early TLAST, no TLAST."""
+    raws = top.random_raws(MAX_BATCH + 1, seed=77)
+    words = packed(top, raws)
+    wpi = top.config.input.words_per_image
+    early_in = np.zeros(words.size, dtype=int)
+    early_in[0] = 1
+    early_between = np.zeros(words.size, dtype=int)
+    early_between[2 * wpi - 1] = 1
+    long_words = np.concatenate([words[:wpi], np.zeros(300, dtype=np.uint64)])
+    return [(3, words[:3 * wpi], None), (MAX_BATCH, words[:MAX_BATCH * wpi], None), (MAX_BATCH + 1, words, None),
+            (2, words[:3 * wpi], None), (3, words, early_in), (4, words, early_between), (1, long_words, None),
+            (0, words[:wpi], None)]
+
+
+@pytest.mark.parametrize("key", sorted(STREAM_TWINS))
+def test_stream_top_matches_its_io_parallel_twin(tops, key):
+    """The DATAFLOW top gives the io_parallel top's words, TLAST, TKEEP, registers and leftovers in
+    every case (the model identifiers differ: io_type enters them)."""
+    stream, parallel = tops[key], tops[STREAM_TWINS[key]]
+    assert stream.net.model_id != parallel.net.model_id
+    for batch, words, last in _scenarios(stream):
+        a, b = stream.run(batch, words, last), parallel.run(batch, words, last)
+        for field in ("words", "last", "keep", "strb"):
+            np.testing.assert_array_equal(a[field], b[field], err_msg=f"batch {batch}: {field}")
+        assert a["left_in"] == b["left_in"]
+        skip = {"model_id_lo", "model_id_hi"}
+        assert {k: v for k, v in a["regs"].items() if k not in skip} == \
+            {k: v for k, v in b["regs"].items() if k not in skip}, f"batch {batch}"
