@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,11 @@ NETWORKS = {
     "digits": (DummyNetwork("ap_ufixed<8,0>", "ap_fixed<16,6,AP_RND,AP_SAT>", n_in=64, n_out=10,
                             content_id="0xfedcba9876543210"), [8, 8, 1]),
 }
+# Their io_stream twins: the same arithmetic behind hls4ml's io_stream signature, wrapped by the
+# DATAFLOW top (overlay/ip/vitcod_top_stream.h); the host drives them unchanged.
+STREAM_TWINS = {"fixed12_stream": "fixed12", "digits_stream": "digits"}
+for _key, _twin in STREAM_TWINS.items():
+    NETWORKS[_key] = (replace(NETWORKS[_twin][0], io_type="io_stream"), NETWORKS[_twin][1])
 MAX_BATCH = 8
 
 

@@ -87,9 +87,16 @@ TLAST_CASES = {  # kwargs of _execute for 3 images of 5 words, status bits, the 
 }
 
 
+@pytest.fixture(params=["fixed12", "fixed12_stream"])
+def any_ov(request, overlays):
+    """The io_parallel network and its io_stream twin (the DATAFLOW top): TLAST is handled alike."""
+    return overlays[request.param]
+
+
 @pytest.mark.parametrize("backend", ["csim", "emulated"])
 @pytest.mark.parametrize("case", sorted(TLAST_CASES))
-def test_a_transfer_that_disagrees_with_the_batch_count_ends_cleanly(ov, backend, case):
+def test_a_transfer_that_disagrees_with_the_batch_count_ends_cleanly(any_ov, backend, case):
+    ov = any_ov
     kwargs, bits, text, processed = TLAST_CASES[case]
     drv = open_driver(ov.folder, backend=backend, timeout=2.0)
     downloads = drv.device.stats["downloads"] if backend == "emulated" else None
@@ -106,7 +113,8 @@ def test_a_transfer_that_disagrees_with_the_batch_count_ends_cleanly(ov, backend
 
 
 @pytest.mark.parametrize("backend", ["csim", "emulated"])
-def test_a_clamped_batch_is_drained_and_named(ov, backend):
+def test_a_clamped_batch_is_drained_and_named(any_ov, backend):
+    ov = any_ov
     drv = open_driver(ov.folder, backend=backend, timeout=2.0)
     err = transfer(drv, ov, MAX_BATCH + 1)  # one image more than the IP honours
     assert err.status_bits == ["tlast_missing", "batch_clamped"] and err.batch_done == MAX_BATCH
