@@ -125,6 +125,8 @@ class SimResult:
     stuck: dict[str, str] = field(default_factory=dict)
     done_at: list[int] = field(default_factory=list)  # cycle the sink finished each image
     full_fifos: list[str] = field(default_factory=list)  # deadlocked: full FIFOs whose producer waits on them
+    #: deadlocked: the full FIFOs whose consumer waits on something else (the others are back-pressure)
+    cause: list[str] = field(default_factory=list)
 
     @property
     def latency(self) -> int | None:
@@ -140,8 +142,8 @@ class SimResult:
     def describe(self) -> str:
         if self.deadlock:
             why = "; ".join(f"{p}: {w}" for p, w in sorted(self.stuck.items()))
-            return (f"DEADLOCK after {self.completed} of {self.images} images at full FIFO(s) {self.full_fifos} - "
-                    f"{why}")
+            return (f"DEADLOCK after {self.completed} of {self.images} images: full FIFO(s) {self.cause} "
+                    f"(back-pressure fills {len(self.full_fifos) - len(self.cause)} more) - {why}")
         return f"{self.images} images, latency {self.latency} cycles, interval {self.interval:.1f} cycles/image"
 
 
@@ -219,7 +221,8 @@ def simulate(graph: Graph, images: int = 8, max_events: int = 10_000_000) -> Sim
             full = sorted(f for f, fifo in graph.fifos.items() if len(fifo_tokens[f]) >= fifo.depth
                           and fifo.producer in stuck and "writes to full" in stuck[fifo.producer]
                           and f in stuck[fifo.producer])
-            return SimResult(images, len(done_at), True, stuck, done_at, full)
+            cause = [f for f in full if "writes to full" not in stuck.get(graph.fifos[f].consumer, "")]
+            return SimResult(images, len(done_at), True, stuck, done_at, full, cause)
         now = min(times)
 
 
