@@ -50,7 +50,7 @@ from typing import Mapping, Sequence
 from ...model.config import ViTConfig
 
 __all__ = ["Fifo", "Graph", "Process", "SimResult", "safe_depths", "simulate", "stream_pragmas", "throughput",
-           "vit_graph", "with_depths"]
+           "vit_graph", "vit_graph_from_estimate", "with_depths"]
 
 
 @dataclass
@@ -266,7 +266,7 @@ def _one_to_one(name: str, src: Sequence[str], dst: Sequence[str], tokens: int, 
     return Process(name, [(tuple(src), tokens)], tuple(dst), tokens, [j + 1 for j in range(tokens)], latency, ii)
 
 
-def vit_graph(config: ViTConfig, *, autoencoder: bool = True, attention_latency: int | None = None,
+def vit_graph(config: ViTConfig, *, autoencoder: bool = True, attention_latency: int | Sequence[int] | None = None,
               attention_reads: str = "lockstep", token_ii: Mapping[str, int] | None = None,
               depth: int = 2) -> Graph:
     """The io_stream dataflow graph of the ViTCoD model for ``config``, every FIFO ``depth`` deep.
@@ -274,8 +274,8 @@ def vit_graph(config: ViTConfig, *, autoencoder: bool = True, attention_latency:
     Args:
         autoencoder: the Q/K encoder/decoder sit between the Q/K projections and the attention.
         attention_latency: cycles from the attention's last read to its first output (default: the
-            dense work of one image at one multiply per cycle per head, ``2 N^2 D``; pass the
-            hls/perf attention estimate's cycles for a modelled figure).
+            dense work of one image at one multiply per cycle per head, ``2 N^2 D``; one value, or
+            one per block; :func:`vit_graph_from_estimate` takes the hls/perf attention estimate's).
         attention_reads: ``"lockstep"`` (Q, K, V token t read together) or ``"sequential"`` (all Q,
             then all K, then all V - the K/V FIFOs must then hold N).
         token_ii: cycles per token of named processes (e.g. a projection with a reuse factor).
@@ -326,6 +326,7 @@ def vit_graph(config: ViTConfig, *, autoencoder: bool = True, attention_latency:
                 src = s
             att_in[x] = f"{src}->{p}attention"
         lat = attention_latency if attention_latency is not None else 2 * n * n * c.head_dim
+        lat = lat if isinstance(lat, int) else int(lat[b])
         reads = [((att_in["q"], att_in["k"], att_in["v"]), n)] if attention_reads == "lockstep" else \
             [((att_in[x],), n) for x in "qkv"]
         total = sum(k for _, k in reads)
@@ -353,6 +354,25 @@ def vit_graph(config: ViTConfig, *, autoencoder: bool = True, attention_latency:
     for f in fifos.values():  # every edge joins two processes of the graph
         assert f.producer in graph.processes and f.consumer in graph.processes, f
     return graph
+
+
+def vit_graph_from_estimate(estimate, **kwargs) -> Graph:
+    """:func:`vit_graph` with the modelled figures of an hls/perf ``ModelEstimate``: each attention's
+    latency is its engine's cycles (masks, lanes), and every engine of the estimate with a process of
+    the same name (``block0_q`` -> ``block0.q_proj``, ``block0_mlp1`` -> ``block0.mlp1``) takes
+    ``interval / tokens`` cycles per token (at least 1)."""
+    config = estimate.config
+    graph = vit_graph(config, autoencoder=estimate.autoencoder, **kwargs)
+    names = {}
+    for e in estimate.top_level:
+        name = e.name.replace("_", ".", 1) if e.name.startswith("block") else e.name
+        for candidate in (name, name + "_proj"):
+            if candidate in graph.processes and graph.processes[candidate].out_tokens:
+                names[candidate] = e
+    ii = {p: max(1, e.interval // max(graph.processes[p].out_tokens, 1)) for p, e in names.items()
+          if not p.endswith("attention")}
+    return vit_graph(config, autoencoder=estimate.autoencoder, token_ii=ii,
+                     attention_latency=[a.cycles for a in estimate.attention], **kwargs)
 
 
 def safe_depths(config: ViTConfig, *, autoencoder: bool = True, attention_reads: str = "lockstep",

@@ -7,9 +7,14 @@ then the final norm and the classifier head). ``estimate_run`` does the same for
 a run (``config.json``, and ``masks.npz`` when present; layout in :mod:`vitcod.model.run_layout`).
 
 The whole network is one DATAFLOW region of layers (``PipelineStyle: dataflow``): latency = sum,
-interval = the slowest layer. The IP top (``vitcod_top``) does not overlap images (its batch loop has
-no DATAFLOW), so the modelled throughput is clock / latency; clock / interval is reported beside it
-as what overlapping images would give. Every figure is MODELLED.
+interval = the slowest layer. For an io_parallel network the IP top (``run_top``) does not overlap
+images (its batch loop has no DATAFLOW), so the modelled throughput is clock / latency
+(``throughput_basis: "latency"``); clock / interval is reported beside it as what overlapping images
+would give. For an io_stream network (``io_type="io_stream"``) the top is a DATAFLOW pipeline
+(overlay/ip/vitcod_top_stream.h): images overlap, and the throughput is clock / interval
+(``throughput_basis: "interval"``), the interval being the slowest of the layers and the top's
+reader / writer (one value per cycle). Whether FIFOs are deep enough for that is
+:mod:`vitcod.hls.perf.dataflow`'s question. Every figure is MODELLED.
 """
 
 from __future__ import annotations
@@ -36,6 +41,12 @@ DEFAULT_STAGES = {run_layout.AUTOENCODER: 0.0,
 THROUGHPUT_NOTE = ("clock / latency: vitcod_top's batch loop reads, runs and writes one image at a time (no "
                    "DATAFLOW across images), so images do not overlap; clock / interval "
                    "(overlapped_throughput_images_per_s) is what a design whose images overlap would reach")
+#: Why the modelled throughput of the io_stream design is clock / interval.
+THROUGHPUT_NOTE_STREAM = ("clock / interval: the io_stream top is a DATAFLOW pipeline (read -> network -> write, "
+                          "each looping over the batch), so image b+1 enters while image b is inside; interval = "
+                          "the slowest layer or the top's reader/writer (one value per cycle); FIFO depths from "
+                          "vitcod.hls.perf.dataflow")
+IO_TYPES = ("io_parallel", "io_stream")
 #: Global-token threshold the model stage uses (and hls/extension.py for masks without an artifact).
 DEFAULT_GLOBAL_THRESHOLD = 0.5
 
@@ -55,6 +66,8 @@ class ModelEstimate:
     stage: str | None = None
     #: the generated attention engines (masks, lanes, types), e.g. to C-simulate the same layers
     attention_engines: list = field(default_factory=list, repr=False)
+    #: the network's io_type: sets the IP top, hence the throughput basis (module docstring)
+    io_type: str = "io_parallel"
 
     # ---- totals --------------------------------------------------------------------------------
     @property
@@ -88,17 +101,30 @@ class ModelEstimate:
         return max(e.interval for e in self.top_level)
 
     @property
+    def top_stream_cycles(self) -> int:
+        """Cycles per image of the io_stream top's reader and writer (one value per cycle each)."""
+        c = self.config
+        return max(c.image_size * c.image_size * c.channels, c.num_classes)
+
+    @property
     def image_cycles(self) -> int:
-        """Cycles per image of the IP as built: its latency. ``vitcod_top`` runs read, network and
-        write one after another per image (its batch loop has no DATAFLOW), so image b + 1 enters
-        only when image b has left; throughput is clock / latency, not clock / interval, until
-        images overlap (the streaming design). The stream read / write cycles (a few dozen words per
-        image) are not modelled."""
+        """Cycles per image of the IP as built. io_parallel: its latency - ``run_top`` runs read,
+        network and write one after another per image (its batch loop has no DATAFLOW), so image
+        b + 1 enters only when image b has left (the stream read / write cycles, a few dozen words
+        per image, are not modelled). io_stream: the interval - the DATAFLOW top overlaps images,
+        so the slowest layer (or the top's reader / writer) sets the pace."""
+        if self.io_type == "io_stream":
+            return max(self.interval, self.top_stream_cycles)
         return self.cycles
 
     @property
+    def throughput_basis(self) -> str:
+        """``"latency"`` (io_parallel) or ``"interval"`` (io_stream): what :attr:`throughput` divides by."""
+        return "interval" if self.io_type == "io_stream" else "latency"
+
+    @property
     def throughput(self) -> float:
-        """Modelled images per second of the IP as built: clock / latency (see :attr:`image_cycles`)."""
+        """Modelled images per second of the IP as built: clock / :attr:`image_cycles`."""
         return self.assumptions.clock_mhz * 1e6 / self.image_cycles
 
     @property
@@ -191,8 +217,10 @@ class ModelEstimate:
                 "multiplies": self.multiplies, "cycles": self.cycles, "latency_us": seconds * 1e6,
                 "interval_cycles": self.interval,
                 "throughput_images_per_s": self.throughput,
-                "throughput_basis": "latency",
-                "throughput_note": THROUGHPUT_NOTE,
+                "io_type": self.io_type,
+                "image_cycles": self.image_cycles,
+                "throughput_basis": self.throughput_basis,
+                "throughput_note": THROUGHPUT_NOTE_STREAM if self.io_type == "io_stream" else THROUGHPUT_NOTE,
                 "overlapped_throughput_images_per_s": self.assumptions.clock_mhz * 1e6 / self.interval,
                 **self.resource_estimate(),
             },
@@ -244,7 +272,7 @@ def _as_layer_heads(masks, config: ViTConfig) -> list[list[HeadPolarization]]:
 
 
 def model_estimate(config: ViTConfig, masks=None, a: Assumptions = Assumptions(), *, autoencoder: bool = True,
-                   stage: str | None = None) -> ModelEstimate:
+                   stage: str | None = None, io_type: str = "io_parallel") -> ModelEstimate:
     """Model the whole generated design of a ViT (every figure modelled).
 
     Args:
@@ -254,7 +282,10 @@ def model_estimate(config: ViTConfig, masks=None, a: Assumptions = Assumptions()
         a: the assumptions.
         autoencoder: the Q/K encoder/decoder pairs are in the design (stages ae and sparse_*).
         stage: label only.
+        io_type: ``"io_parallel"`` or ``"io_stream"``: the IP top, hence the throughput basis.
     """
+    if io_type not in IO_TYPES:
+        raise ValueError(f"io_type must be one of {list(IO_TYPES)}, got {io_type!r}")
     c = config
     n, e_dim, h, d, hc = c.num_tokens, c.embed_dim, c.num_heads, c.head_dim, c.compressed_heads
     act = a.activation_bits
@@ -307,7 +338,7 @@ def model_estimate(config: ViTConfig, masks=None, a: Assumptions = Assumptions()
     rows.append(softmax_head(c.num_classes, a))
     return ModelEstimate(config=c, assumptions=a, engines=rows, attention=attention, dense_attention=dense_attention,
                          autoencoder=autoencoder, sparsity=1.0 - kept / entries if entries else 0.0, stage=stage,
-                         attention_engines=built)
+                         attention_engines=built, io_type=io_type)
 
 
 def load_config(path: str | Path) -> ViTConfig:
@@ -327,7 +358,7 @@ def load_config(path: str | Path) -> ViTConfig:
 
 
 def estimate_run(run_dir: str | Path, stage: str = run_layout.DEFAULT_HLS_STAGE,
-                 a: Assumptions = Assumptions()) -> ModelEstimate:
+                 a: Assumptions = Assumptions(), io_type: str = "io_parallel") -> ModelEstimate:
     """:func:`model_estimate` for ``build/<run>/<stage>`` (config.json, and masks.npz when present).
 
     Stage ``dense`` has no auto-encoder; ``ae`` and ``sparse_*`` have one. A stage without masks.npz
@@ -351,7 +382,8 @@ def estimate_run(run_dir: str | Path, stage: str = run_layout.DEFAULT_HLS_STAGE,
     tables = converted_layernorm_tables(run_dir, stage)
     if tables and not a.layernorm_tables:
         a = replace(a, layernorm_tables=tables)
-    return model_estimate(config, masks, a, autoencoder=run_layout.stage_has_autoencoder(stage), stage=stage)
+    return model_estimate(config, masks, a, autoencoder=run_layout.stage_has_autoencoder(stage), stage=stage,
+                          io_type=io_type)
 
 
 def converted_layernorm_tables(run_dir: str | Path, stage: str) -> tuple:

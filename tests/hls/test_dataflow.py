@@ -90,3 +90,32 @@ def test_stream_pragmas_render_the_depths_for_named_variables():
         df.stream_pragmas(depths, {"nope": "layer1_out"})
     with pytest.raises(KeyError, match="no FIFO named"):
         df.with_depths(df.vit_graph(CONFIG), {"nope": 3})
+
+
+# ---- the throughput basis of the io_stream design (hls/perf/estimate.py) -----------------------------------
+def test_io_stream_throughput_is_clock_over_interval_and_io_parallel_keeps_latency():
+    from vitcod.hls.perf import model_estimate
+
+    par, st = model_estimate(CONFIG), model_estimate(CONFIG, io_type="io_stream")
+    tp, ts = par.to_dict()["totals"], st.to_dict()["totals"]
+    assert tp["throughput_basis"] == "latency" and tp["image_cycles"] == par.cycles and tp["io_type"] == "io_parallel"
+    assert ts["throughput_basis"] == "interval" and ts["io_type"] == "io_stream"
+    assert st.image_cycles == max(st.interval, CONFIG.image_size ** 2 * CONFIG.channels) < st.cycles
+    assert ts["throughput_images_per_s"] == pytest.approx(st.assumptions.clock_mhz * 1e6 / st.interval)
+    assert ts["throughput_images_per_s"] > tp["throughput_images_per_s"]
+    assert "DATAFLOW" in ts["throughput_note"]
+    with pytest.raises(ValueError, match="io_type must be one of"):
+        model_estimate(CONFIG, io_type="stream")
+
+
+def test_the_estimated_graph_runs_at_about_the_modelled_interval():
+    """The dataflow simulation of the modelled layers (reuse factor 32, attention from its engine):
+    the slowest process bounds the interval; FIFO coupling costs a few percent more."""
+    from vitcod.hls.perf import Assumptions, model_estimate
+
+    est = model_estimate(CONFIG, None, Assumptions(reuse_factor=32), io_type="io_stream")
+    graph = df.vit_graph_from_estimate(est)
+    assert graph.processes["block0.mlp1"].ii == 32 and graph.processes["block1.attention"].latency == est.attention[1].cycles
+    result = df.simulate(df.with_depths(graph, df.safe_depths(CONFIG)), images=8)
+    assert not result.deadlock
+    assert est.image_cycles <= result.interval < 1.1 * est.image_cycles
