@@ -417,3 +417,39 @@ def stream_pragmas(depths: Mapping[str, int], names: Mapping[str, str]) -> list[
 def throughput(interval_cycles: float, clock_mhz: float) -> float:
     """Images per second of a design whose images overlap: clock / interval."""
     return clock_mhz * 1e6 / interval_cycles
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m vitcod.hls.perf.dataflow [--config config.json] [--images 8] [--reads lockstep]
+    [--slack 0] [--reuse-factor 1]``: the safe depths of the stage's io_stream graph, the simulation
+    with them (modelled layers from hls/perf, dense attention) and with the first residual one shallower."""
+    import argparse
+
+    from .estimate import load_config, model_estimate
+    from .resources import Assumptions
+
+    ap = argparse.ArgumentParser(prog="python -m vitcod.hls.perf.dataflow", description=main.__doc__)
+    ap.add_argument("--config", help="a run stage's config.json (default: the digits demo ViTConfig)")
+    ap.add_argument("--images", type=int, default=8)
+    ap.add_argument("--reads", choices=("lockstep", "sequential"), default="lockstep")
+    ap.add_argument("--slack", type=int, default=0)
+    ap.add_argument("--reuse-factor", type=int, default=1)
+    args = ap.parse_args(argv)
+    config = load_config(args.config) if args.config else ViTConfig()
+    est = model_estimate(config, None, Assumptions(reuse_factor=args.reuse_factor), io_type="io_stream")
+    graph = vit_graph_from_estimate(est, attention_reads=args.reads)
+    depths = safe_depths(config, attention_reads=args.reads, slack=args.slack)
+    deep = {e: d for e, d in depths.items() if d > 2}
+    print(f"safe depths (MODELLED graph; edges deeper than 2): {deep}")
+    result = simulate(with_depths(graph, depths), args.images)
+    print(f"with them: {result.describe()}")
+    print(f"hls/perf interval {est.image_cycles} cycles; throughput at {est.assumptions.clock_mhz:g} MHz: "
+          f"{est.throughput:.1f} images/s (basis {est.throughput_basis})")
+    edge = "block0.fork0->block0.add1"
+    shallow = simulate(with_depths(graph, {**depths, edge: depths[edge] - 1}), args.images)
+    print(f"{edge} at {depths[edge] - 1}: {shallow.describe()[:300]}")
+    return 0 if not result.deadlock and shallow.deadlock else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
