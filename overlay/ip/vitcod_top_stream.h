@@ -203,8 +203,10 @@ WriteImages:
     }
 }
 
-// The DATAFLOW region: three processes, three FIFOs (depths: the reader may run max_batch images ahead of
-// the writer on ctrl; px / res are the network's own input and output FIFOs).
+// The DATAFLOW region: three processes, three FIFOs. px / res are the network's own input and output FIFOs.
+// ctrl: the reader may run 16 images ahead of the writer (a literal depth: no expression in the pragma).
+// No depth here can deadlock: the writer waits on ctrl(b) only after the reader wrote image b whole, and
+// the reader blocked on a full ctrl has already handed the network every pixel the writer waits for.
 template <class CONFIG_T>
 void stream_pipeline(hls::stream<axis_word> &in, hls::stream<axis_word> &out, unsigned n_images, unsigned status0,
                      unsigned &batch_done, unsigned &status, unsigned &words_read) {
@@ -214,7 +216,7 @@ void stream_pipeline(hls::stream<axis_word> &in, hls::stream<axis_word> &out, un
     hls::stream<typename CONFIG_T::out_elem_t> res("res");
     #pragma HLS STREAM variable=res depth=2
     hls::stream<slot_token> ctrl("ctrl");
-    #pragma HLS STREAM variable=ctrl depth=CONFIG_T::max_batch
+    #pragma HLS STREAM variable=ctrl depth=16
     stream_reader<CONFIG_T>(in, px, ctrl, n_images, status0, batch_done, status, words_read);
     stream_network<CONFIG_T>(px, res, n_images);
     stream_writer<CONFIG_T>(res, ctrl, out, n_images);
