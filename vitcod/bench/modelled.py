@@ -54,7 +54,7 @@ def sweep(run_dir: Path, assumptions: Assumptions) -> tuple[list[dict], dict[str
             "lanes_dense_sparse": s["lanes"], "qk_multipliers": s["qk_multipliers"],
             "model_latency_us": est.seconds(est.cycles) * 1e6, "model_interval_cycles": est.interval,
             "model_latency_cycles": est.cycles,
-            "model_throughput_images_per_s": est.throughput, "model_throughput_basis": "latency",
+            "model_throughput_images_per_s": est.throughput, "model_throughput_basis": est.throughput_basis,
             "model_overlapped_throughput_images_per_s": est.assumptions.clock_mhz * 1e6 / est.interval,
             "resources": est.resource_estimate(), "resource_breakdown": est.resource_breakdown(),
             "qk_bytes": est.qk_bytes(),
