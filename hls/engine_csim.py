@@ -222,7 +222,9 @@ def nnet_utils_root() -> Path:
 # engine runs, and the driver fails (return 2) unless it consumed every input token and produced
 # exactly N output tokens - what a hardware FIFO protocol would need.
 _STREAM_CALL = """{{
-            hls::stream<{q_t} > q_s("q"), k_s("k"), v_s("v");
+            hls::stream<{q_t} > q_s("q");
+            hls::stream<{k_t} > k_s("k");
+            hls::stream<{v_t} > v_s("v");
             hls::stream<{res_t} > res_s("res");
             for (unsigned n = 0; n < {tokens}u; n++) {{
                 {q_t} qt; {k_t} kt; {v_t} vt;
