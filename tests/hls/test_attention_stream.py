@@ -236,3 +236,36 @@ def test_tables_are_read_at_loop_counters_only():
     assert "#pragma HLS DATAFLOW" in FIRMWARE
     for banned in ("std::", "new ", "malloc", "#include <vector>"):
         assert banned not in FIRMWARE
+
+
+# ---- modelled cycles / resources (vitcod.hls.perf.attention_stream) ------------------------
+
+
+@needs_gxx
+@pytest.mark.parametrize("case", list(CASES))
+def test_stream_model_counts_equal_csim_counters(case, built, libraries):
+    from vitcod.hls.perf.attention_stream import PROCESSES, attention_stream_estimate
+
+    engine = built[case]
+    est = attention_stream_estimate(engine)
+    q, k, v = inputs_for(engine, 40, seed=5)
+    counted = libraries[case][0].run(q, k, v).counters_per_call()
+    for name in ("dense", "sparse", "softmax", "reciprocal", "pv"):
+        assert est.counters[name] == counted[name], name
+    assert est.multiplies == sum(counted[n] for n in ("dense", "sparse", "softmax", "pv"))
+    assert set(est.process_cycles) == set(PROCESSES)
+    assert est.interval == max(est.process_cycles.values()) < est.latency
+    assert est.process_cycles["load"] >= engine.config.tokens and est.tokens_before_first_output == engine.config.tokens
+    assert est.port_problems == [] and set(est.loop_ii.values()) == {1}
+    assert est.resources.dsp > 0 and est.to_dict()["label"] == "modelled"
+
+
+def test_stream_model_sparse_cycles_follow_the_lanes(built):
+    from vitcod.hls.perf.attention_stream import attention_stream_estimate
+
+    pols = demo_polarizations(seed=4)
+    one, five = (attention_stream_estimate(_engine(f"st_l{l}", pols, 8, dense_unroll=1, sparse_lanes=l))
+                 for l in (1, 5))
+    assert five.process_cycles["sparse"] < one.process_cycles["sparse"]
+    assert five.process_cycles["dense"] == one.process_cycles["dense"]
+    assert five.resources.dsp > one.resources.dsp
