@@ -245,8 +245,10 @@ StreamWriteTokens:
 
 // The layer: N tokens of q, k, v in, N tokens out (hls4ml io_stream convention). Every buffer of
 // the DATAFLOW region is declared here with its partitioning, so producer and consumer see the
-// same banks: heads and channels complete (the loader writes a whole token per cycle), the global
-// K rows and the dense scores cyclic by dense_unroll, the sparse scores cyclic by sparse_lanes.
+// same banks: one memory per head (the loader writes a whole token per cycle), the D channels of a
+// row RESHAPED into one wide word (every loop reads or writes whole rows: one access per row, and
+// one memory of N x D*W bits instead of D narrow, mostly empty BRAMs), the global K rows and the
+// dense scores cyclic by dense_unroll, the sparse scores cyclic by sparse_lanes.
 template <class q_T, class k_T, class v_T, class res_T, typename CONFIG_T>
 void attention_stream(hls::stream<q_T> &q, hls::stream<k_T> &k, hls::stream<v_T> &v, hls::stream<res_T> &out) {
     #pragma HLS DATAFLOW
@@ -262,29 +264,29 @@ void attention_stream(hls::stream<q_T> &q, hls::stream<k_T> &k, hls::stream<v_T>
 
     q_E q_dense[CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
     #pragma HLS ARRAY_PARTITION variable=q_dense complete dim=1
-    #pragma HLS ARRAY_PARTITION variable=q_dense complete dim=3
+    #pragma HLS ARRAY_RESHAPE variable=q_dense complete dim=3
     k_E k_global[CONFIG_T::n_heads][CONFIG_T::n_global_max][CONFIG_T::head_dim];
     #pragma HLS ARRAY_PARTITION variable=k_global complete dim=1
     #pragma HLS ARRAY_PARTITION variable=k_global cyclic factor=CONFIG_T::dense_unroll dim=2
-    #pragma HLS ARRAY_PARTITION variable=k_global complete dim=3
+    #pragma HLS ARRAY_RESHAPE variable=k_global complete dim=3
     q_E q_sparse[CONFIG_T::sparse_copies][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
     #pragma HLS ARRAY_PARTITION variable=q_sparse complete dim=1
     #pragma HLS ARRAY_PARTITION variable=q_sparse complete dim=2
-    #pragma HLS ARRAY_PARTITION variable=q_sparse complete dim=4
+    #pragma HLS ARRAY_RESHAPE variable=q_sparse complete dim=4
     k_E k_sparse[CONFIG_T::sparse_copies][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
     #pragma HLS ARRAY_PARTITION variable=k_sparse complete dim=1
     #pragma HLS ARRAY_PARTITION variable=k_sparse complete dim=2
-    #pragma HLS ARRAY_PARTITION variable=k_sparse complete dim=4
+    #pragma HLS ARRAY_RESHAPE variable=k_sparse complete dim=4
     v_E v_buf[CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
     #pragma HLS ARRAY_PARTITION variable=v_buf complete dim=1
-    #pragma HLS ARRAY_PARTITION variable=v_buf complete dim=3
+    #pragma HLS ARRAY_RESHAPE variable=v_buf complete dim=3
     score_t s_dense[CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::n_global_max];
     #pragma HLS ARRAY_PARTITION variable=s_dense cyclic factor=CONFIG_T::dense_unroll dim=3
     score_t s_sparse[CONFIG_T::n_heads][CONFIG_T::sparse_trips_max * CONFIG_T::sparse_lanes];
     #pragma HLS ARRAY_PARTITION variable=s_sparse cyclic factor=CONFIG_T::sparse_lanes dim=2
     res_E out_buf[CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
     #pragma HLS ARRAY_PARTITION variable=out_buf complete dim=1
-    #pragma HLS ARRAY_PARTITION variable=out_buf complete dim=3
+    #pragma HLS ARRAY_RESHAPE variable=out_buf complete dim=3
 
     stream_load<q_T, k_T, v_T, CONFIG_T>(q, k, v, q_dense, k_global, q_sparse, k_sparse, v_buf);
     stream_dense<q_E, k_E, CONFIG_T>(q_dense, k_global, s_dense);

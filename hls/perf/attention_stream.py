@@ -46,7 +46,8 @@ class StreamAttentionEstimate:
     """One io_stream attention layer: counts exact, cycles and resources modelled.
 
     ``process_cycles``: cycles of each DATAFLOW process for one image (all heads);
-    ``process_resources``: its multipliers' DSPs, its memories (ping-pong), control.
+    ``process_resources``: its multipliers' DSPs, its memories (ping-pong, channel rows reshaped
+    into one word as the firmware's ARRAY_RESHAPE asks), control.
     """
 
     name: str
@@ -139,12 +140,13 @@ def attention_stream_estimate(engine: engines.AttentionEngine, a: Assumptions = 
     trips_max = engine.sparse_table.trips_max
     slots = engine.slot_table
     res = {
-        # q_dense, v_buf: H*D memories of N; q/k sparse copies: C*H*D each; k_global: H*D*U banks
-        "load": control(a) + memory(n, t.q.width, a, copies=h_count * d * pipo)
-        + memory(n, t.v.width, a, copies=h_count * d * pipo)
-        + memory(n, t.q.width, a, copies=copies * h_count * d * pipo)
-        + memory(n, t.k.width, a, copies=copies * h_count * d * pipo)
-        + memory(math.ceil(g_max / u), t.k.width, a, copies=h_count * d * u * pipo)
+        # q_dense, v_buf: one memory of N rows x D*W bits per head (channels reshaped into one
+        # word); the sparse q/k copies: C per head; k_global: U banks per head of D*W-bit rows
+        "load": control(a) + memory(n, d * t.q.width, a, copies=h_count * pipo)
+        + memory(n, d * t.v.width, a, copies=h_count * pipo)
+        + memory(n, d * t.q.width, a, copies=copies * h_count * pipo)
+        + memory(n, d * t.k.width, a, copies=copies * h_count * pipo)
+        + memory(math.ceil(g_max / u), d * t.k.width, a, copies=h_count * u * pipo)
         + memory(n, engine_global_bits(engine), a, copies=h_count),  # global_slot ROMs
         "dense": control(a) + multipliers(u * d, qb, kb, t.qk_accum.width, a)
         + memory(h_count * n * dense_trips, t.score.width, a, copies=u * pipo),  # s_dense, cyclic U
@@ -158,7 +160,7 @@ def attention_stream_estimate(engine: engines.AttentionEngine, a: Assumptions = 
         + memory(engine.exp_table.size, t.exp.width, a)
         + memory(n, t.score.width, a) + memory(n, t.sum.width, a) + memory(n, t.inv.width, a)
         + memory(h_count * slots.slots_max, slots.layout.width, a)
-        + memory(n, t.result.width, a, copies=h_count * d * pipo),  # out_buf
+        + memory(n, d * t.result.width, a, copies=h_count * pipo),  # out_buf, rows reshaped
         "write": control(a),
     }
     return StreamAttentionEstimate(
