@@ -269,3 +269,26 @@ def test_stream_model_sparse_cycles_follow_the_lanes(built):
     assert five.process_cycles["sparse"] < one.process_cycles["sparse"]
     assert five.process_cycles["dense"] == one.process_cycles["dense"]
     assert five.resources.dsp > one.resources.dsp
+
+
+@needs_gxx
+def test_stream_header_compiles_with_wall(tmp_path, built):
+    """Generated stream configs + vitcod_attention_stream.h: clean under -Wall -Wextra -Werror
+    (pragmas and loop labels are for the HLS tool; ap_types and nnet_utils are system includes)."""
+    import subprocess
+
+    chosen = [engines.stream_engine(built[n]) for n in ("st_demo", "st_edge")]
+    lines = [f'#include "{e.write_header(tmp_path).name}"' for e in chosen]
+    lines.append("int main() {")
+    for e in chosen:
+        s = e.stream_types()
+        lines += [f"    {{ hls::stream<{s['q']} > q; hls::stream<{s['k']} > k; hls::stream<{s['v']} > v;",
+                  f"      hls::stream<{s['res']} > res; {e.function_call()} }}"]
+    lines += ["    return 0;", "}"]
+    src = tmp_path / "all_stream.cpp"
+    src.write_text("\n".join(lines) + "\n")
+    cmd = ["g++", "-std=c++11", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas", "-Wno-unused-label",
+           "-fsyntax-only", "-isystem", str(ch.ap_types_dir()), "-isystem", str(ch.nnet_utils_root()),
+           "-I", str(FIRMWARE_DIR), "-I", str(tmp_path), str(src)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
