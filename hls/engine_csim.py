@@ -205,14 +205,15 @@ class CsimLibrary:
 
 
 def nnet_utils_root() -> Path:
-    """The folder holding hls4ml's ``nnet_utils/`` (for ``nnet::array``, the io_stream token type).
+    """hls4ml's ``nnet_utils`` folder (its ``nnet_types.h`` has ``nnet::array``, the io_stream token
+    type; in an hls4ml project our headers sit in that folder, so they include it by plain name).
 
     Raises:
         FileNotFoundError: hls4ml is not installed (the stream engines need its nnet_types.h).
     """
     spec = importlib.util.find_spec("hls4ml")
-    root = Path(spec.origin).parent / "templates" / "vivado" if spec and spec.origin else None
-    if root is None or not (root / "nnet_utils" / "nnet_types.h").is_file():
+    root = Path(spec.origin).parent / "templates" / "vivado" / "nnet_utils" if spec and spec.origin else None
+    if root is None or not (root / "nnet_types.h").is_file():
         raise FileNotFoundError("the io_stream C-simulation needs hls4ml's nnet_utils/nnet_types.h "
                                 "(nnet::array); install hls4ml (the flow environment, `make setup`)")
     return root

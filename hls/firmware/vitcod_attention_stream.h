@@ -27,9 +27,13 @@
 // io_parallel engine's, so both implementations round identically; the tests compare both with
 // each other and with the golden model (vitcod.hls.golden).
 
-#include "vitcod_attention.h" // first: ap_fixed.h / ap_int.h, which nnet_types.h uses
+// vitcod_attention.h first: ap_fixed.h / ap_int.h, which nnet_types.h uses. In an hls4ml project
+// this header sits in firmware/nnet_utils/ (vitcod.hls.extension registers it as a source), next
+// to nnet_types.h; the engine C-simulation (vitcod.hls.engine_csim) puts hls4ml's nnet_utils on the
+// include path.
+#include "vitcod_attention.h"
 #include "hls_stream.h"
-#include "nnet_utils/nnet_types.h"
+#include "nnet_types.h"
 
 namespace vitcod {
 
