@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import logging
 import os
 import threading
@@ -37,6 +38,7 @@ import numpy as np
 from ..host import cxx_build
 from ..host.cxx_build import CompileError
 from .engines import FIRMWARE_DIR, AttentionEngine, EmbedEngine, HeadMixEngine
+from .engines.attention_stream import StreamAttentionEngine
 from .fixed_point import FixedType, parse_type, wrap_to_type
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ CXX = cxx_build.default_cxx()
 CXX_FLAGS = ("-O2", "-std=c++11", "-fPIC", "-shared")
 
 __all__ = ["COUNTER_NAMES", "CXX", "CompileError", "CsimLibrary", "CsimResult", "ap_types_dir", "build",
-           "build_cast_library", "build_many", "cache_dir", "compile_library", "run"]
+           "build_cast_library", "build_many", "cache_dir", "compile_library", "nnet_utils_root", "run"]
 
 
 def ap_types_dir() -> Path:
@@ -193,15 +195,65 @@ class CsimLibrary:
         ptrs = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])
         lib = _load(self.path)
         rc = lib.vitcod_run(samples, ptrs, out.ctypes.data, counters.ctypes.data)
+        if rc == 2:
+            raise RuntimeError("io_stream C-simulation: the engine left input tokens unread or did not write "
+                               "exactly one output token per input token")
         if rc != 0:
             raise RuntimeError(f"C-simulation returned {rc}")
         return CsimResult(outputs=wrap_to_type(out, self.output_type),
                           counters={n: int(c) for n, c in zip(COUNTER_NAMES, counters)}, samples=samples)
 
 
+def nnet_utils_root() -> Path:
+    """hls4ml's ``nnet_utils`` folder (its ``nnet_types.h`` has ``nnet::array``, the io_stream token
+    type; in an hls4ml project our headers sit in that folder, so they include it by plain name).
+
+    Raises:
+        FileNotFoundError: hls4ml is not installed (the stream engines need its nnet_types.h).
+    """
+    spec = importlib.util.find_spec("hls4ml")
+    root = Path(spec.origin).parent / "templates" / "vivado" / "nnet_utils" if spec and spec.origin else None
+    if root is None or not (root / "nnet_types.h").is_file():
+        raise FileNotFoundError("the io_stream C-simulation needs hls4ml's nnet_utils/nnet_types.h "
+                                "(nnet::array); install hls4ml (the flow environment, `make setup`)")
+    return root
+
+
+# The io_stream call: the flat per-sample arrays are written token by token into hls::stream's, the
+# engine runs, and the driver fails (return 2) unless it consumed every input token and produced
+# exactly N output tokens - what a hardware FIFO protocol would need.
+_STREAM_CALL = """{{
+            hls::stream<{q_t} > q_s("q");
+            hls::stream<{k_t} > k_s("k");
+            hls::stream<{v_t} > v_s("v");
+            hls::stream<{res_t} > res_s("res");
+            for (unsigned n = 0; n < {tokens}u; n++) {{
+                {q_t} qt; {k_t} kt; {v_t} vt;
+                for (unsigned c = 0; c < {embed}u; c++) {{
+                    qt[c] = q[n * {embed} + c]; kt[c] = k[n * {embed} + c]; vt[c] = v[n * {embed} + c];
+                }}
+                q_s.write(qt); k_s.write(kt); v_s.write(vt);
+            }}
+            {call}
+            if (!q_s.empty() || !k_s.empty() || !v_s.empty() || res_s.size() != {tokens}u) return 2;
+            for (unsigned n = 0; n < {tokens}u; n++) {{
+                {res_t} rt = res_s.read();
+                for (unsigned c = 0; c < {embed}u; c++) res[n * {embed} + c] = rt[c];
+            }}
+        }}"""
+
+
 def _library_for(engine) -> tuple[dict[str, str], str, tuple, tuple, FixedType, int]:
     header = engine.header_filename
-    if isinstance(engine, AttentionEngine):
+    if isinstance(engine, StreamAttentionEngine):
+        t, cfg = engine.types, engine.config
+        size = cfg.tokens * cfg.embed_dim
+        inputs = (("q", t.q.cpp(), size), ("k", t.k.cpp(), size), ("v", t.v.cpp(), size))
+        st = engine.stream_types()
+        call = _STREAM_CALL.format(q_t=st["q"], k_t=st["k"], v_t=st["v"], res_t=st["res"], tokens=cfg.tokens,
+                                   embed=cfg.embed_dim, call=engine.function_call("q_s", "k_s", "v_s", "res_s"))
+        result = (t.result, size)
+    elif isinstance(engine, AttentionEngine):
         t, cfg = engine.types, engine.config
         size = cfg.tokens * cfg.embed_dim
         inputs = (("q", t.q.cpp(), size), ("k", t.k.cpp(), size), ("v", t.v.cpp(), size))
@@ -229,7 +281,8 @@ def _library_for(engine) -> tuple[dict[str, str], str, tuple, tuple, FixedType, 
 def build(engine) -> CsimLibrary:
     """Compile (or fetch from the cache) the C-simulation library of one engine."""
     sources, main, in_types, in_sizes, out_type, out_size = _library_for(engine)
-    path = compile_library(sources, main)
+    extra = ("-I", str(nnet_utils_root())) if isinstance(engine, StreamAttentionEngine) else ()
+    path = compile_library(sources, main, extra)
     return CsimLibrary(path=path, input_types=in_types, input_sizes=in_sizes, output_type=out_type,
                        output_size=out_size)
 

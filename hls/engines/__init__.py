@@ -20,7 +20,8 @@ One module per engine, on a shared base:
 * :mod:`.headmix`: the Q/K encoder/decoder across heads (:class:`HeadMixEngine`);
 * :mod:`.embed`: the CLS token + position embedding (:class:`EmbedEngine`);
 * :mod:`.layernorm`: the octave-indexed 1/sqrt table of hls4ml's LayerNorm (:class:`InvSqrtTable`);
-* :mod:`.attention_tables`: the attention walk tables (slot table, lane-interleaved sparse table).
+* :mod:`.attention_tables`: the attention walk tables (slot table, lane-interleaved sparse table);
+* :mod:`.attention_stream`: the same attention layer for the io_stream engine (:func:`stream_engine`).
 
 Why we write our own engines: hls4ml 1.3.0 cannot convert attention at all (``MultiHeadAttention`` is
 an unsupported layer) and has nothing that exploits a fixed sparse mask; the Q/K head-mix
@@ -47,6 +48,7 @@ from .attention import (
     split_lanes,
 )
 from .attention_config import AttentionEngineConfig, AttentionTypes
+from .attention_stream import StreamAttentionEngine, attention_stream_function_template, stream_engine
 from .base import (
     DEFAULT_DATA_TYPE,
     DEFAULT_RESULT_TYPE,
@@ -83,6 +85,10 @@ __all__ = [
     "split_lanes",
     "attention_config_template",
     "attention_function_template",
+    # the same layer as an io_stream engine (vitcod_attention_stream.h)
+    "StreamAttentionEngine",
+    "stream_engine",
+    "attention_stream_function_template",
     # Q/K encoder/decoder
     "HeadMixEngineConfig",
     "HeadMixEngine",

@@ -7,7 +7,8 @@ violation and raises the II). The performance model takes each loop's II from he
 assuming the pragma's, and the same description checks a generated header: a config whose lanes
 want more accesses of one bank than it has ports is reported (:func:`port_problems`).
 
-The accesses follow the firmware's loops (``hls/firmware/vitcod_attention.h``, ``vitcod_embed.h``);
+The accesses follow the firmware's loops (``hls/firmware/vitcod_attention.h``,
+``vitcod_attention_stream.h``, ``vitcod_embed.h``);
 what varies with a generated layer are its lane counts and banks, read from the engine or from the
 header's ``static const`` constants (:func:`header_constants`).
 """
@@ -64,6 +65,41 @@ def attention_accesses(dense_unroll: int, sparse_lanes: int, sparse_copies: int)
     return out
 
 
+def attention_stream_accesses(heads: int, dense_unroll: int, sparse_lanes: int,
+                              sparse_copies: int) -> list[MemoryAccess]:
+    """The io_stream attention engine's pipelined loops (``hls/firmware/vitcod_attention_stream.h``).
+
+    StreamLoadTokens writes one token per iteration: every (head, channel) bank of the q/k/v
+    buffers once, and reads each head's global_slot ROM once (H ROMs); the gathered k_global row
+    is one write per head bank. The engines and the slot walk read what their io_parallel twins
+    read (per head, from [H][...] buffers whose head dimension is a separate bank), the sparse
+    lanes their own ROM bank (``sparse_rc_lane``), and StreamWriteTokens reads every
+    (head, channel) bank of the output buffer once.
+    """
+    lanes_per_copy = math.ceil(sparse_lanes / max(1, sparse_copies))
+    out = [
+        MemoryAccess("StreamLoadTokens", "global_slot ROMs", 1, heads),
+        MemoryAccess("StreamLoadTokens", "q_dense, q_sparse, k_sparse, v_buf (writes)", 1),
+        MemoryAccess("StreamLoadTokens", "k_global (writes)", 1, heads * dense_unroll),
+        MemoryAccess("StreamDenseCols", "q_dense", 1),
+        MemoryAccess("StreamDenseCols", "k_global", 1, dense_unroll),
+        MemoryAccess("StreamDenseCols", "s_dense (writes)", 1, dense_unroll),
+        MemoryAccess("StreamSparseTrips", "sparse_rc_lane ROMs", 1, sparse_lanes),
+        MemoryAccess("StreamSparseTrips", "q_sparse", lanes_per_copy, sparse_copies),
+        MemoryAccess("StreamSparseTrips", "k_sparse", lanes_per_copy, sparse_copies),
+        MemoryAccess("StreamSparseTrips", "s_sparse (writes)", 1, sparse_lanes),
+        MemoryAccess("StreamSoftmaxRecip", "row_sum_buf, inv_buf", 1),
+        MemoryAccess("StreamWriteTokens", "out_buf", 1),
+    ]
+    for loop in ("StreamSoftmaxMax", "StreamSoftmaxExpSum", "StreamSoftmaxPv"):
+        out += [MemoryAccess(loop, "slots ROM", 1), MemoryAccess(loop, "s_dense", 1, dense_unroll),
+                MemoryAccess(loop, "s_sparse", 1, sparse_lanes), MemoryAccess(loop, "row buffers", 1)]
+    out += [MemoryAccess("StreamSoftmaxExpSum", "exp ROM", 1), MemoryAccess("StreamSoftmaxPv", "exp ROM", 1),
+            MemoryAccess("StreamSoftmaxPv", "inv_buf", 1), MemoryAccess("StreamSoftmaxPv", "v_buf", 1),
+            MemoryAccess("StreamSoftmaxPv", "out_buf (writes)", 1)]
+    return out
+
+
 def embed_accesses(embed_dim: int, pos_banks: int) -> list[MemoryAccess]:
     """EmbedTokens reads pos[n * E + e] for every e in one iteration: ceil(E / banks) per bank."""
     return [MemoryAccess("EmbedTokens", "pos", math.ceil(embed_dim / max(1, pos_banks)), pos_banks)]
@@ -94,6 +130,8 @@ def header_constants(text: str) -> dict[str, int]:
 def header_accesses(text: str) -> list[MemoryAccess]:
     """The accesses a generated attention or embedding header asks for, from its own constants."""
     c = header_constants(text)
+    if "global_index_bits" in c:  # the io_stream variant (vitcod.hls.engines.attention_stream)
+        return attention_stream_accesses(c["n_heads"], c["dense_unroll"], c["sparse_lanes"], c.get("sparse_copies", 1))
     if "sparse_lanes" in c:
         return attention_accesses(c["dense_unroll"], c["sparse_lanes"], c.get("sparse_copies", 1))
     if "pos_banks" in c or "embed_dim" in c:
