@@ -118,7 +118,9 @@ def compile_project(hls_model, trace: bool = True) -> float:
     """
     if trace:
         for layer in hls_model.get_layers():
-            layer.set_attr("trace", True)
+            # io_stream's Clone layers write one trace per copy under the same name, which hls4ml's
+            # reader miscounts; a copy is its input anyway (see _traced_input).
+            layer.set_attr("trace", layer.class_name != "Clone")
         hls_model.config.trace_output = True
     t0 = time.perf_counter()
     hls_model.compile()
@@ -141,7 +143,7 @@ def trace_layers(hls_model, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.nda
         finally:
             del hls_model.compile
     for layer in hls_model.get_layers():
-        layer.set_attr("trace", True)
+        layer.set_attr("trace", layer.class_name != "Clone")
     result = hls_model.trace(x)
     hls_model._vitcod_trace_build = True
     return result
@@ -197,11 +199,12 @@ def evaluate_csim(hls_model, keras_model, x: np.ndarray, y: np.ndarray, *, trace
 
 
 def _traced_input(hls_model, traces: Mapping[str, np.ndarray], name: str) -> np.ndarray:
-    """Trace of the tensor ``name``; io_parallel reshapes are aliases, so look through them."""
+    """Trace of the tensor ``name``; io_parallel reshapes and io_stream's clones and repacks copy their
+    input value for value, so look through them."""
     if name in traces:
         return np.asarray(traces[name])
     producer = next((n for n in hls_model.get_layers() if name in n.outputs), None)
-    if producer is not None and producer.class_name in ("Reshape",) and producer.inputs:
+    if producer is not None and producer.class_name in ("Reshape", "Clone", "Repack") and producer.inputs:
         return _traced_input(hls_model, traces, producer.inputs[0])
     raise KeyError(f"no trace for tensor {name!r} (trace every layer: compile_project(trace=True))")
 
