@@ -68,7 +68,7 @@ finetune: $(STAMP)  ## Masked fine-tuning at SPARSITY -> sparse_<s>/
 report: $(STAMP)  ## Accuracy/MACs/Q-K bytes table and plots -> report/
 	$(PY) -m vitcod report --run-dir $(RUN_DIR)
 
-hls: $(STAMP)  ## Write the Vitis HLS project of build/$(RUN)/$(HLS_STAGE) (hls4ml + our engines)
+hls: $(STAMP)  ## Write the Vitis HLS project of build/$(RUN)/$(HLS_STAGE) (hls4ml + our engines); IO_TYPE=io_stream for the stream design
 	$(PY) -m vitcod hls --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART) --io-type $(IO_TYPE)
 
 csim: $(STAMP)  ## g++ C-simulation of the HLS project on the test split -> build/$(RUN)/hls/csim_report.json

@@ -110,3 +110,30 @@ def test_streaming_engine_flag_needs_its_header(tiny_run, digits, tmp_path):
         hls_model = convert(tiny_run, tmp_path / "prj", io_type="io_stream", data=digits,
                             layer_overrides={"block0_attention": {"StreamingEngine": True}})
         write_project(hls_model)
+
+
+STREAM_LOOPS = {
+    "vitcod_layernorm_stream.h": ("LayerNormStreamTokens",),
+    "vitcod_embed_stream.h": ("EmbedStreamTokens",),
+    "vitcod_headmix_stream.h": ("HeadMixStreamTokens",),
+    "vitcod_attention_buffered.h": ("BufferedRead", "BufferedWrite"),
+}
+
+
+@pytest.mark.parametrize("header", sorted(STREAM_LOOPS))
+def test_stream_kernels_are_pipelined_without_carried_reads(header):
+    """Issue #16's rules for the new kernels: every per-token loop pipelined, fixed bounds, no memory read
+    at an address carried from the previous iteration, no dynamic memory or STL."""
+    from test_synthesis_readiness import _loop_body, carried_reads
+
+    from vitcod.hls.engines import FIRMWARE_DIR
+
+    source = (FIRMWARE_DIR / header).read_text()
+    for label in STREAM_LOOPS[header]:
+        assert carried_reads(source, label) == [], label
+        _, body = _loop_body(source, label)
+        assert "#pragma HLS PIPELINE" in body, label
+        loop = source[source.index(f"{label}:"):source.index(f"{label}:") + 200]
+        assert "CONFIG_T::" in loop.split("{")[0] or "< n;" in loop.split("{")[0], f"{label}: bound not constant"
+    for banned in ("new ", "malloc", "std::vector", "#include <"):
+        assert banned not in source, f"{header}: {banned!r}"
