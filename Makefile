@@ -16,6 +16,7 @@ PYTEST_ARGS ?=
 SPARSITY    ?= 0.9
 STAGE       ?= dense
 HLS_STAGE   ?= sparse_0.90
+IO_TYPE     ?= io_parallel
 HOST        ?=
 BOARD_USER  ?= xilinx
 PART_pynq-z2 := xc7z020clg400-1
@@ -67,11 +68,11 @@ finetune: $(STAMP)  ## Masked fine-tuning at SPARSITY -> sparse_<s>/
 report: $(STAMP)  ## Accuracy/MACs/Q-K bytes table and plots -> report/
 	$(PY) -m vitcod report --run-dir $(RUN_DIR)
 
-hls: $(STAMP)  ## Write the Vitis HLS project of build/$(RUN)/$(HLS_STAGE) (hls4ml + our engines)
-	$(PY) -m vitcod hls --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART)
+hls: $(STAMP)  ## Write the Vitis HLS project of build/$(RUN)/$(HLS_STAGE) (hls4ml + our engines); IO_TYPE=io_stream for the stream design
+	$(PY) -m vitcod hls --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART) --io-type $(IO_TYPE)
 
 csim: $(STAMP)  ## g++ C-simulation of the HLS project on the test split -> build/$(RUN)/hls/csim_report.json
-	$(PY) -m vitcod csim --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART)
+	$(PY) -m vitcod csim --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART) --io-type $(IO_TYPE)
 
 # The tool check runs first so that, without Vitis HLS / Vivado, nothing else runs.
 bitstream: $(STAMP)  ## hls -> IP -> block design -> bitstream for BOARD (needs vitis_hls + vivado 2024.1)

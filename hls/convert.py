@@ -5,10 +5,11 @@ Where this fits in the flow::
     build/<run>/<stage>/{model.h5, config.json, masks.npz}      (vitcod.model.run_layout)
       -> convert()                 (this module)
            1. load the model and its ViTConfig, find the mask artifact
-           2. reject unsupported or inconsistent configurations (io_stream, backend, mask artifact vs
+           2. reject unsupported or inconsistent configurations (io_type, backend, mask artifact vs
               model shape, heads, masks the model was not fine-tuned with)     - ConversionError
            3. profile the Keras model on the training set (hls/profiling.py), derive and check
-              every layer's precision (hls/precision.py)                       - PrecisionOverflowError
+              every layer's precision (hls/precision.py); io_stream: Resource strategy and a
+              ReuseFactor per layer from the plan (hls/plan.py)                - PrecisionOverflowError
            4. hls4ml.converters.convert_from_keras_model with our extension (hls/extension.py)
               registered; our layers build and validate their engines (hls/engines.py) here, so a
               score type that cannot hold q.k is rejected too - all before any code is written
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 SUPPORTED_BACKENDS = ("Vitis", "Vivado")
+IO_TYPES = ("io_parallel", "io_stream")
 
 
 # =============================================================================================
@@ -106,12 +108,10 @@ def validate_target(model, backend: str, io_type: str) -> None:
         raise UnsupportedConfigurationError(
             f"backend {backend!r}: expected one of {SUPPORTED_BACKENDS} (the extension registers its templates "
             "and engine headers with these)")
-    if io_type == "io_stream":
+    if io_type not in IO_TYPES:
         raise UnsupportedConfigurationError(
-            "io_type 'io_stream' is not supported: hls4ml 1.3.0 has no stream implementation of "
-            "LayerNormalization (its C++ does not compile) and the ViTCoD engines are io_parallel; use io_parallel")
-    if io_type != "io_parallel":
-        raise UnsupportedConfigurationError(f"io_type {io_type!r}: expected 'io_parallel'")
+            f"io_type {io_type!r}: expected one of {IO_TYPES} (io_stream: hls4ml's stream layers plus our "
+            "stream kernels for LayerNorm, the embedding, the Q/K encoder/decoder and the attention)")
     unsupported = sorted({type(layer).__name__ for layer in model.layers} - set(SUPPORTED_KERAS_LAYERS))
     if unsupported:
         raise UnsupportedConfigurationError(f"layer type(s) {unsupported} are not supported; "
@@ -182,6 +182,7 @@ class Conversion:
     backend: str
     io_type: str
     profile_samples: int
+    reuse_plan: dict | None = None
 
     def precision_report(self) -> list[dict]:
         return self.plan.report
@@ -191,14 +192,15 @@ def convert(run_dir_or_model_dir, out_dir, backend: str = "Vitis", io_type: str 
             part: str = "xc7z020clg400-1", clock: float = 10, masks=None, *,
             stage: str = run_layout.DEFAULT_HLS_STAGE, data=None, profile_samples: int | None = None,
             policy: PrecisionPolicy = PrecisionPolicy(), layer_overrides: Mapping[str, Mapping] | None = None,
-            trace: bool = False, project_name: str = "myproject"):
+            trace: bool = False, project_name: str = "myproject", reuse_plan: Mapping[str, int] | None = None):
     """Convert a trained ViTCoD model into an hls4ml ModelGraph (not written, not compiled).
 
     Args:
         run_dir_or_model_dir: ``build/<run>`` (then ``stage`` is used) or a model folder.
         out_dir: the hls4ml project folder (only written by :func:`write_project` / compile).
         backend: 'Vitis' or 'Vivado'.
-        io_type: only 'io_parallel' (io_stream is rejected, see :func:`validate_configuration`).
+        io_type: 'io_parallel' (whole tensors between layers) or 'io_stream' (one token per FIFO element;
+            same precisions, same arithmetic).
         part, clock: FPGA part and clock period (ns).
         masks: None = ``<model folder>/masks.npz`` if present; a path / MaskArtifact; False = none.
         stage: stage folder inside a run directory.
@@ -207,6 +209,7 @@ def convert(run_dir_or_model_dir, out_dir, backend: str = "Vitis", io_type: str 
         policy: precision policy (:class:`PrecisionPolicy`).
         layer_overrides: hls4ml layer-config entries per layer name, checked like the derived ones.
         trace: enable hls4ml tracing of every layer (for per-layer comparisons).
+        reuse_plan: io_stream only: ``{layer: ReuseFactor}`` on top of :func:`vitcod.hls.plan.default_plan`.
 
     Returns:
         The hls4ml ModelGraph; ``hls_model.vitcod`` is a :class:`Conversion` with the profile and the
@@ -225,14 +228,15 @@ def convert(run_dir_or_model_dir, out_dir, backend: str = "Vitis", io_type: str 
     x = data.x_train if profile_samples is None else data.x_train[:profile_samples]
     return convert_keras_model(source.model, out_dir, x, backend=backend, io_type=io_type, part=part, clock=clock,
                                masks_path=source.masks_path, policy=policy, layer_overrides=layer_overrides,
-                               trace=trace, project_name=project_name, source=source)
+                               trace=trace, project_name=project_name, source=source, reuse_plan=reuse_plan)
 
 
 def convert_keras_model(model, out_dir, x_profile: np.ndarray, *, backend: str = "Vitis",
                         io_type: str = "io_parallel", part: str = "xc7z020clg400-1", clock: float = 10,
                         masks_path: Path | None = None, policy: PrecisionPolicy = PrecisionPolicy(),
                         layer_overrides: Mapping[str, Mapping] | None = None, trace: bool = False,
-                        project_name: str = "myproject", source: Source | None = None):
+                        project_name: str = "myproject", source: Source | None = None,
+                        reuse_plan: Mapping[str, int] | None = None):
     """The conversion core for any Keras model made of supported layers (used by :func:`convert`).
 
     Profiles ``model`` on ``x_profile``, derives and checks the precisions, and converts with hls4ml;
@@ -244,7 +248,8 @@ def convert_keras_model(model, out_dir, x_profile: np.ndarray, *, backend: str =
 
     validate_target(model, backend, io_type)
     profile = profile_activations(model, x_profile)
-    plan = build_precision_config(model, profile, backend, policy, layer_overrides)
+    plan = build_precision_config(model, profile, backend, policy, layer_overrides, io_type=io_type,
+                                  reuse_plan=reuse_plan)
     hc = plan.hls_config
     if masks_path is not None:
         from ..model.vit import attention_layers
@@ -260,7 +265,9 @@ def convert_keras_model(model, out_dir, x_profile: np.ndarray, *, backend: str =
         model, hls_config=hc, output_dir=str(Path(out_dir)), project_name=project_name, backend=backend,
         io_type=io_type, part=part, clock_period=clock)
     hls_model.vitcod = Conversion(source=source, plan=plan, profile=profile, backend=backend, io_type=io_type,
-                                  profile_samples=len(x_profile))
+                                  profile_samples=len(x_profile),
+                                  reuse_plan={k: v.get("ReuseFactor") for k, v in hc["LayerName"].items()}
+                                  if io_type == "io_stream" else None)
     return hls_model
 
 

@@ -46,6 +46,7 @@ import numpy as np
 from ..model.layers import decode_mask
 from ..model.polarize import HeadPolarization, polarize_head
 from . import engines
+from . import extension_stream as stream
 from .fixed_point import FixedType, from_float, parse_type, to_float
 
 log = logging.getLogger(__name__)
@@ -333,6 +334,7 @@ def _make_ir_classes():
             A.ConfigurableAttribute("global_threshold", value_type=None, default=DEFAULT_GLOBAL_THRESHOLD),
             A.ConfigurableAttribute("mask_artifact", value_type=str, default=""),
             A.ConfigurableAttribute("mask_layer", default=-1),
+            A.ConfigurableAttribute("streaming_engine", value_type=bool, default=stream.STREAMING_ENGINE_DEFAULT),
         ]
 
         def initialize(self):
@@ -511,13 +513,20 @@ def _make_templates(ir_classes):
         def format(self, node):
             engine = attention_engine(node)
             # ROMs (global tokens, keep bits, CSR, exp table) + the config struct, both from engines.py.
-            return engine.cpp_tables() + engine.cpp_config()
+            code = engine.cpp_tables() + engine.cpp_config()
+            return code + stream.attention_stream_config(node, engine) if stream.is_stream(node) else code
 
     class AttentionFunctionTemplate(FunctionCallTemplate):
         def __init__(self):
-            super().__init__(attention_cls, include_header=["nnet_utils/vitcod_attention.h"])
+            super().__init__(attention_cls, include_header=["nnet_utils/vitcod_attention.h",
+                                                            "nnet_utils/vitcod_attention_buffered.h"])
 
         def format(self, node):
+            if stream.is_stream(node):
+                if stream.uses_streaming_engine(node):
+                    node.set_attr("include_header", list(self.include_header) +
+                                  ["nnet_utils/vitcod_attention_stream.h"])
+                return stream.attention_stream_call(node, attention_engine(node))
             q, k, v = (node.get_input_variable(name).name for name in node.inputs)
             return attention_engine(node).function_call(q, k, v, node.get_output_variable().name)
 
@@ -530,9 +539,12 @@ def _make_templates(ir_classes):
 
     class HeadMixFunctionTemplate(FunctionCallTemplate):
         def __init__(self):
-            super().__init__(headmix_cls, include_header=["nnet_utils/vitcod_headmix.h"])
+            super().__init__(headmix_cls, include_header=["nnet_utils/vitcod_headmix.h",
+                                                          "nnet_utils/vitcod_headmix_stream.h"])
 
         def format(self, node):
+            if stream.is_stream(node):
+                return stream.headmix_stream_call(node, headmix_engine(node))
             return headmix_engine(node).function_call(
                 node.get_input_variable().name, node.get_output_variable().name,
                 weights=node.get_weights("weight").name, biases=node.get_weights("bias").name)
@@ -546,9 +558,12 @@ def _make_templates(ir_classes):
 
     class EmbedFunctionTemplate(FunctionCallTemplate):
         def __init__(self):
-            super().__init__(embed_cls, include_header=["nnet_utils/vitcod_embed.h"])
+            super().__init__(embed_cls, include_header=["nnet_utils/vitcod_embed.h",
+                                                        "nnet_utils/vitcod_embed_stream.h"])
 
         def format(self, node):
+            if stream.is_stream(node):
+                return stream.embed_stream_call(node, embed_engine(node))
             return embed_engine(node).function_call(
                 node.get_input_variable().name, node.get_output_variable().name,
                 cls=node.get_weights("cls").name, pos=node.get_weights("pos").name)
@@ -576,11 +591,14 @@ def _make_templates(ir_classes):
 
         def __init__(self):
             super().__init__(LayerNormalization, include_header=["nnet_utils/nnet_layernorm.h",
-                                                                 "nnet_utils/vitcod_layernorm.h"])
+                                                                 "nnet_utils/vitcod_layernorm.h",
+                                                                 "nnet_utils/vitcod_layernorm_stream.h"])
             self.name = "vitcod_layernorm_function_template"
 
         def format(self, node):
             p = self._default_function_params(node)
+            if stream.is_stream(node):  # hls4ml 1.3.0 has no stream LayerNorm: ours, same per-token kernel
+                return stream.layernorm_stream_call(node, p)
             return (f"vitcod::layernormalize<{p['input_t']}, {p['output_t']}, {p['config']}_invsqrt>("
                     f"{p['input']}, {p['output']}, {node.get_weights('scale').name}, "
                     f"{node.get_weights('bias').name}, {node.name}_invsqrt::table);")
@@ -649,7 +667,7 @@ def register(backends: Sequence[str] = BACKENDS) -> None:
                 backend.register_template(template_cls)
             elif type(current).__qualname__ != template_cls.__qualname__:
                 raise RuntimeError(f"hls4ml template {name} is already registered by someone else")
-        for header in SOURCES:
+        for header in SOURCES + stream.available_sources():
             backend.register_source(engines.FIRMWARE_DIR / header)
     log.debug("vitcod hls4ml extension registered for %s", ", ".join(backends))
 
@@ -667,6 +685,7 @@ def is_registered(backends: Sequence[str] = BACKENDS) -> bool:
         backend = hls4ml.backends.get_backend(backend_name)
         if any(f"{backend.name.lower()}:{t().get_name()}" not in optimizer_map for t in templates):
             return False
-        if not all(f"nnet_utils/{h}" in {k.replace('\\', '/') for k in backend.get_custom_source()} for h in SOURCES):
+        registered = {k.replace('\\', '/') for k in backend.get_custom_source()}
+        if not all(f"nnet_utils/{h}" in registered for h in SOURCES + stream.available_sources()):
             return False
     return True

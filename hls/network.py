@@ -1,6 +1,8 @@
 """The hand-over from the HLS stage to overlay/ and host/: ``network.json``.
 
-It names the hls4ml io_parallel function (``void myproject(input_t in[N_IN], result_t out[N_OUT])``),
+It names the hls4ml network function (io_parallel: ``void myproject(input_t in[N_IN], result_t out[N_OUT])``;
+io_stream: ``void myproject(hls::stream<input_t> &in, hls::stream<result_t> &out)`` with
+``"io_type": "io_stream"`` and each tensor's ``"element_size"``, the values of one stream element),
 its header, sources and include directories, the input/output fixed-point types and shapes, the
 content identifier (a 64-bit hash of the quantized weights, the masks and the precision
 configuration, :func:`vitcod.host.contract.content_identifier`) and the model identifier (that
@@ -100,6 +102,18 @@ def content_not_paths(value):
     return value
 
 
+def _tensor_meta(shape: list[int], type_: str, element: int | None) -> TensorMeta:
+    """The contract's TensorMeta; the stream element size only where the contract knows it."""
+    if element is not None and "element" in getattr(TensorMeta, "__dataclass_fields__", {}):
+        return TensorMeta(tuple(shape), ApType.parse(type_), element)
+    return TensorMeta(tuple(shape), ApType.parse(type_))
+
+
+def stream_contract_available() -> bool:
+    """True once vitcod.host.contract reads ``io_type`` / ``element_size`` (the io_stream schema)."""
+    return "element" in getattr(TensorMeta, "__dataclass_fields__", {})
+
+
 def write_network_description(hls_model, keras_model, masks: np.ndarray | None,
                               path: str | Path | None = None) -> Path:
     """Write ``network.json`` for a written (and compiled) hls4ml project; returns its path.
@@ -121,8 +135,11 @@ def write_network_description(hls_model, keras_model, masks: np.ndarray | None,
                                     precision)
     in_shape, out_shape = [int(d) for d in inputs[0].shape], [int(d) for d in outputs[0].shape]
     in_type, out_type = _precision(inputs[0]), _precision(outputs[0])
-    model_id = model_identifier(content_id, TensorMeta(tuple(in_shape), ApType.parse(in_type)),
-                                TensorMeta(tuple(out_shape), ApType.parse(out_type)))
+    # io_stream: one stream element per pixel (input) / hls4ml's output array (all of the output).
+    stream = hls_model.config.get_config_value("IOType") == "io_stream"
+    in_element, out_element = (in_shape[-1], out_shape[-1]) if stream else (None, None)
+    model_id = model_identifier(content_id, _tensor_meta(in_shape, in_type, in_element),
+                                _tensor_meta(out_shape, out_type, out_element))
     path = Path(path) if path is not None else project / NETWORK_FILE
 
     def rel(p: Path) -> str:  # relative to network.json, so the project folder can move
@@ -142,7 +159,12 @@ def write_network_description(hls_model, keras_model, masks: np.ndarray | None,
         "model_id": model_id,
         "weights_dir": rel(firmware / "weights"),
     }
+    if stream:  # absent io_type means io_parallel (the contract's default)
+        description["io_type"] = "io_stream"
+        description["input"]["element_size"] = in_element
+        description["output"]["element_size"] = out_element
     atomic_write(firmware / SUPPORT_FILE, SUPPORT_SOURCE)
-    NetworkDescription.from_dict(description, path.parent, where=str(path))  # validate before writing
+    if stream_contract_available() or not stream:
+        NetworkDescription.from_dict(description, path.parent, where=str(path))  # validate before writing
     atomic_write(path, json.dumps(description, indent=2) + "\n")
     return path

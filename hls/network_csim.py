@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 def run_csim(run_dir, stage: str = run_layout.DEFAULT_HLS_STAGE, out_dir=None, *, backend: str = "Vitis",
              part: str = "xc7z020clg400-1", clock: float = 10, trace_samples: int = 32,
-             policy: PrecisionPolicy = PrecisionPolicy(), layer_overrides=None, data=None) -> dict:
+             policy: PrecisionPolicy = PrecisionPolicy(), layer_overrides=None, data=None,
+             io_type: str = "io_parallel") -> dict:
     """Convert, write, compile and C-simulate one stage of a run; write the JSON report.
 
     Args:
@@ -53,6 +54,7 @@ def run_csim(run_dir, stage: str = run_layout.DEFAULT_HLS_STAGE, out_dir=None, *
         trace_samples: test images traced layer by layer (0 = skip the per-layer comparison).
         policy, layer_overrides: see :func:`vitcod.hls.precision.build_precision_config`.
         data: dataset (default: the digits; profiled on its training split, evaluated on its test split).
+        io_type: 'io_parallel' or 'io_stream' (the same precisions and arithmetic, see hls/convert.py).
 
     Returns:
         The report dict (also written as JSON).
@@ -68,7 +70,7 @@ def run_csim(run_dir, stage: str = run_layout.DEFAULT_HLS_STAGE, out_dir=None, *
 
     t0 = time.perf_counter()
     hls_model = convert(run_dir, out_dir, backend=backend, part=part, clock=clock, stage=stage, data=data,
-                        policy=policy, layer_overrides=layer_overrides)
+                        policy=policy, layer_overrides=layer_overrides, io_type=io_type)
     convert_seconds = time.perf_counter() - t0
     conv = hls_model.vitcod
     write_project(hls_model)
@@ -87,6 +89,7 @@ def run_csim(run_dir, stage: str = run_layout.DEFAULT_HLS_STAGE, out_dir=None, *
         "network_json": str(network_json),
         "backend": backend,
         "io_type": conv.io_type,
+        "reuse_plan": conv.reuse_plan,
         "part": part,
         "clock_period_ns": clock,
         "dataset": data.summary(),
@@ -115,7 +118,9 @@ def compile_project(hls_model, trace: bool = True) -> float:
     """
     if trace:
         for layer in hls_model.get_layers():
-            layer.set_attr("trace", True)
+            # io_stream's Clone layers write one trace per copy under the same name, which hls4ml's
+            # reader miscounts; a copy is its input anyway (see _traced_input).
+            layer.set_attr("trace", layer.class_name != "Clone")
         hls_model.config.trace_output = True
     t0 = time.perf_counter()
     hls_model.compile()
@@ -138,7 +143,7 @@ def trace_layers(hls_model, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.nda
         finally:
             del hls_model.compile
     for layer in hls_model.get_layers():
-        layer.set_attr("trace", True)
+        layer.set_attr("trace", layer.class_name != "Clone")
     result = hls_model.trace(x)
     hls_model._vitcod_trace_build = True
     return result
@@ -194,11 +199,12 @@ def evaluate_csim(hls_model, keras_model, x: np.ndarray, y: np.ndarray, *, trace
 
 
 def _traced_input(hls_model, traces: Mapping[str, np.ndarray], name: str) -> np.ndarray:
-    """Trace of the tensor ``name``; io_parallel reshapes are aliases, so look through them."""
+    """Trace of the tensor ``name``; io_parallel reshapes and io_stream's clones and repacks copy their
+    input value for value, so look through them."""
     if name in traces:
         return np.asarray(traces[name])
     producer = next((n for n in hls_model.get_layers() if name in n.outputs), None)
-    if producer is not None and producer.class_name in ("Reshape",) and producer.inputs:
+    if producer is not None and producer.class_name in ("Reshape", "Clone", "Repack") and producer.inputs:
         return _traced_input(hls_model, traces, producer.inputs[0])
     raise KeyError(f"no trace for tensor {name!r} (trace every layer: compile_project(trace=True))")
 
@@ -344,3 +350,47 @@ def single_attention_csim(out_dir, tokens: int = 197, heads: int = 3, head_dim: 
         "convert_seconds": convert_seconds, "compile_seconds": compile_seconds, "csim_seconds": csim_seconds,
         "project_dir": str(out_dir),
     }
+
+
+def compare_io_types(run_dir, out_root, stage: str = run_layout.DEFAULT_HLS_STAGE, *, data=None,
+                     backend: str = "Vitis", samples: int | None = None) -> dict:
+    """The io_stream and the io_parallel design of one stage on the same images: identical outputs?
+
+    Converts the stage both ways into ``<out_root>/io_parallel`` and ``<out_root>/io_stream``, compiles
+    both C-simulations (no tracing) and runs the test split (its first ``samples`` images) through
+    both. Outputs are exact values of the output type, so equal doubles are equal raws.
+
+    Returns:
+        ``{"identical": bool, "images": n, "images_differing": m, "top1_agreement": a,
+        "max_abs_difference": d, "<io_type>": {"compile_seconds", "csim_seconds"}}``.
+    """
+    from ..model.data import load_dataset
+
+    data = data if data is not None else load_dataset("digits")
+    x = np.ascontiguousarray(data.x_test if samples is None else data.x_test[:samples], dtype=np.float64)
+    out: dict = {"run_dir": str(run_dir), "stage": stage, "images": int(len(x))}
+    y = {}
+    for io_type in ("io_parallel", "io_stream"):
+        hls_model = convert(run_dir, Path(out_root) / io_type, backend=backend, stage=stage, data=data,
+                            io_type=io_type)
+        write_project(hls_model)
+        compile_seconds = compile_project(hls_model, trace=False)
+        t0 = time.perf_counter()
+        y[io_type] = np.asarray(hls_model.predict(x)).reshape(len(x), -1)
+        out[io_type] = {"compile_seconds": compile_seconds, "csim_seconds": time.perf_counter() - t0}
+    a, b = y["io_parallel"], y["io_stream"]
+    out.update(identical=bool(np.array_equal(a, b)), images_differing=int(np.count_nonzero((a != b).any(axis=1))),
+               top1_agreement=float(np.mean(a.argmax(axis=1) == b.argmax(axis=1))),
+               max_abs_difference=float(np.abs(a - b).max()))
+    return out
+
+
+if __name__ == "__main__":  # python -m vitcod.hls.network_csim RUN_DIR OUT_ROOT [STAGE]
+    import json
+    import sys
+
+    logging.basicConfig(level=logging.INFO)
+    if len(sys.argv) not in (3, 4):
+        raise SystemExit("usage: python -m vitcod.hls.network_csim RUN_DIR OUT_ROOT [STAGE]  "
+                         "(io_stream vs io_parallel C-simulation on the test split)")
+    print(json.dumps(compare_io_types(sys.argv[1], sys.argv[2], *sys.argv[3:]), indent=2))

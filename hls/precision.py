@@ -204,12 +204,18 @@ class PrecisionPlan:
 
 def build_precision_config(model, profile: Mapping[str, ActivationRange], backend: str = "Vitis",
                            policy: PrecisionPolicy = PrecisionPolicy(),
-                           layer_overrides: Mapping[str, Mapping] | None = None) -> PrecisionPlan:
+                           layer_overrides: Mapping[str, Mapping] | None = None, *, io_type: str = "io_parallel",
+                           reuse_plan: Mapping[str, int] | None = None) -> PrecisionPlan:
     """Derive every layer's precision from ``profile``, apply ``layer_overrides``, check all of it.
 
     ``layer_overrides`` maps a layer name to hls4ml layer-config entries, e.g.
     ``{'block0_q': {'Precision': {'result': 'ap_fixed<8,1>'}}, 'block0_attention': {'DenseUnroll': 2}}``;
     they are applied on top of the derived config (and checked like it).
+
+    ``io_type='io_stream'`` adds the parallelism of the stream design (:func:`stream_parallelism`):
+    Strategy Resource on every Conv/Dense layer and every layer's ReuseFactor from ``reuse_plan``
+    (default :func:`vitcod.hls.plan.default_plan`). The precisions are the same for both io types, so
+    the two designs compute the same arithmetic.
 
     Raises:
         PrecisionOverflowError: a type cannot hold the profiled range (``policy.on_overflow='error'``).
@@ -319,6 +325,8 @@ def build_precision_config(model, profile: Mapping[str, ActivationRange], backen
             elif key not in ("Precision",):
                 names[name][key] = value
 
+    if io_type == "io_stream":
+        stream_parallelism(model, names, reuse_plan, overrides)
     if overflows:
         lines = [f"  {row['layer']} ({row['kind']}) {row['what']}: {row['type']} cannot hold "
                  + (f"[{row['min']:.6g}, {row['max']:.6g}]" if row["min"] is not None else row.get("note", ""))
@@ -327,6 +335,35 @@ def build_precision_config(model, profile: Mapping[str, ActivationRange], backen
             "configured precisions overflow on the profiling set (nothing was written):\n" + "\n".join(lines)
             + "\nwiden these types, or use PrecisionPolicy(on_overflow='widen')", overflows)
     return PrecisionPlan(hls_config=hc, report=report, widened=widened)
+
+
+def stream_parallelism(model, names: dict, reuse_plan: Mapping[str, int] | None = None,
+                       overrides: Mapping[str, Mapping] | None = None) -> None:
+    """Strategy and ReuseFactor of every layer of the io_stream design, from ``reuse_plan``.
+
+    Conv/Dense layers get hls4ml's Resource strategy (one dense kernel reused ``ReuseFactor`` times per
+    pixel/token, the strategy hls4ml's stream convolutions are written for); every layer's
+    ``ReuseFactor`` comes from the plan (missing layers: the default plan's value). A user override of
+    ``ReuseFactor`` or ``Strategy`` (``layer_overrides``) has already been applied and wins.
+    """
+    from .plan import check_plan, default_plan, matrix_shape
+
+    plan = default_plan(model)
+    plan.update(reuse_plan or {})
+    check_plan(model, plan)
+    for layer in model.layers:
+        cfg = names.get(layer.name)
+        if cfg is None:
+            continue
+        user = (overrides or {}).get(layer.name, {})
+        if "ReuseFactor" not in user:
+            cfg["ReuseFactor"] = plan[layer.name]
+        if matrix_shape(layer) is not None:
+            if "Strategy" not in user:
+                cfg["Strategy"] = "Resource"
+            linear = names.get(f"{layer.name}_linear")
+            if linear is not None:
+                linear["ReuseFactor"] = cfg["ReuseFactor"]
 
 
 def _softmax_precision(classes: int, policy: PrecisionPolicy, cfg: dict) -> None:

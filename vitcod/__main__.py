@@ -210,7 +210,7 @@ def cmd_hls(args) -> None:
 
     out = args.out or run_layout.hls_project_dir(args.run_dir, args.stage)
     hls_model = convert(args.run_dir, out, backend=args.backend, part=args.part,
-                        clock=args.clock, stage=args.stage)
+                        clock=args.clock, stage=args.stage, io_type=args.io_type)
     print(write_project(hls_model))
 
 
@@ -219,7 +219,7 @@ def cmd_csim(args) -> dict:
     from vitcod.hls.network_csim import run_csim
 
     report_ = run_csim(args.run_dir, stage=args.stage, backend=args.backend, part=args.part,
-                       clock=args.clock)
+                       clock=args.clock, io_type=args.io_type)
     print(f"QKeras accuracy {100 * report_['keras_accuracy']:.2f}%  |  C-simulation accuracy "
           f"{100 * report_['csim_accuracy']:.2f}%  |  top-1 agreement "
           f"{100 * report_['top1_agreement']:.2f}%  |  compile {report_['compile_seconds']:.0f} s")
@@ -333,6 +333,8 @@ def build_parser() -> check.Parser:
         p.add_argument("--backend", default="Vitis", choices=["Vitis", "Vivado"])
         p.add_argument("--part", type=check.non_empty, default="xc7z020clg400-1", help="FPGA part (default PYNQ-Z2)")
         p.add_argument("--clock", type=check.positive_float, default=10.0, help="clock period in ns")
+        p.add_argument("--io-type", default="io_parallel", choices=["io_parallel", "io_stream"],
+                       help="hls4ml io_type: io_parallel (default) or io_stream (one token per FIFO element)")
 
     training(stage("train", cmd_train, "train the quantized dense ViT"))
     p = stage("evaluate", cmd_evaluate, "evaluate a trained stage on the test split")

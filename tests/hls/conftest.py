@@ -40,3 +40,29 @@ def tiny_run(tmp_path_factory, digits, tiny_config):
     save_model(model, tiny_config, folder)
     save_mask_artifact(folder / MASKS_FILE, masks, 0.5)
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_io_designs(tiny_run, digits, tmp_path_factory):
+    """The tiny trained run converted both ways (io_parallel, io_stream), written, compiled (no trace
+    hooks) and run on the whole digits test split: ``{io_type: {"hls_model", "out", "y",
+    "compile_seconds", "csim_seconds"}}``."""
+    import time
+
+    import numpy as np
+
+    from vitcod.hls.convert import convert, write_project
+    from vitcod.hls.network_csim import compile_project
+
+    x = np.ascontiguousarray(digits.x_test, dtype=np.float64)
+    designs = {}
+    for io_type in ("io_parallel", "io_stream"):
+        out = tmp_path_factory.mktemp(f"tiny_{io_type}") / "prj"
+        hls_model = convert(tiny_run, out, io_type=io_type, data=digits)
+        write_project(hls_model)
+        compile_seconds = compile_project(hls_model, trace=False)
+        t0 = time.perf_counter()
+        y = np.asarray(hls_model.predict(x)).reshape(len(x), -1)
+        designs[io_type] = {"hls_model": hls_model, "out": out, "y": y, "compile_seconds": compile_seconds,
+                            "csim_seconds": time.perf_counter() - t0}
+    return designs

@@ -1,0 +1,102 @@
+"""io_stream code of our hls4ml extension layers (the io_parallel code is in hls/extension.py).
+
+In an io_stream network every tensor is an ``hls::stream<nnet::array<T, C>>`` with one element per
+token (C = channels). hls4ml 1.3.0 has stream kernels for the projections, Add, ReLU, the patch
+embedding, Cropping1D (the CLS selection), Flatten and the head; for the rest the extension's
+templates call our stream kernels, each the io_parallel kernel's per-token arithmetic around a
+stream read and write (bit-exact with it by construction):
+
+    LayerNormalization  vitcod::layernormalize_stream   firmware/vitcod_layernorm_stream.h
+    VitcodEmbed         vitcod::cls_pos_embed_stream    firmware/vitcod_embed_stream.h
+    VitcodHeadMix       vitcod::head_mix_stream         firmware/vitcod_headmix_stream.h
+    VitcodAttention     vitcod::attention_stream_buffered (default)   firmware/vitcod_attention_buffered.h
+                        vitcod::attention_stream  (``StreamingEngine: True`` in the layer config, or
+                        :data:`STREAMING_ENGINE_DEFAULT`)           firmware/vitcod_attention_stream.h
+
+Both attention calls take the four streams and one config struct: the engine's generated config plus
+``sparse_rc_table()`` (the sparse engine's lane table, which the io_parallel call passes as an
+argument), emitted by :func:`attention_stream_config`.
+"""
+
+from __future__ import annotations
+
+from .engines import FIRMWARE_DIR
+
+__all__ = ["STREAMING_ENGINE_DEFAULT", "STREAM_SOURCES", "is_stream", "uses_streaming_engine",
+           "attention_stream_config", "attention_stream_call", "headmix_stream_call", "embed_stream_call",
+           "layernorm_stream_call"]
+
+#: Default of the attention layers' ``StreamingEngine`` flag: False = the buffered adapter.
+STREAMING_ENGINE_DEFAULT = False
+
+#: Stream kernels copied into every project (firmware/nnet_utils/) when present.
+STREAM_SOURCES = ("vitcod_layernorm_stream.h", "vitcod_embed_stream.h", "vitcod_headmix_stream.h",
+                  "vitcod_attention_buffered.h", "vitcod_attention_stream.h")
+
+STREAM_HEADERS = tuple(f"nnet_utils/{h}" for h in STREAM_SOURCES[:-1])
+
+
+def available_sources() -> tuple[str, ...]:
+    """The stream kernels present in firmware/ (the streaming attention engine may not be merged yet)."""
+    return tuple(h for h in STREAM_SOURCES if (FIRMWARE_DIR / h).is_file())
+
+
+def is_stream(node) -> bool:
+    """True if the node's model is converted with ``io_type='io_stream'``."""
+    return node.model.config.get_config_value("IOType") == "io_stream"
+
+
+def uses_streaming_engine(node) -> bool:
+    """The attention node's ``StreamingEngine`` flag (default :data:`STREAMING_ENGINE_DEFAULT`)."""
+    flag = node.get_attr("streaming_engine", None)
+    return STREAMING_ENGINE_DEFAULT if flag is None else bool(flag)
+
+
+def _type(node, name: str | None = None) -> str:
+    var = node.get_input_variable(name) if name is not None else node.get_output_variable()
+    return var.type.name
+
+
+def stream_config_name(engine) -> str:
+    return f"{engine.config_name}_stream"
+
+
+def attention_stream_config(node, engine) -> str:
+    """The struct both stream attention calls get: the engine's config + its lane table accessor."""
+    from .extension import ExtensionError
+
+    if uses_streaming_engine(node) and not (FIRMWARE_DIR / "vitcod_attention_stream.h").is_file():
+        raise ExtensionError(f"{node.name}: StreamingEngine=True needs firmware/vitcod_attention_stream.h "
+                             "(the streaming attention engine), which this checkout does not have; "
+                             "set StreamingEngine=False for the buffered adapter")
+    return (f"struct {stream_config_name(engine)} : {engine.config_name} {{\n"
+            "    // io_stream: the sparse engine's lane table, an argument of the io_parallel call.\n"
+            f"    static const sparse_rc_t *sparse_rc_table() {{ return {engine.tables_namespace}::sparse_rc; }}\n"
+            "};\n")
+
+
+def attention_stream_call(node, engine) -> str:
+    q, k, v = node.inputs
+    function = "attention_stream" if uses_streaming_engine(node) else "attention_stream_buffered"
+    out = node.get_output_variable()
+    return (f"vitcod::{function}<{_type(node, q)}, {_type(node, k)}, {_type(node, v)}, {out.type.name}, "
+            f"{stream_config_name(engine)}>({node.get_input_variable(q).name}, {node.get_input_variable(k).name}, "
+            f"{node.get_input_variable(v).name}, {out.name});")
+
+
+def headmix_stream_call(node, engine) -> str:
+    return (f"vitcod::head_mix_stream<{_type(node, node.inputs[0])}, {_type(node)}, {engine.config_name}>("
+            f"{node.get_input_variable().name}, {node.get_output_variable().name}, "
+            f"{node.get_weights('weight').name}, {node.get_weights('bias').name});")
+
+
+def embed_stream_call(node, engine) -> str:
+    return (f"vitcod::cls_pos_embed_stream<{_type(node, node.inputs[0])}, {_type(node)}, {engine.config_name}>("
+            f"{node.get_input_variable().name}, {node.get_output_variable().name}, "
+            f"{node.get_weights('cls').name}, {node.get_weights('pos').name});")
+
+
+def layernorm_stream_call(node, params: dict) -> str:
+    return (f"vitcod::layernormalize_stream<{params['input_t']}, {params['output_t']}, {params['config']}_invsqrt>("
+            f"{params['input']}, {params['output']}, {node.get_weights('scale').name}, "
+            f"{node.get_weights('bias').name}, {node.name}_invsqrt::table);")
