@@ -504,6 +504,8 @@ def engine_for(node):
 def _make_templates(ir_classes):
     from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 
+    from .engines.attention_stream import stream_engine
+
     embed_cls, headmix_cls, attention_cls = ir_classes
 
     class AttentionConfigTemplate(LayerConfigTemplate):
@@ -512,7 +514,9 @@ def _make_templates(ir_classes):
 
         def format(self, node):
             engine = attention_engine(node)
-            # ROMs (global tokens, keep bits, CSR, exp table) + the config struct, both from engines.py.
+            if stream.is_stream(node) and stream.uses_streaming_engine(node):
+                engine = stream_engine(engine)  # + its lane banks, global-slot ROMs and members
+            # ROMs (global tokens, keep bits, CSR, exp table) + the config struct, both from engines/.
             code = engine.cpp_tables() + engine.cpp_config()
             return code + stream.attention_stream_config(node, engine) if stream.is_stream(node) else code
 

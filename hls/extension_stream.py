@@ -63,12 +63,6 @@ def stream_config_name(engine) -> str:
 
 def attention_stream_config(node, engine) -> str:
     """The struct both stream attention calls get: the engine's config + its lane table accessor."""
-    from .extension import ExtensionError
-
-    if uses_streaming_engine(node) and not (FIRMWARE_DIR / "vitcod_attention_stream.h").is_file():
-        raise ExtensionError(f"{node.name}: StreamingEngine=True needs firmware/vitcod_attention_stream.h "
-                             "(the streaming attention engine), which this checkout does not have; "
-                             "set StreamingEngine=False for the buffered adapter")
     return (f"struct {stream_config_name(engine)} : {engine.config_name} {{\n"
             "    // io_stream: the sparse engine's lane table, an argument of the io_parallel call.\n"
             f"    static const sparse_rc_t *sparse_rc_table() {{ return {engine.tables_namespace}::sparse_rc; }}\n"

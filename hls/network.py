@@ -103,15 +103,10 @@ def content_not_paths(value):
 
 
 def _tensor_meta(shape: list[int], type_: str, element: int | None) -> TensorMeta:
-    """The contract's TensorMeta; the stream element size only where the contract knows it."""
-    if element is not None and "element" in getattr(TensorMeta, "__dataclass_fields__", {}):
-        return TensorMeta(tuple(shape), ApType.parse(type_), element)
-    return TensorMeta(tuple(shape), ApType.parse(type_))
-
-
-def stream_contract_available() -> bool:
-    """True once vitcod.host.contract reads ``io_type`` / ``element_size`` (the io_stream schema)."""
-    return "element" in getattr(TensorMeta, "__dataclass_fields__", {})
+    """The contract's TensorMeta (``element``: values per stream element, io_stream only)."""
+    if element is None:
+        return TensorMeta(tuple(shape), ApType.parse(type_))
+    return TensorMeta(tuple(shape), ApType.parse(type_), element)
 
 
 def write_network_description(hls_model, keras_model, masks: np.ndarray | None,
@@ -164,7 +159,6 @@ def write_network_description(hls_model, keras_model, masks: np.ndarray | None,
         description["input"]["element_size"] = in_element
         description["output"]["element_size"] = out_element
     atomic_write(firmware / SUPPORT_FILE, SUPPORT_SOURCE)
-    if stream_contract_available() or not stream:
-        NetworkDescription.from_dict(description, path.parent, where=str(path))  # validate before writing
+    NetworkDescription.from_dict(description, path.parent, where=str(path))  # validate before writing
     atomic_write(path, json.dumps(description, indent=2) + "\n")
     return path

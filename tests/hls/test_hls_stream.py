@@ -99,17 +99,24 @@ def test_bad_reuse_plan_rejected_before_anything_is_written(tiny_run, digits, tm
     assert not out.exists()
 
 
-def test_streaming_engine_flag_needs_its_header(tiny_run, digits, tmp_path):
-    from vitcod.hls import engines
+def test_streaming_attention_engine_in_the_network_gives_the_same_outputs(tiny_run, tiny_io_designs, digits,
+                                                                        tmp_path):
+    """The whole network with the streaming attention engine (``StreamingEngine: True``) instead of the
+    buffered adapter: the same output raws as the io_parallel design on the whole test split."""
     from vitcod.hls.convert import convert, write_project
-    from vitcod.hls.extension import ExtensionError
+    from vitcod.hls.network_csim import compile_project
 
-    if (engines.FIRMWARE_DIR / "vitcod_attention_stream.h").is_file():
-        pytest.skip("the streaming attention engine is present; its own tests cover the flag")
-    with pytest.raises(ExtensionError, match="vitcod_attention_stream.h"):
-        hls_model = convert(tiny_run, tmp_path / "prj", io_type="io_stream", data=digits,
-                            layer_overrides={"block0_attention": {"StreamingEngine": True}})
-        write_project(hls_model)
+    hls_model = convert(tiny_run, tmp_path / "prj", io_type="io_stream", data=digits,
+                        layer_overrides={"block0_attention": {"StreamingEngine": True}})
+    write_project(hls_model)
+    top = (tmp_path / "prj" / "firmware" / "myproject.cpp").read_text()
+    assert "vitcod::attention_stream<" in top and "attention_stream_buffered<" not in top
+    compile_project(hls_model, trace=False)
+    x = np.ascontiguousarray(digits.x_test, dtype=np.float64)
+    y = np.asarray(hls_model.predict(x)).reshape(len(x), -1)
+    expected = tiny_io_designs["io_parallel"]["y"]
+    differing = np.flatnonzero((y != expected).any(axis=1))
+    assert differing.size == 0, f"{differing.size} test images differ, first {differing[:8].tolist()}"
 
 
 STREAM_LOOPS = {
