@@ -147,6 +147,7 @@ def test_the_identifier_does_not_depend_on_the_run_folder(tmp_path):
         var = lambda shape, t: types.SimpleNamespace(  # noqa: E731 - an hls4ml variable, as far as read
             shape=shape, type=types.SimpleNamespace(precision=types.SimpleNamespace(definition_cpp=lambda: t)))
         config = types.SimpleNamespace(get_output_dir=lambda: str(folder / "prj"), get_project_name=lambda: "myproject",
+                                       get_config_value=lambda key, default=None: {"IOType": "io_parallel"}.get(key, default),
                                        config={"HLSConfig": {"LayerName": {"att": {
                                            "MaskArtifact": str((folder / "run" / "masks.npz").resolve()),
                                            "Precision": "ap_fixed<16,6>"}}}})
