@@ -183,6 +183,7 @@ class Conversion:
     io_type: str
     profile_samples: int
     reuse_plan: dict | None = None
+    fifo_plan: Any = None  # io_stream: hls/fifo_depths.py FifoPlan (the emitted FIFO depths)
 
     def precision_report(self) -> list[dict]:
         return self.plan.report
@@ -268,13 +269,41 @@ def convert_keras_model(model, out_dir, x_profile: np.ndarray, *, backend: str =
                                   profile_samples=len(x_profile),
                                   reuse_plan={k: v.get("ReuseFactor") for k, v in hc["LayerName"].items()}
                                   if io_type == "io_stream" else None)
+    if io_type == "io_stream":
+        from .fifo_depths import apply_fifo_depths
+
+        hls_model.vitcod.fifo_plan = apply_fifo_depths(hls_model, attention_latency=_attention_latencies(hls_model))
     return hls_model
 
 
+def _attention_latencies(hls_model) -> dict[str, int]:
+    """Modelled cycles from each attention layer's last input token to its first output token (the
+    dataflow simulation's latency of that process): the engine's modelled latency minus its load and
+    write loops (hls/perf/attention_stream.py)."""
+    from .engines.attention_stream import stream_engine
+    from .extension import engine_for
+    from .perf.attention_stream import attention_stream_estimate
+
+    out = {}
+    for node in hls_model.get_layers():
+        if node.class_name == "VitcodAttention":
+            est = attention_stream_estimate(stream_engine(engine_for(node)))
+            cycles = est.process_cycles
+            out[node.name] = max(1, est.latency - cycles["load"] - cycles["write"])
+    return out
+
+
 def write_project(hls_model) -> Path:
-    """Write the HLS project (firmware/, build scripts, weights) to the model's output folder."""
+    """Write the HLS project (firmware/, build scripts, weights) to the model's output folder; an
+    io_stream project also gets fifo_depths.json (hls/fifo_depths.py: what depths and why)."""
     hls_model.write()
-    return Path(hls_model.config.get_output_dir())
+    out = Path(hls_model.config.get_output_dir())
+    plan = getattr(getattr(hls_model, "vitcod", None), "fifo_plan", None)
+    if plan is not None:
+        from .fifo_depths import write_depths_report
+
+        write_depths_report(out, plan)
+    return out
 
 
 def engine_summary(hls_model) -> dict[str, dict]:

@@ -334,7 +334,6 @@ def _make_ir_classes():
             A.ConfigurableAttribute("global_threshold", value_type=None, default=DEFAULT_GLOBAL_THRESHOLD),
             A.ConfigurableAttribute("mask_artifact", value_type=str, default=""),
             A.ConfigurableAttribute("mask_layer", default=-1),
-            A.ConfigurableAttribute("streaming_engine", value_type=bool, default=stream.STREAMING_ENGINE_DEFAULT),
         ]
 
         def initialize(self):
@@ -514,7 +513,7 @@ def _make_templates(ir_classes):
 
         def format(self, node):
             engine = attention_engine(node)
-            if stream.is_stream(node) and stream.uses_streaming_engine(node):
+            if stream.is_stream(node):
                 engine = stream_engine(engine)  # + its lane banks, global-slot ROMs and members
             # ROMs (global tokens, keep bits, CSR, exp table) + the config struct, both from engines/.
             code = engine.cpp_tables() + engine.cpp_config()
@@ -522,14 +521,11 @@ def _make_templates(ir_classes):
 
     class AttentionFunctionTemplate(FunctionCallTemplate):
         def __init__(self):
-            super().__init__(attention_cls, include_header=["nnet_utils/vitcod_attention.h",
-                                                            "nnet_utils/vitcod_attention_buffered.h"])
+            super().__init__(attention_cls, include_header=["nnet_utils/vitcod_attention.h"])
 
         def format(self, node):
             if stream.is_stream(node):
-                if stream.uses_streaming_engine(node):
-                    node.set_attr("include_header", list(self.include_header) +
-                                  ["nnet_utils/vitcod_attention_stream.h"])
+                node.set_attr("include_header", list(self.include_header) + ["nnet_utils/vitcod_attention_stream.h"])
                 return stream.attention_stream_call(node, attention_engine(node))
             q, k, v = (node.get_input_variable(name).name for name in node.inputs)
             return attention_engine(node).function_call(q, k, v, node.get_output_variable().name)
@@ -671,7 +667,7 @@ def register(backends: Sequence[str] = BACKENDS) -> None:
                 backend.register_template(template_cls)
             elif type(current).__qualname__ != template_cls.__qualname__:
                 raise RuntimeError(f"hls4ml template {name} is already registered by someone else")
-        for header in SOURCES + stream.available_sources():
+        for header in SOURCES + stream.STREAM_SOURCES:
             backend.register_source(engines.FIRMWARE_DIR / header)
     log.debug("vitcod hls4ml extension registered for %s", ", ".join(backends))
 
@@ -690,6 +686,6 @@ def is_registered(backends: Sequence[str] = BACKENDS) -> bool:
         if any(f"{backend.name.lower()}:{t().get_name()}" not in optimizer_map for t in templates):
             return False
         registered = {k.replace('\\', '/') for k in backend.get_custom_source()}
-        if not all(f"nnet_utils/{h}" in registered for h in SOURCES + stream.available_sources()):
+        if not all(f"nnet_utils/{h}" in registered for h in SOURCES + stream.STREAM_SOURCES):
             return False
     return True

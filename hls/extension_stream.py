@@ -9,47 +9,29 @@ stream read and write (bit-exact with it by construction):
     LayerNormalization  vitcod::layernormalize_stream   firmware/vitcod_layernorm_stream.h
     VitcodEmbed         vitcod::cls_pos_embed_stream    firmware/vitcod_embed_stream.h
     VitcodHeadMix       vitcod::head_mix_stream         firmware/vitcod_headmix_stream.h
-    VitcodAttention     vitcod::attention_stream_buffered (default)   firmware/vitcod_attention_buffered.h
-                        vitcod::attention_stream  (``StreamingEngine: True`` in the layer config, or
-                        :data:`STREAMING_ENGINE_DEFAULT`)           firmware/vitcod_attention_stream.h
+    VitcodAttention     vitcod::attention_stream        firmware/vitcod_attention_stream.h
+                        (the streaming engine: K/V of the image in BRAM, dense and sparse engines,
+                        softmax and P x V as a DATAFLOW region; hls/engines/attention_stream.py)
 
-Both attention calls take the four streams and one config struct: the engine's generated config plus
-``sparse_rc_table()`` (the sparse engine's lane table, which the io_parallel call passes as an
-argument), emitted by :func:`attention_stream_config`.
+The attention call takes the four streams and one config struct: the stream engine's generated
+config plus ``sparse_rc_table()`` (the sparse engine's lane table, which the io_parallel call passes
+as an argument), emitted by :func:`attention_stream_config`.
 """
 
 from __future__ import annotations
 
-from .engines import FIRMWARE_DIR
-
-__all__ = ["STREAMING_ENGINE_DEFAULT", "STREAM_SOURCES", "is_stream", "uses_streaming_engine",
+__all__ = ["STREAM_SOURCES", "is_stream",
            "attention_stream_config", "attention_stream_call", "headmix_stream_call", "embed_stream_call",
            "layernorm_stream_call"]
 
-#: Default of the attention layers' ``StreamingEngine`` flag: False = the buffered adapter.
-STREAMING_ENGINE_DEFAULT = False
-
-#: Stream kernels copied into every project (firmware/nnet_utils/) when present.
+#: Stream kernels copied into every project (firmware/nnet_utils/).
 STREAM_SOURCES = ("vitcod_layernorm_stream.h", "vitcod_embed_stream.h", "vitcod_headmix_stream.h",
-                  "vitcod_attention_buffered.h", "vitcod_attention_stream.h")
-
-STREAM_HEADERS = tuple(f"nnet_utils/{h}" for h in STREAM_SOURCES[:-1])
-
-
-def available_sources() -> tuple[str, ...]:
-    """The stream kernels present in firmware/ (the streaming attention engine may not be merged yet)."""
-    return tuple(h for h in STREAM_SOURCES if (FIRMWARE_DIR / h).is_file())
+                  "vitcod_attention_stream.h")
 
 
 def is_stream(node) -> bool:
     """True if the node's model is converted with ``io_type='io_stream'``."""
     return node.model.config.get_config_value("IOType") == "io_stream"
-
-
-def uses_streaming_engine(node) -> bool:
-    """The attention node's ``StreamingEngine`` flag (default :data:`STREAMING_ENGINE_DEFAULT`)."""
-    flag = node.get_attr("streaming_engine", None)
-    return STREAMING_ENGINE_DEFAULT if flag is None else bool(flag)
 
 
 def _type(node, name: str | None = None) -> str:
@@ -71,9 +53,8 @@ def attention_stream_config(node, engine) -> str:
 
 def attention_stream_call(node, engine) -> str:
     q, k, v = node.inputs
-    function = "attention_stream" if uses_streaming_engine(node) else "attention_stream_buffered"
     out = node.get_output_variable()
-    return (f"vitcod::{function}<{_type(node, q)}, {_type(node, k)}, {_type(node, v)}, {out.type.name}, "
+    return (f"vitcod::attention_stream<{_type(node, q)}, {_type(node, k)}, {_type(node, v)}, {out.type.name}, "
             f"{stream_config_name(engine)}>({node.get_input_variable(q).name}, {node.get_input_variable(k).name}, "
             f"{node.get_input_variable(v).name}, {out.name});")
 

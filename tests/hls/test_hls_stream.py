@@ -4,8 +4,8 @@ The tiny trained run of conftest.py is converted both ways, compiled once each (
 ``tiny_io_designs``) and run on the whole digits test split. The stream design uses hls4ml's stream
 layers (projections, Add, ReLU, patch embedding, Cropping1D, head, softmax) with the Resource strategy
 and the reuse plan of vitcod.hls.plan, and our stream kernels for LayerNorm, the CLS/position
-embedding, the Q/K encoder/decoder and the attention (buffered adapter); every one of them keeps the
-io_parallel arithmetic, so the outputs must be identical.
+embedding, the Q/K encoder/decoder and the attention (the streaming engine); every one of them keeps
+the io_parallel arithmetic, so the outputs must be identical.
 """
 
 from __future__ import annotations
@@ -29,11 +29,10 @@ def test_stream_project_calls_the_stream_kernels(tiny_io_designs):
     top = (out / "firmware" / "myproject.cpp").read_text()
     assert "hls::stream<input_t>" in top
     for call in ("vitcod::layernormalize_stream<", "vitcod::cls_pos_embed_stream<", "vitcod::head_mix_stream<",
-                 "vitcod::attention_stream_buffered<", "nnet::cropping1d_cl<"):
+                 "vitcod::attention_stream<", "nnet::cropping1d_cl<"):
         assert call in top, call
-    assert "vitcod::attention_stream<" not in top  # the streaming engine is off by default
     for header in ("vitcod_layernorm_stream.h", "vitcod_embed_stream.h", "vitcod_headmix_stream.h",
-                   "vitcod_attention_buffered.h"):
+                   "vitcod_attention_stream.h"):
         assert (out / "firmware" / "nnet_utils" / header).is_file(), header
     params = (out / "firmware" / "parameters.h").read_text()
     assert "sparse_rc_table()" in params
@@ -99,31 +98,10 @@ def test_bad_reuse_plan_rejected_before_anything_is_written(tiny_run, digits, tm
     assert not out.exists()
 
 
-def test_streaming_attention_engine_in_the_network_gives_the_same_outputs(tiny_run, tiny_io_designs, digits,
-                                                                        tmp_path):
-    """The whole network with the streaming attention engine (``StreamingEngine: True``) instead of the
-    buffered adapter: the same output raws as the io_parallel design on the whole test split."""
-    from vitcod.hls.convert import convert, write_project
-    from vitcod.hls.network_csim import compile_project
-
-    hls_model = convert(tiny_run, tmp_path / "prj", io_type="io_stream", data=digits,
-                        layer_overrides={"block0_attention": {"StreamingEngine": True}})
-    write_project(hls_model)
-    top = (tmp_path / "prj" / "firmware" / "myproject.cpp").read_text()
-    assert "vitcod::attention_stream<" in top and "attention_stream_buffered<" not in top
-    compile_project(hls_model, trace=False)
-    x = np.ascontiguousarray(digits.x_test, dtype=np.float64)
-    y = np.asarray(hls_model.predict(x)).reshape(len(x), -1)
-    expected = tiny_io_designs["io_parallel"]["y"]
-    differing = np.flatnonzero((y != expected).any(axis=1))
-    assert differing.size == 0, f"{differing.size} test images differ, first {differing[:8].tolist()}"
-
-
 STREAM_LOOPS = {
     "vitcod_layernorm_stream.h": ("LayerNormStreamTokens",),
     "vitcod_embed_stream.h": ("EmbedStreamTokens",),
     "vitcod_headmix_stream.h": ("HeadMixStreamTokens",),
-    "vitcod_attention_buffered.h": ("BufferedRead", "BufferedWrite"),
 }
 
 
