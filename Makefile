@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 SPARSITY    ?= 0.9
 STAGE       ?= dense
 HLS_STAGE   ?= sparse_0.90
-IO_TYPE     ?= io_parallel
+IO_TYPE     ?= io_stream
 HOST        ?=
 BOARD_USER  ?= xilinx
 PART_pynq-z2 := xc7z020clg400-1
@@ -68,7 +68,7 @@ finetune: $(STAMP)  ## Masked fine-tuning at SPARSITY -> sparse_<s>/
 report: $(STAMP)  ## Accuracy/MACs/Q-K bytes table and plots -> report/
 	$(PY) -m vitcod report --run-dir $(RUN_DIR)
 
-hls: $(STAMP)  ## Write the Vitis HLS project of build/$(RUN)/$(HLS_STAGE) (hls4ml + our engines); IO_TYPE=io_stream for the stream design
+hls: $(STAMP)  ## Write the Vitis HLS project of build/$(RUN)/$(HLS_STAGE) (hls4ml + our engines; IO_TYPE=io_parallel for the comparison design)
 	$(PY) -m vitcod hls --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART) --io-type $(IO_TYPE)
 
 csim: $(STAMP)  ## g++ C-simulation of the HLS project on the test split -> build/$(RUN)/hls/csim_report.json
@@ -78,7 +78,7 @@ csim: $(STAMP)  ## g++ C-simulation of the HLS project on the test split -> buil
 bitstream: $(STAMP)  ## hls -> IP -> block design -> bitstream for BOARD (needs vitis_hls + vivado 2024.1)
 	@$(MAKE) --no-print-directory -C overlay check-tools PY=$(abspath $(PY))
 	$(if $(filter 0,$(FIT_CHECK)),@echo "warning: FIT_CHECK=0: skipping the modelled resource check",$(PY) -m vitcod.hls.perf fit --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --board $(BOARD))
-	$(PY) -m vitcod csim --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART)
+	$(PY) -m vitcod csim --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART) --io-type $(IO_TYPE)
 	$(MAKE) -C overlay bitstream BOARD=$(BOARD) PY=$(abspath $(PY)) \
 		NETWORK=$(abspath $(RUN_DIR))/hls/$(HLS_STAGE)/network.json
 
@@ -88,7 +88,7 @@ bench: $(STAMP)  ## Modelled engine latency/resources vs dense, C-sim and host-p
 # The tool check runs first: without Vitis HLS nothing else runs.
 synth: $(STAMP)  ## Vitis HLS C synthesis of build/$(RUN)/$(HLS_STAGE) -> build/bench/synth.json (needs Vitis HLS)
 	$(PY) -m vitcod.hls.synth --check-tools
-	$(PY) -m vitcod hls --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART)
+	$(PY) -m vitcod hls --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART) --io-type $(IO_TYPE)
 	$(PY) -m vitcod.hls.synth --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --out $(BUILD)/bench
 
 stub-check: $(STAMP)  ## Dry run of the overlay Tcl for BOARD under the recording stub (tclsh only)
@@ -107,7 +107,7 @@ deploy:  ## Copy the overlay archive to HOST and install vitcod with the board e
 	git archive --format=tar.gz --prefix=vitcod-src/ HEAD | ssh $(BOARD_USER)@$(HOST) 'tar -xzf - && sudo pip3 install --no-deps ./vitcod-src'
 
 demo: $(STAMP)  ## The whole flow on the bundled digits; writes build/demo/summary.json
-	$(PY) -m vitcod demo --run-dir $(BUILD)/demo
+	$(PY) -m vitcod demo --run-dir $(BUILD)/demo --io-type $(IO_TYPE)
 
 test: $(STAMP)  ## Run the test suite (tool/board tests are reported as skipped)
 	$(PY) -m pytest $(PYTEST_ARGS)

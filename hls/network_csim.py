@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 def run_csim(run_dir, stage: str = run_layout.DEFAULT_HLS_STAGE, out_dir=None, *, backend: str = "Vitis",
              part: str = "xc7z020clg400-1", clock: float = 10, trace_samples: int = 32,
              policy: PrecisionPolicy = PrecisionPolicy(), layer_overrides=None, data=None,
-             io_type: str = "io_parallel") -> dict:
+             io_type: str = "io_parallel", compare_parallel: bool = False) -> dict:
     """Convert, write, compile and C-simulate one stage of a run; write the JSON report.
 
     Args:
@@ -55,6 +55,9 @@ def run_csim(run_dir, stage: str = run_layout.DEFAULT_HLS_STAGE, out_dir=None, *
         policy, layer_overrides: see :func:`vitcod.hls.precision.build_precision_config`.
         data: dataset (default: the digits; profiled on its training split, evaluated on its test split).
         io_type: 'io_parallel' or 'io_stream' (the same precisions and arithmetic, see hls/convert.py).
+        compare_parallel: io_stream only: also build the io_parallel twin (``<out_dir>.io_parallel``,
+            compiled without tracing) and compare the two designs' outputs on the whole test split
+            (report keys ``identical_to_parallel`` and ``parallel_comparison``).
 
     Returns:
         The report dict (also written as JSON).
@@ -79,7 +82,14 @@ def run_csim(run_dir, stage: str = run_layout.DEFAULT_HLS_STAGE, out_dir=None, *
     network_json = write_network_description(hls_model, conv.source.model,
                                              model_masks(conv.source.model))
     evaluation = evaluate_csim(hls_model, conv.source.model, data.x_test, data.y_test,
-                               trace_samples=trace_samples, compile_seconds=compile_seconds)
+                               trace_samples=trace_samples, compile_seconds=compile_seconds, keep_outputs=True)
+    outputs = evaluation.pop("outputs")
+    comparison = None
+    if compare_parallel and conv.io_type == "io_stream":
+        twin = out_dir.parent / f"{out_dir.name}.io_parallel"
+        comparison = compare_outputs(outputs, parallel_outputs(run_dir, twin, data.x_test, stage=stage, data=data,
+                                                               backend=backend, part=part, clock=clock,
+                                                               policy=policy, layer_overrides=layer_overrides))
     report = {
         "run_dir": str(run_dir),
         "stage": stage,
@@ -102,6 +112,9 @@ def run_csim(run_dir, stage: str = run_layout.DEFAULT_HLS_STAGE, out_dir=None, *
         "widened": conv.plan.widened,
         "host": {"machine": platform.machine(), "python": platform.python_version()},
     }
+    if comparison is not None:
+        report["identical_to_parallel"] = comparison["identical"]
+        report["parallel_comparison"] = comparison
     path = write_json(out_dir.parent / run_layout.CSIM_REPORT_FILE, jsonable(report))
     log.info("C-simulation report: %s (top-1 agreement %.4f, accuracy %.4f vs %.4f)", path,
              report["top1_agreement"], report["csim_accuracy"], report["keras_accuracy"])
@@ -162,7 +175,7 @@ def keras_layer_outputs(model, x: np.ndarray, names) -> dict[str, np.ndarray]:
 
 
 def evaluate_csim(hls_model, keras_model, x: np.ndarray, y: np.ndarray, *, trace_samples: int = 32,
-                  compile_seconds: float | None = None) -> dict:
+                  compile_seconds: float | None = None, keep_outputs: bool = False) -> dict:
     """Run the compiled model on (x, y) and compare it with QKeras.
 
     Returns a dict with the accuracies of QKeras and the C-simulation, top-1 agreement, the largest
@@ -187,6 +200,8 @@ def evaluate_csim(hls_model, keras_model, x: np.ndarray, y: np.ndarray, *, trace
         "csim_seconds_per_image": csim_seconds / max(1, len(x)),
     }
     report["accuracy_drop_points"] = 100.0 * (report["keras_accuracy"] - report["csim_accuracy"])
+    if keep_outputs:
+        report["outputs"] = y_csim
     if trace_samples:
         xt = x64[:trace_samples]
         t0 = time.perf_counter()
@@ -352,45 +367,27 @@ def single_attention_csim(out_dir, tokens: int = 197, heads: int = 3, head_dim: 
     }
 
 
-def compare_io_types(run_dir, out_root, stage: str = run_layout.DEFAULT_HLS_STAGE, *, data=None,
-                     backend: str = "Vitis", samples: int | None = None) -> dict:
-    """The io_stream and the io_parallel design of one stage on the same images: identical outputs?
-
-    Converts the stage both ways into ``<out_root>/io_parallel`` and ``<out_root>/io_stream``, compiles
-    both C-simulations (no tracing) and runs the test split (its first ``samples`` images) through
-    both. Outputs are exact values of the output type, so equal doubles are equal raws.
-
-    Returns:
-        ``{"identical": bool, "images": n, "images_differing": m, "top1_agreement": a,
-        "max_abs_difference": d, "<io_type>": {"compile_seconds", "csim_seconds"}}``.
-    """
-    from ..model.data import load_dataset
-
-    data = data if data is not None else load_dataset("digits")
-    x = np.ascontiguousarray(data.x_test if samples is None else data.x_test[:samples], dtype=np.float64)
-    out: dict = {"run_dir": str(run_dir), "stage": stage, "images": int(len(x))}
-    y = {}
-    for io_type in ("io_parallel", "io_stream"):
-        hls_model = convert(run_dir, Path(out_root) / io_type, backend=backend, stage=stage, data=data,
-                            io_type=io_type)
-        write_project(hls_model)
-        compile_seconds = compile_project(hls_model, trace=False)
-        t0 = time.perf_counter()
-        y[io_type] = np.asarray(hls_model.predict(x)).reshape(len(x), -1)
-        out[io_type] = {"compile_seconds": compile_seconds, "csim_seconds": time.perf_counter() - t0}
-    a, b = y["io_parallel"], y["io_stream"]
-    out.update(identical=bool(np.array_equal(a, b)), images_differing=int(np.count_nonzero((a != b).any(axis=1))),
-               top1_agreement=float(np.mean(a.argmax(axis=1) == b.argmax(axis=1))),
-               max_abs_difference=float(np.abs(a - b).max()))
-    return out
+def parallel_outputs(run_dir, out_dir, x: np.ndarray, *, stage: str = run_layout.DEFAULT_HLS_STAGE, data=None,
+                     **convert_args) -> dict:
+    """The io_parallel design of a stage, written to ``out_dir``, compiled (no tracing) and run on ``x``:
+    ``{"y", "compile_seconds", "csim_seconds", "project_dir"}``."""
+    hls_model = convert(run_dir, out_dir, stage=stage, data=data, io_type="io_parallel", **convert_args)
+    write_project(hls_model)
+    compile_seconds = compile_project(hls_model, trace=False)
+    t0 = time.perf_counter()
+    y = np.asarray(hls_model.predict(np.ascontiguousarray(x, dtype=np.float64))).reshape(len(x), -1)
+    return {"y": y, "compile_seconds": compile_seconds, "csim_seconds": time.perf_counter() - t0,
+            "project_dir": str(out_dir)}
 
 
-if __name__ == "__main__":  # python -m vitcod.hls.network_csim RUN_DIR OUT_ROOT [STAGE]
-    import json
-    import sys
-
-    logging.basicConfig(level=logging.INFO)
-    if len(sys.argv) not in (3, 4):
-        raise SystemExit("usage: python -m vitcod.hls.network_csim RUN_DIR OUT_ROOT [STAGE]  "
-                         "(io_stream vs io_parallel C-simulation on the test split)")
-    print(json.dumps(compare_io_types(sys.argv[1], sys.argv[2], *sys.argv[3:]), indent=2))
+def compare_outputs(stream_y: np.ndarray, parallel: dict) -> dict:
+    """Outputs of the io_stream design vs :func:`parallel_outputs`: exact values of the output type, so
+    equal doubles are equal raws."""
+    a, b = parallel["y"], np.asarray(stream_y)
+    if a.shape != b.shape:
+        raise ValueError(f"io_parallel outputs have shape {a.shape}, io_stream {b.shape}: not the same images")
+    return {"identical": bool(np.array_equal(a, b)), "images": int(len(a)),
+            "images_differing": int(np.count_nonzero((a != b).any(axis=1))),
+            "top1_agreement": float(np.mean(a.argmax(axis=1) == b.argmax(axis=1))),
+            "max_abs_difference": float(np.abs(a - b).max()),
+            "io_parallel": {k: parallel[k] for k in ("compile_seconds", "csim_seconds", "project_dir")}}

@@ -144,8 +144,8 @@ def cmd_package(args: argparse.Namespace) -> int:
 
 def cmd_stub_check(args: argparse.Namespace) -> int:
     if args.network is None:
-        args.network = DummyNetwork().write(OVERLAY_DIR / "build" / "example-network")
-        print(f"no --network: using the example network {args.network}")
+        args.network = DummyNetwork(io_type="io_stream").write(OVERLAY_DIR / "build" / "example-network")
+        print(f"no --network: using the example io_stream network {args.network}")
     results = stub_check(_config_from_args(args))
     for step, problems in results.items():
         print(format_problems(f"stub {step}", problems))

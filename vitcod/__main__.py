@@ -219,10 +219,14 @@ def cmd_csim(args) -> dict:
     from vitcod.hls.network_csim import run_csim
 
     report_ = run_csim(args.run_dir, stage=args.stage, backend=args.backend, part=args.part,
-                       clock=args.clock, io_type=args.io_type)
-    print(f"QKeras accuracy {100 * report_['keras_accuracy']:.2f}%  |  C-simulation accuracy "
+                       clock=args.clock, io_type=args.io_type, compare_parallel=args.compare_parallel)
+    print(f"{report_['io_type']}: QKeras accuracy {100 * report_['keras_accuracy']:.2f}%  |  C-simulation accuracy "
           f"{100 * report_['csim_accuracy']:.2f}%  |  top-1 agreement "
           f"{100 * report_['top1_agreement']:.2f}%  |  compile {report_['compile_seconds']:.0f} s")
+    if "parallel_comparison" in report_:
+        c = report_["parallel_comparison"]
+        print(f"io_stream vs io_parallel C-simulation: identical outputs {c['identical']} "
+              f"({c['images_differing']} of {c['images']} images differ, max difference {c['max_abs_difference']})")
     return report_
 
 
@@ -271,10 +275,14 @@ def cmd_demo(args) -> None:
     table = pipeline.write_report(run_dir, args.sparsity)
     print("\n" + table["table"])
     args.stage = run_layout.sparse_stage(main_target)
+    args.compare_parallel = args.io_type == "io_stream"
     csim = cmd_csim(args)
     pipeline.update_summary(run_dir, "csim", {
+        "io_type": csim["io_type"],
         "test_accuracy": csim["csim_accuracy"], "agreement": csim["top1_agreement"],
         "keras_test_accuracy": csim["keras_accuracy"], "compile_seconds": csim["compile_seconds"],
+        "csim_seconds": csim["csim_seconds"],
+        **({"identical_to_parallel": csim["identical_to_parallel"]} if "identical_to_parallel" in csim else {}),
         "project": pipeline.repo_relative(Path(csim["project_dir"]))})
     pipeline.update_summary(run_dir, "host", cmd_host_check(args, Path(csim["network_json"])))
     print(f"\nsummary: {summary_path}  ({time.perf_counter() - started:.0f} s)")
@@ -333,8 +341,10 @@ def build_parser() -> check.Parser:
         p.add_argument("--backend", default="Vitis", choices=["Vitis", "Vivado"])
         p.add_argument("--part", type=check.non_empty, default="xc7z020clg400-1", help="FPGA part (default PYNQ-Z2)")
         p.add_argument("--clock", type=check.positive_float, default=10.0, help="clock period in ns")
-        p.add_argument("--io-type", default="io_parallel", choices=["io_parallel", "io_stream"],
-                       help="hls4ml io_type: io_parallel (default) or io_stream (one token per FIFO element)")
+        p.add_argument("--io-type", default="io_stream", choices=["io_parallel", "io_stream"],
+                       help="hls4ml io_type: io_stream (default: layers joined by FIFOs, one token per "
+                            "element, the design that fits a board) or io_parallel (whole tensors in "
+                            "registers; for comparison)")
 
     training(stage("train", cmd_train, "train the quantized dense ViT"))
     p = stage("evaluate", cmd_evaluate, "evaluate a trained stage on the test split")
@@ -365,8 +375,11 @@ def build_parser() -> check.Parser:
     p = stage("hls", cmd_hls, "write the Vitis HLS project (hls4ml + our engines)", data=False)
     hls_target(p)
     p.add_argument("--out", type=check.writable_folder, help="project folder (default <run>/hls/<stage>)")
-    hls_target(stage("csim", cmd_csim, "compile the HLS project with g++ and C-simulate the test split",
-                     data=False))
+    p = stage("csim", cmd_csim, "compile the HLS project with g++ and C-simulate the test split", data=False)
+    hls_target(p)
+    p.add_argument("--compare-parallel", action="store_true",
+                   help="io_stream: also C-simulate the io_parallel twin and report whether the outputs are "
+                        "identical (the demo always does)")
     p = stage("demo", cmd_demo, "the whole flow on the bundled digits")
     hls_target(p)
     training(p)

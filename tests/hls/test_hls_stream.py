@@ -122,3 +122,21 @@ def test_stream_kernels_are_pipelined_without_carried_reads(header):
         assert "CONFIG_T::" in loop.split("{")[0] or "< n;" in loop.split("{")[0], f"{label}: bound not constant"
     for banned in ("new ", "malloc", "std::vector", "#include <"):
         assert banned not in source, f"{header}: {banned!r}"
+
+
+def test_compare_outputs_reports_what_the_demo_writes(tiny_io_designs):
+    """summary.json csim.identical_to_parallel comes from compare_outputs (hls/network_csim.py): true
+    on the two designs' real outputs, false (naming how many images) when one raw differs."""
+    from vitcod.hls.network_csim import compare_outputs
+
+    parallel = {"y": tiny_io_designs["io_parallel"]["y"], "compile_seconds": 1.0, "csim_seconds": 1.0,
+                "project_dir": "p"}
+    stream = tiny_io_designs["io_stream"]["y"]
+    same = compare_outputs(stream, parallel)
+    assert same["identical"] and same["images_differing"] == 0 and same["top1_agreement"] == 1.0
+    changed = stream.copy()
+    changed[3, 0] += 2.0 ** -10  # one LSB-sized change in one image
+    diff = compare_outputs(changed, parallel)
+    assert not diff["identical"] and diff["images_differing"] == 1 and diff["max_abs_difference"] > 0
+    with pytest.raises(ValueError, match="not the same images"):
+        compare_outputs(stream[:-1], parallel)

@@ -36,7 +36,7 @@ def csim_and_predict(run_dir: str, stage: str, out_dir: str) -> dict[str, Any]:
     from ..model.storage import load_model
 
     data = load_digits()
-    report = run_csim(run_dir, stage, out_dir=out_dir, trace_samples=0, data=data)
+    report = run_csim(run_dir, stage, out_dir=out_dir, trace_samples=0, data=data, io_type="io_stream")
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     model, _ = load_model(report.get("model_dir") or str(stage_dir(run_dir, stage)))
     times = []
