@@ -68,17 +68,21 @@ finetune: $(STAMP)  ## Masked fine-tuning at SPARSITY -> sparse_<s>/
 report: $(STAMP)  ## Accuracy/MACs/Q-K bytes table and plots -> report/
 	$(PY) -m vitcod report --run-dir $(RUN_DIR)
 
-hls: $(STAMP)  ## Write the Vitis HLS project of build/$(RUN)/$(HLS_STAGE) (hls4ml + our engines; IO_TYPE=io_parallel for the comparison design)
-	$(PY) -m vitcod hls --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART) --io-type $(IO_TYPE)
+# io_stream: the design is planned for BOARD (python -m vitcod.hls.plan; plan.json next to the project).
+PLAN_ARGS    = $(if $(filter io_stream,$(IO_TYPE)),--board $(BOARD))
+
+hls: $(STAMP)  ## Write the Vitis HLS project of build/$(RUN)/$(HLS_STAGE) (hls4ml + our engines), planned for BOARD; IO_TYPE=io_parallel for the comparison design
+	$(PY) -m vitcod hls --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART) --io-type $(IO_TYPE) $(PLAN_ARGS)
 
 csim: $(STAMP)  ## g++ C-simulation of the HLS project on the test split -> build/$(RUN)/hls/csim_report.json
-	$(PY) -m vitcod csim --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART) --io-type $(IO_TYPE)
+	$(PY) -m vitcod csim --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART) --io-type $(IO_TYPE) $(PLAN_ARGS)
 
-# The tool check runs first so that, without Vitis HLS / Vivado, nothing else runs.
+# The modelled fit check (the board's plan, Python only, writes nothing) runs first, then the tool
+# check, so that without Vitis HLS / Vivado nothing is built.
 bitstream: $(STAMP)  ## hls -> IP -> block design -> bitstream for BOARD (needs vitis_hls + vivado 2024.1)
+	$(if $(filter 0,$(FIT_CHECK)),@echo "warning: FIT_CHECK=0: skipping the modelled resource check",$(PY) -m vitcod.hls.perf fit --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --board $(BOARD) --io-type $(IO_TYPE))
 	@$(MAKE) --no-print-directory -C overlay check-tools PY=$(abspath $(PY))
-	$(if $(filter 0,$(FIT_CHECK)),@echo "warning: FIT_CHECK=0: skipping the modelled resource check",$(PY) -m vitcod.hls.perf fit --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --board $(BOARD))
-	$(PY) -m vitcod csim --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART) --io-type $(IO_TYPE)
+	$(PY) -m vitcod csim --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART) --io-type $(IO_TYPE) $(PLAN_ARGS)
 	$(MAKE) -C overlay bitstream BOARD=$(BOARD) PY=$(abspath $(PY)) \
 		NETWORK=$(abspath $(RUN_DIR))/hls/$(HLS_STAGE)/network.json
 
@@ -92,6 +96,7 @@ synth: $(STAMP)  ## Vitis HLS C synthesis of build/$(RUN)/$(HLS_STAGE) -> build/
 	$(PY) -m vitcod.hls.synth --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --out $(BUILD)/bench
 
 stub-check: $(STAMP)  ## Dry run of the overlay Tcl for BOARD under the recording stub (tclsh only)
+	$(if $(wildcard $(RUN_DIR)/$(HLS_STAGE)/config.json),$(PY) -m vitcod.hls.perf fit --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --board $(BOARD) --io-type $(IO_TYPE) || echo "warning: the modelled design does not fit $(BOARD) (see above); the dry run goes on")
 	$(MAKE) -C overlay stub-check BOARD=$(BOARD) PY=$(abspath $(PY)) \
 		$(if $(wildcard $(RUN_DIR)/hls/$(HLS_STAGE)/network.json),NETWORK=$(abspath $(RUN_DIR))/hls/$(HLS_STAGE)/network.json)
 

@@ -10,6 +10,7 @@ Where this fits in the flow::
            3. profile the Keras model on the training set (hls/profiling.py), derive and check
               every layer's precision (hls/precision.py); io_stream: Resource strategy and a
               ReuseFactor per layer from the plan (hls/plan.py)                - PrecisionOverflowError
+              (a board plan, hls/plan_file.py, adds every layer's ReuseFactor and the attention lanes)
            4. hls4ml.converters.convert_from_keras_model with our extension (hls/extension.py)
               registered; our layers build and validate their engines (hls/engines.py) here, so a
               score type that cannot hold q.k is rejected too - all before any code is written
@@ -38,7 +39,7 @@ from .profiling import ActivationRange, profile_activations
 __all__ = [
     "ConversionError", "UnsupportedConfigurationError", "InconsistentConfigurationError", "PrecisionOverflowError",
     "Source", "resolve_model_dir", "load_source", "validate_target", "validate_configuration", "Conversion",
-    "convert", "convert_keras_model", "write_project", "engine_summary",
+    "convert", "convert_keras_model", "plan_overrides", "write_project", "engine_summary",
 ]
 
 SUPPORTED_BACKENDS = ("Vitis", "Vivado")
@@ -193,7 +194,8 @@ def convert(run_dir_or_model_dir, out_dir, backend: str = "Vitis", io_type: str 
             part: str = "xc7z020clg400-1", clock: float = 10, masks=None, *,
             stage: str = run_layout.DEFAULT_HLS_STAGE, data=None, profile_samples: int | None = None,
             policy: PrecisionPolicy = PrecisionPolicy(), layer_overrides: Mapping[str, Mapping] | None = None,
-            trace: bool = False, project_name: str = "myproject", reuse_plan: Mapping[str, int] | None = None):
+            trace: bool = False, project_name: str = "myproject", reuse_plan: Mapping[str, int] | None = None,
+            plan=None):
     """Convert a trained ViTCoD model into an hls4ml ModelGraph (not written, not compiled).
 
     Args:
@@ -211,6 +213,9 @@ def convert(run_dir_or_model_dir, out_dir, backend: str = "Vitis", io_type: str 
         layer_overrides: hls4ml layer-config entries per layer name, checked like the derived ones.
         trace: enable hls4ml tracing of every layer (for per-layer comparisons).
         reuse_plan: io_stream only: ``{layer: ReuseFactor}`` on top of :func:`vitcod.hls.plan.default_plan`.
+        plan: io_stream only: a board plan (:class:`vitcod.hls.plan_file.Plan` or its JSON path, from
+            ``python -m vitcod.hls.plan``): every layer's ReuseFactor and the attention layers' lanes
+            (:func:`plan_overrides`); ``layer_overrides`` entries win over it.
 
     Returns:
         The hls4ml ModelGraph; ``hls_model.vitcod`` is a :class:`Conversion` with the profile and the
@@ -222,6 +227,8 @@ def convert(run_dir_or_model_dir, out_dir, backend: str = "Vitis", io_type: str 
     """
     source = load_source(run_dir_or_model_dir, stage, masks)
     validate_configuration(source.model, source.config, source.masks_path, backend, io_type)
+    if plan is not None:
+        layer_overrides = plan_overrides(plan, source.model, io_type, layer_overrides)
     if data is None:
         from ..model.data import load_dataset
 
@@ -230,6 +237,25 @@ def convert(run_dir_or_model_dir, out_dir, backend: str = "Vitis", io_type: str 
     return convert_keras_model(source.model, out_dir, x, backend=backend, io_type=io_type, part=part, clock=clock,
                                masks_path=source.masks_path, policy=policy, layer_overrides=layer_overrides,
                                trace=trace, project_name=project_name, source=source, reuse_plan=reuse_plan)
+
+
+def plan_overrides(plan, model, io_type: str, layer_overrides: Mapping[str, Mapping] | None = None) -> dict:
+    """``layer_overrides`` with a board plan's entries underneath (the user's entries win).
+
+    Raises:
+        UnsupportedConfigurationError: a plan for an io_parallel conversion (plans are io_stream designs).
+        vitcod.hls.plan_file.PlanError: a plan naming layers the model does not have.
+    """
+    from .plan_file import Plan
+
+    if io_type != "io_stream":
+        raise UnsupportedConfigurationError(f"a board plan sizes the io_stream design; got io_type {io_type!r} "
+                                            "(convert with io_type='io_stream', or without the plan)")
+    plan = plan if isinstance(plan, Plan) else Plan.read(plan)
+    merged = {k: dict(v) for k, v in plan.layer_overrides([layer.name for layer in model.layers]).items()}
+    for name, entry in (layer_overrides or {}).items():
+        merged.setdefault(name, {}).update(entry)
+    return merged
 
 
 def convert_keras_model(model, out_dir, x_profile: np.ndarray, *, backend: str = "Vitis",

@@ -8,8 +8,15 @@ Where this fits in the flow::
            our layers (LayerNorm, Q/K encoder/decoder, CLS/position embedding): ReuseFactor = the
            initiation interval of their per-token loop
 
-The rule here is deliberately plain (issue #13 replaces it with a planner that sizes the design for a
-board): a matrix layer (n_in inputs, n_out outputs per token or pixel) gets the SMALLEST reuse factor
+Two ways to a plan:
+
+* :func:`default_plan` (this module, needs the Keras model): the plain rule below;
+* the board planner (``python -m vitcod.hls.plan --run-dir build/demo --board zcu104``,
+  :mod:`vitcod.hls.planner`, plan file :mod:`vitcod.hls.plan_file`): the fastest design that fits a
+  board, every stage's knobs chosen on the io_stream model (:mod:`vitcod.hls.perf.stream`);
+  ``plan_run``, ``board_budget``, ``Plan`` are importable from here too.
+
+The plain rule: a matrix layer (n_in inputs, n_out outputs per token or pixel) gets the SMALLEST reuse factor
 that hls4ml accepts for (n_in, n_out) and that keeps its multipliers at or below ``max_multipliers``;
 every other layer gets 1. Only reuse factors hls4ml's own check accepts are ever emitted
 (:func:`legal_reuse_factors` is that check), so hls4ml never silently changes one.
@@ -20,7 +27,8 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-__all__ = ["DEFAULT_MAX_MULTIPLIERS", "legal_reuse_factors", "matrix_shape", "default_plan", "check_plan"]
+__all__ = ["DEFAULT_MAX_MULTIPLIERS", "legal_reuse_factors", "matrix_shape", "default_plan", "default_reuse",
+           "check_plan", "main", "Plan", "board_budget", "plan_run", "plan_design"]
 
 #: Multipliers one matrix layer may use in the default plan.
 DEFAULT_MAX_MULTIPLIERS = 64
@@ -48,6 +56,14 @@ def matrix_shape(layer) -> tuple[int, int] | None:
     return int(math.prod(kernel[:-1])), kernel[-1]
 
 
+def default_reuse(n_in: int, n_out: int, max_multipliers: int = DEFAULT_MAX_MULTIPLIERS) -> int:
+    """The plain rule's ReuseFactor of an ``n_in`` x ``n_out`` matrix layer (module docstring)."""
+    if max_multipliers < 1:
+        raise ValueError(f"max_multipliers must be >= 1, got {max_multipliers}")
+    legal = legal_reuse_factors(n_in, n_out)
+    return next((rf for rf in legal if n_in * n_out / rf <= max_multipliers), legal[-1])
+
+
 def default_plan(model, max_multipliers: int = DEFAULT_MAX_MULTIPLIERS) -> dict[str, int]:
     """``{layer name: reuse factor}`` for every layer of a Keras model (see the module docstring)."""
     if max_multipliers < 1:
@@ -58,9 +74,7 @@ def default_plan(model, max_multipliers: int = DEFAULT_MAX_MULTIPLIERS) -> dict[
         if shape is None:
             plan[layer.name] = 1
             continue
-        n_in, n_out = shape
-        legal = legal_reuse_factors(n_in, n_out)
-        plan[layer.name] = next((rf for rf in legal if n_in * n_out / rf <= max_multipliers), legal[-1])
+        plan[layer.name] = default_reuse(*shape, max_multipliers)
     return plan
 
 
@@ -82,3 +96,24 @@ def check_plan(model, plan: Mapping[str, int]) -> None:
             legal = legal_reuse_factors(*shape)
             raise ValueError(f"reuse plan: {name} ({shape[0]} x {shape[1]} weights): reuse factor {rf} is not "
                              f"one hls4ml accepts; legal: {legal[:16]}{' ...' if len(legal) > 16 else ''}")
+
+
+_LAZY = {"Plan": "plan_file", "PlanError": "plan_file", "board_budget": "planner", "plan_run": "planner",
+         "plan_design": "planner", "main": "plan_cli"}
+
+
+def __getattr__(name: str):
+    """The board planner's API on first use (it imports this module for the legal reuse factors)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__package__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    from .plan_cli import main as _main
+
+    sys.exit(_main())

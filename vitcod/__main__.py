@@ -204,22 +204,71 @@ def cmd_import_masks(args) -> None:
                        expected_sparsity=args.sparsity, force=args.force_convention))
 
 
+def board_plan(args):
+    """The board plan of ``--board`` / ``--plan`` (None without them); sets args.part and args.clock
+    from it (the board's part and clock). A plan sizes the io_stream design only."""
+    board, plan_file = getattr(args, "board", None), getattr(args, "plan", None)
+    if not board and not plan_file:
+        return None
+    if args.io_type != "io_stream":
+        raise UserError("--io-type io_stream with --board / --plan (a board plan sizes the io_stream design)",
+                        args.io_type, "--io-type")
+    from vitcod.hls.plan_file import Plan, PlanError
+
+    if plan_file:
+        try:
+            plan = Plan.read(plan_file)
+        except (OSError, PlanError) as err:
+            raise UserError("a plan file written by python -m vitcod.hls.plan", str(err), "--plan") from None
+        if board and plan.board != board:
+            raise UserError(f"a plan for board {board}", f"a plan for {plan.board}", "--plan")
+    else:
+        from vitcod.hls.planner import plan_run
+        from vitcod.overlay.config import ConfigError
+
+        try:
+            plan = plan_run(args.run_dir, board, stage=args.stage, cap=args.cap)
+        except ConfigError as err:
+            raise UserError("a board of overlay/boards/", str(err), "--board") from None
+        except ValueError as err:
+            raise UserError("a cap in (0, 1]", str(err), "--cap") from None
+    args.part, args.clock = plan.part, 1000.0 / plan.clock_mhz
+    log.info("board plan %s: %.0f images/s modelled, bottleneck %s%s", plan.board, plan.modelled["images_per_s"],
+             plan.modelled["bottleneck"], "" if plan.fits else " (does NOT fit under the cap)")
+    return plan
+
+
 def cmd_hls(args) -> None:
-    """Convert a stage with hls4ml + our extension and write the Vitis HLS project (no compile)."""
+    """Convert a stage with hls4ml + our extension and write the Vitis HLS project (no compile);
+    with ``--board`` the board's plan (ReuseFactors, attention lanes) goes into the conversion and
+    is written next to the project (``<project>/plan.json``)."""
     from vitcod.hls.convert import convert, write_project
 
+    plan = board_plan(args)
     out = args.out or run_layout.hls_project_dir(args.run_dir, args.stage)
     hls_model = convert(args.run_dir, out, backend=args.backend, part=args.part,
-                        clock=args.clock, stage=args.stage, io_type=args.io_type)
-    print(write_project(hls_model))
+                        clock=args.clock, stage=args.stage, io_type=args.io_type, plan=plan)
+    project = write_project(hls_model)
+    if plan is not None:
+        from vitcod.hls.plan_file import plan_path
+
+        plan.write(plan_path(project))
+    print(project)
 
 
 def cmd_csim(args) -> dict:
-    """Convert, write, compile (g++) and C-simulate the test split; JSON report."""
+    """Convert, write, compile (g++) and C-simulate the test split; JSON report (``--board``: with
+    the board's plan, written next to the project)."""
     from vitcod.hls.network_csim import run_csim
 
+    plan = board_plan(args)
     report_ = run_csim(args.run_dir, stage=args.stage, backend=args.backend, part=args.part,
-                       clock=args.clock, io_type=args.io_type, compare_parallel=args.compare_parallel)
+                       clock=args.clock, io_type=args.io_type, compare_parallel=args.compare_parallel,
+                       layer_overrides=plan.layer_overrides() if plan is not None else None)
+    if plan is not None:
+        from vitcod.hls.plan_file import plan_path
+
+        plan.write(plan_path(report_["project_dir"]))
     print(f"{report_['io_type']}: QKeras accuracy {100 * report_['keras_accuracy']:.2f}%  |  C-simulation accuracy "
           f"{100 * report_['csim_accuracy']:.2f}%  |  top-1 agreement "
           f"{100 * report_['top1_agreement']:.2f}%  |  compile {report_['compile_seconds']:.0f} s")
@@ -372,14 +421,24 @@ def build_parser() -> check.Parser:
                    help="import with --convention even when the mask looks inverted")
     threshold(p)
 
+    def board(p):
+        p.add_argument("--board", default=None,
+                       help="plan the io_stream design for overlay/boards/<board> (sets --part and --clock)")
+        p.add_argument("--plan", type=check.existing_file, default=None,
+                       help="a plan file of python -m vitcod.hls.plan (instead of planning for --board)")
+        p.add_argument("--cap", type=check.positive_float, default=0.8,
+                       help="fraction of every board resource the planned design may use (default 0.8)")
+
     p = stage("hls", cmd_hls, "write the Vitis HLS project (hls4ml + our engines)", data=False)
     hls_target(p)
+    board(p)
     p.add_argument("--out", type=check.writable_folder, help="project folder (default <run>/hls/<stage>)")
     p = stage("csim", cmd_csim, "compile the HLS project with g++ and C-simulate the test split", data=False)
     hls_target(p)
     p.add_argument("--compare-parallel", action="store_true",
                    help="io_stream: also C-simulate the io_parallel twin and report whether the outputs are "
                         "identical (the demo always does)")
+    board(p)
     p = stage("demo", cmd_demo, "the whole flow on the bundled digits")
     hls_target(p)
     training(p)

@@ -26,9 +26,16 @@ Modules, one job each:
     attention   the ViTCoD attention layer and its dense baseline (counts, cycles, resources)
     layers      the standard hls4ml layers and our head-mix / embedding engines
     estimate    the whole design of a run stage (ModelEstimate, model_estimate, estimate_run)
+    stream_layers  one io_stream stage (hls4ml Resource-strategy Conv/Dense per nnet_dense_resource.h,
+                the element-per-cycle layers, our stream kernels, the streaming attention), FIFOs
+    stream      the whole io_stream design stage by stage (design_slots, stream_estimate,
+                StreamEstimate: interval = slowest stage, latency along the path, FIFO depths from
+                dataflow.safe_depths); what vitcod.hls.planner plans per board
+    published   the model vs published hls4ml synthesis reports: status and sources (not done: none
+                found that can be modelled; the candidates and why are listed there)
     counters    the model's counts vs the C-simulation counters of the compiled engines
     fit         the modelled estimate vs the board totals (fit_report, require_fit)
-    cli         ``python -m vitcod.hls.perf {estimate,fit}``
+    cli         ``python -m vitcod.hls.perf {estimate,fit}`` (fit: the io_stream board plan by default)
 
 Everything other modules use is importable from here (``from vitcod.hls import perf``).
 """
@@ -42,6 +49,7 @@ from .counters import check_counters_against_csim, counter_engines
 from .estimate import (DEFAULT_GLOBAL_THRESHOLD, DEFAULT_STAGES, ModelEstimate, estimate_run, load_config,
                        model_estimate)
 from .fit import fit_report, min_reuse_factor, overlay_config, require_fit
+from .stream import StreamEstimate, design_slots, stream_estimate
 from .resources import (ATTENTION_CORE_COUNTERS, COUNTER_NAMES, LABEL, RESOURCE_KEYS, Assumptions, EngineEstimate,
                         Resources, bram18k_blocks, control, dsp_per_multiplier, memory, multipliers, mux_luts,
                         pipelined_loop, registers, signed_width)
@@ -54,4 +62,5 @@ __all__ = [
     "dense_attention_estimate", "dsp_per_multiplier", "estimate_run", "fit_report", "load_config", "main",
     "memory", "min_reuse_factor", "model_estimate", "multipliers", "mux_luts", "overlay_config",
     "pipelined_loop", "ports", "registers", "require_fit", "signed_width", "stage_sparsity",
+    "StreamEstimate", "design_slots", "stream_estimate",
 ]

@@ -1,11 +1,15 @@
 """Command line of the performance model: ``python -m vitcod.hls.perf {estimate,fit}``.
 
     python -m vitcod.hls.perf estimate --run-dir build/demo [--stage sparse_0.90] [--json]
-    python -m vitcod.hls.perf fit --run-dir build/demo --stage sparse_0.90 --board pynq-z2
+    python -m vitcod.hls.perf fit --run-dir build/demo --stage sparse_0.90 --board pynq-z2 [--cap 0.8]
+                                  [--plan plan.json] [--io-type io_stream]
 
 ``estimate`` prints the modelled table, the attention summary and the fit on every board (or the
 whole estimate as JSON). ``fit`` is what ``make bitstream`` runs first: exit 0 when the modelled
-design fits BOARD, 3 when it does not, 2 on a missing stage or an invalid argument.
+design fits BOARD, 3 when it does not, 2 on a missing stage or an invalid argument. For the
+io_stream design (the default) the design is the board's plan (``--plan``, else planned now by
+:mod:`vitcod.hls.planner` under ``--cap``) and it fits when every resource stays under the cap; for
+io_parallel it is the old single-ReuseFactor estimate against ``--max-utilization``.
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--json", action="store_true")
         if name == "fit":
             p.add_argument("--board", required=True)
+            p.add_argument("--io-type", choices=("io_stream", "io_parallel"), default="io_stream")
+            p.add_argument("--cap", type=float, default=0.8, help="io_stream: fraction of every resource")
+            p.add_argument("--plan", type=Path, default=None, help="io_stream: a plan file (default: plan now)")
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -60,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     a = Assumptions(reuse_factor=args.reuse_factor, clock_mhz=args.clock_mhz, lane_budget=args.lane_budget)
+    if args.command == "fit" and args.io_type == "io_stream":
+        return _fit_stream(args)
     if args.command == "fit":
         oc = overlay_config()
         try:
@@ -84,4 +93,33 @@ def _run(args: argparse.Namespace) -> int:
     for board, entry in fit_report(est, max_utilization=args.max_utilization).items():
         print(f"{board}: {'fits' if entry['fits'] else 'does NOT fit'} "
               + ", ".join(f"{k} {v:.0%}" for k, v in entry["utilization"].items()))
+    return 0
+
+
+def _fit_stream(args: argparse.Namespace) -> int:
+    """``fit`` of the io_stream design: the board's plan under the cap (exit 0 / 3)."""
+    from ..plan_file import Plan
+    from ..planner import plan_run
+
+    if args.plan is not None:
+        plan = Plan.read(args.plan)
+        if plan.board != args.board:
+            raise ValueError(f"{args.plan} is a plan for {plan.board}, not {args.board}")
+    else:
+        try:
+            plan = plan_run(args.run_dir, args.board, stage=args.stage, cap=args.cap)
+        except Exception as err:  # an unknown board: vitcod.overlay.config.ConfigError
+            if type(err).__name__ == "ConfigError":
+                raise ValueError(str(err)) from None
+            raise
+    m = plan.modelled
+    util = ", ".join(f"{k} {v:.0%}" for k, v in m["utilization"].items())
+    if not plan.fits:
+        over = ", ".join(f"{k}: {m['resources'][k]} needed, {int(plan.available[k] * plan.cap[k])} under the cap"
+                         for k in m["over"])
+        print(f"error: {args.run_dir}/{args.stage}: the io_stream design does not fit {args.board} even at its "
+              f"cheapest plan ({over}; modelled: {util})", file=sys.stderr)
+        return 3
+    print(f"{args.board}: fits (modelled: {util}; plan: {m['images_per_s']:.0f} images/s at {plan.clock_mhz:g} MHz, "
+          f"bottleneck {m['bottleneck']})")
     return 0

@@ -83,6 +83,15 @@ class Assumptions:
         bram_min_bits: arrays up to this size go to LUTRAM.
         pipo_copies: buffers per DATAFLOW channel array (ping-pong).
         control_lut, control_ff: per process (FSM, counters, handshakes).
+    io_stream (:mod:`vitcod.hls.perf.stream`, every one an ASSUMPTION):
+        stream_token_overhead: cycles an hls4ml Resource-strategy stream Conv/Dense spends per output
+            position outside its ``ReuseLoop`` (hls4ml 1.3.0 pipelines the outer position loop only for
+            the Latency strategy, so each position costs the stream read, the kernel-window shift, the
+            call into ``dense_resource`` whose ReuseLoop drains its pipeline, the cast and the write).
+        stream_shift_cycles: cycles of a Conv2D line-buffer step for an input pixel with no output.
+        fifo_srl_max_depth, fifo_srl_max_bits: a FIFO at most this deep and this many bits is a shift
+            register (Vitis HLS ``config_storage fifo -auto_srl_max_depth 2 -auto_srl_max_bits 1024``
+            defaults); a deeper one is a memory (BRAM / LUTRAM by :func:`memory`).
     """
 
     clock_mhz: float = 100.0
@@ -120,6 +129,10 @@ class Assumptions:
     pipo_copies: int = 2
     control_lut: int = 150
     control_ff: int = 200
+    stream_token_overhead: int = 8
+    stream_shift_cycles: int = 2
+    fifo_srl_max_depth: int = 2
+    fifo_srl_max_bits: int = 1024
 
     def __post_init__(self) -> None:
         for name in ("reuse_factor", "parallelization_factor", "activation_bits", "accum_bits", "lane_budget",

@@ -282,8 +282,9 @@ def _perf_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_fit_command_exit_codes(synthetic_run, tmp_path):
-    """What ``make bitstream`` relies on: 3 = does not fit, 0 = fits, 2 = no such stage."""
-    run = ["--run-dir", str(synthetic_run)]
+    """What ``make bitstream`` relies on: 3 = does not fit, 0 = fits, 2 = no such stage (the io_parallel
+    estimate; the io_stream plan's fit: tests/hls/test_plan.py)."""
+    run = ["--run-dir", str(synthetic_run), "--io-type", "io_parallel"]
     proc = _perf_cli("fit", *run, "--board", "pynq-z2", cwd=tmp_path)
     assert proc.returncode == 3 and "does not fit pynq-z2" in proc.stderr
     proc = _perf_cli("fit", *run, "--stage", HLS_STAGE, "--board", "zcu104", "--reuse-factor", "64", cwd=tmp_path)

@@ -6,7 +6,8 @@ Command (from the repository root)::
 
 writes ``build/bench/bench.json`` (every number with its unit in ``units``; a number that could not
 be measured is ``null`` with its reason in ``reasons``), ``build/bench/bench.md`` (the same as tables)
-and ``build/bench/bench.png`` (accuracy and modelled attention latency vs sparsity).
+``build/bench/bench.png`` (accuracy and modelled attention latency vs sparsity) and
+``build/bench/boards.png`` (modelled throughput and utilization per board).
 
 What is measured and what is modelled - never mixed up, one module each:
 
@@ -21,6 +22,11 @@ What is measured and what is modelled - never mixed up, one module each:
   the QKeras model's ``predict`` on the same images, the C-simulation compile time and the
   compiler's peak memory: MEASURED, in child processes (:mod:`.network_csim_child`,
   :mod:`.engine_compile_child`: their ``getrusage(RUSAGE_CHILDREN)`` sees only the compilers).
+* :mod:`.boards` - per board (pynq-z2, zcu104, kv260): the io_stream design planned for the board
+  by :mod:`vitcod.hls.planner` (cap 80%, board.tcl clock) and the same model with dense attention
+  planned on the same budget: fits, utilization, images/s, latency, bottleneck, DSP efficiency,
+  ViTCoD / dense throughput (``bench.json`` ``boards``, ``boards.png``): MODELLED. bench.md also
+  holds the model vs published hls4ml reports (:mod:`vitcod.hls.perf.published`).
 * :mod:`.packing` - host quantize+pack and unpack (:mod:`vitcod.host`) next to a plain
   ``np.copyto`` of the same bytes: MEASURED, best of several repeats, in this process.
 * :mod:`.figures` - units, targets and the headline figures; :mod:`.report` - bench.md and the

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..hls.perf import Assumptions
-from .figures import BENCH_JSON, BENCH_MD, BENCH_PNG
+from .figures import BENCH_JSON, BENCH_MD, BENCH_PNG, BOARDS_PNG
 from .report import fmt
 from .run import run_bench
 
@@ -51,7 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, f in bench["figures"].items():
         met = "n/a" if f["met"] is None else ("met" if f["met"] else "NOT met")
         print(f"{key:36s} {fmt(f['value']):>12s}  target {f['target']:8s} {met} ({f['kind']})")
-    print(f"wrote {args.out / BENCH_JSON}, {args.out / BENCH_MD}, {args.out / BENCH_PNG}")
+    for board, e in bench.get("boards", {}).items():
+        print(f"{board:8s} {'fits' if e['fits'] else 'does NOT fit'} (max {e['max_utilization']:.0%}), "
+              f"{e['images_per_s']:.0f} images/s at {e['clock_mhz']:g} MHz, latency {e['latency_us']:.1f} us, "
+              f"bottleneck {e['bottleneck']}, ViTCoD/dense {e['vitcod_vs_dense_throughput']:.2f} (modelled)")
+    print(f"wrote {args.out / BENCH_JSON}, {args.out / BENCH_MD}, {args.out / BENCH_PNG}, {args.out / BOARDS_PNG}")
     return 0
 
 

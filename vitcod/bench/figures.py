@@ -11,7 +11,7 @@ from typing import Any
 
 from ..model.run_layout import DEFAULT_SPARSITY
 
-BENCH_JSON, BENCH_MD, BENCH_PNG = "bench.json", "bench.md", "bench.png"
+BENCH_JSON, BENCH_MD, BENCH_PNG, BOARDS_PNG = "bench.json", "bench.md", "bench.png", "boards.png"
 HEADLINE_SPARSITY = DEFAULT_SPARSITY
 """The ``*_at_0.9`` figures are those of the stage at this nominal sparsity."""
 
@@ -46,6 +46,10 @@ UNITS = {
     "accuracy_at_0.9": "fraction of the test split classified correctly (QKeras, quantized), measured",
     "modelled_latency_us": "microseconds per image through the whole modelled design",
     "clock_mhz": "MHz (assumed clock of the modelled design)",
+    "boards": "per board (MODELLED, io_stream design planned by vitcod.hls.planner at the board.tcl clock, cap 0.8): "
+              "fits (bool), max_utilization (fraction), images_per_s, latency_us, bottleneck (stage), dsp_efficiency "
+              "(useful multiplies per image / (DSPs x interval cycles)), vitcod_vs_dense_throughput (ratio of the "
+              "images/s of the ViTCoD plan and of the dense-attention plan on the same budget)",
     "synthesized_at_0.9": "Vitis HLS C-synthesis estimate of the 0.90 design (make synth): cycles, ns, us, "
                           "resource counts; null where Vitis HLS is not installed",
     "modelled_vs_synthesized_at_0.9": "per quantity: modelled value, synthesized value, their ratio (latency in us at "

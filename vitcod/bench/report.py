@@ -143,6 +143,13 @@ def markdown(bench: dict) -> str:
             u = f["utilization"]
             lines.append(f"| {board} | {fmt(f['fits'])} | {u['dsp']:.0%} | {u['bram_18k']:.0%} | {u['lut']:.0%} | "
                          f"{u['ff']:.0%} | {fmt(bench['min_reuse_factor_at_0.9'].get(board))} |")
+    if bench.get("boards"):
+        from .boards import markdown as boards_markdown
+
+        lines += [""] + boards_markdown(bench["boards"])
+    from ..hls.perf.published import markdown as published_markdown
+
+    lines += [""] + published_markdown()
     lines.append("")
     return "\n".join(lines)
 

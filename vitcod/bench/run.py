@@ -22,9 +22,9 @@ from ..fileio import atomic_write
 from ..hls.perf import Assumptions
 from ..hls.synth import load_synthesis
 from ..model.run_layout import hls_project_dir
-from . import csim, figures, modelled, packing, report
+from . import boards, csim, figures, modelled, packing, report
 from .accuracy import accuracy_rows
-from .figures import BENCH_JSON, BENCH_MD, BENCH_PNG, HEADLINE_SPARSITY
+from .figures import BENCH_JSON, BENCH_MD, BENCH_PNG, BOARDS_PNG, HEADLINE_SPARSITY
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,10 @@ def run_bench(run_dir: str | Path, out_dir: str | Path, *, assumptions: Assumpti
         reasons["accuracy_at_0.9"] = reasons.get("accuracy") or "no 0.90 row in report/accuracy.json"
     if headline_stage:
         bench.update(modelled.board_fit(estimates[headline_stage], assumptions))
+    # ---- per board: the planned io_stream design and its dense twin (vitcod.hls.planner) ---------
+    bench["boards"] = boards.board_figures(run_dir, headline_stage) if headline_stage else {}
+    if not headline_stage:
+        reasons["boards"] = f"no stage with sparsity {HEADLINE_SPARSITY} in {run_dir}"
 
     # ---- synthesized figures beside the modelled ones (make synth, where Vitis HLS is installed) --
     synthesized, why_not = load_synthesis(out_dir, headline_stage) if headline_stage else (None, "no 0.9 stage")
@@ -171,6 +175,8 @@ def write_outputs(bench: dict, out_dir: Path) -> dict:
     atomic_write(out_dir / BENCH_MD, report.markdown(bench))
     try:
         report.plot(bench, out_dir / BENCH_PNG)
+        if bench.get("boards"):
+            boards.plot(bench["boards"], out_dir / BOARDS_PNG)
     except ImportError as err:
         log.warning("no plot: %s", err)
     log.info("bench written to %s", out_dir)

@@ -11,7 +11,7 @@ set board(board_connections) {som240_1_connector xilinx.com:kv260_carrier:som240
 set board(ps_family)         zynqmp
 set board(hp_port)           S_AXI_HP0_FPD
 set board(gp_port)           M_AXI_HPM0_FPD
-set board(clock_mhz)         100
+set board(clock_mhz)         200
 # 64-bit DMA addresses: the K26's 4 GiB of PS DDR are mapped 2 GiB low and 2 GiB in HP0_DDR_HIGH
 # (0x8_0000_0000), out of a 32-bit master's reach; PYNQ may allocate DMA buffers there.
 set board(dma_addr_width)    64

@@ -8,7 +8,7 @@ set board(board_connections) {}
 set board(ps_family)         zynqmp
 set board(hp_port)           S_AXI_HP0_FPD
 set board(gp_port)           M_AXI_HPM0_FPD
-set board(clock_mhz)         100
+set board(clock_mhz)         200
 # 64-bit DMA addresses, as on every Zynq UltraScale+ board here: a 32-bit master cannot reach the PS
 # DDR window above 4 GiB of address space (HP0_DDR_HIGH at 0x8_0000_0000), so its segment would be
 # excluded from the address map; 64 bits keep the whole PS DDR space reachable.

@@ -1,0 +1,222 @@
+"""The folding planner: the fastest io_stream design that fits a board (every figure MODELLED).
+
+Where this fits in the flow::
+
+    build/<run>/<stage>/{config.json, masks.npz}  +  overlay/boards/<board>/board.tcl (part, clock, totals)
+      -> plan_design()   for every process of the design (vitcod.hls.perf.stream.design_slots) its
+                         options: the legal hls4ml ReuseFactors of a Conv/Dense layer
+                         (vitcod.hls.plan.legal_reuse_factors), a ReuseFactor of our LayerNorm /
+                         embedding / encoder / decoder kernels, the lanes of each attention layer
+                         (dense_unroll, sparse_lanes, and softmax_lanes / pv_lanes when this tree's
+                         AttentionEngineConfig has them) - each option a modelled Stage
+      -> Plan            (vitcod.hls.plan_file) the knobs, the modelled design, written as JSON
+
+Search: the design's interval is its slowest stage's, and resources add up. For a target interval T
+every stage takes its cheapest option whose interval is <= T (cost = its resources as fractions of
+the budget, summed with weights); T is the smallest candidate (an interval some option has) at
+which the sum stays under the cap for every resource. When one resource overflows, its weight is
+raised and the choice repeated (a few rounds), so a DSP-poor board trades DSPs for LUT multipliers
+where the options allow it. Binary search over the sorted candidates (feasibility is monotone in T:
+a larger T only adds cheaper options).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from ..model import run_layout
+from .perf.resources import RESOURCE_KEYS, Assumptions, Resources, total
+from .perf.stream import Slot, StreamEstimate, assemble, attention_knob_names, design_slots, flat_slots
+from .perf.stream_layers import Stage
+from .plan import default_reuse, legal_reuse_factors
+from .plan_file import Plan
+
+DEFAULT_CAP = 0.8
+#: ReuseFactors tried for our per-token kernels (any positive integer is legal for them).
+OUR_REUSE = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128, 192, 256)
+#: Lanes tried per attention knob.
+LANES = {"dense_unroll": (1, 2, 3, 4, 6, 8, 12, 16), "sparse_lanes": (1, 2, 3, 4, 6, 8, 12, 16),
+         "softmax_lanes": (1, 2, 4, 8, 16), "pv_lanes": (1, 2, 4, 8, 16)}
+WEIGHT_ROUNDS = 6
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a board offers the design: totals, the cap per resource, the clock."""
+
+    board: str
+    part: str
+    clock_mhz: float
+    available: dict
+    cap: dict
+
+    def limit(self, key: str) -> float:
+        return self.available[key] * self.cap[key]
+
+
+def board_budget(board: str, cap: float | Mapping[str, float] = DEFAULT_CAP, clock_mhz: float | None = None) -> Budget:
+    """The budget of ``overlay/boards/<board>/board.tcl`` (part, clock, DSP/BRAM18K/LUT/FF totals).
+
+    URAM is not in the board files, so the design is planned without it (its buffers go to BRAM).
+
+    Raises:
+        ValueError: a cap outside (0, 1] or naming an unknown resource. vitcod.overlay.config.ConfigError:
+            an unknown board.
+    """
+    from ..overlay.config import BoardSpec
+
+    spec = BoardSpec.load(board)
+    caps = dict.fromkeys(RESOURCE_KEYS, cap) if isinstance(cap, (int, float)) else {**dict.fromkeys(RESOURCE_KEYS, DEFAULT_CAP), **cap}
+    unknown = sorted(set(caps) - set(RESOURCE_KEYS))
+    if unknown:
+        raise ValueError(f"cap names unknown resource(s) {unknown}; known: {list(RESOURCE_KEYS)}")
+    for k, v in caps.items():
+        if not 0 < float(v) <= 1:
+            raise ValueError(f"cap of {k} must be in (0, 1], got {v}")
+    return Budget(board=board, part=spec.part, clock_mhz=float(clock_mhz or spec.clock_mhz),
+                  available={k: int(spec.resources[k]) for k in RESOURCE_KEYS}, cap={k: float(v) for k, v in caps.items()})
+
+
+def slot_options(slot: Slot) -> list[Stage]:
+    """Every option the planner considers for one process (a Stage per knob setting)."""
+    if slot.kind == "attention":
+        names = attention_knob_names()
+        g_max, trips = slot.engine.n_global_max, max(p.nnz_sparse for p in slot.engine.heads)
+        ranges = {"dense_unroll": [u for u in LANES["dense_unroll"] if u <= max(1, g_max)],
+                  "sparse_lanes": [l for l in LANES["sparse_lanes"] if l <= max(1, trips)]}
+        ranges.update({k: list(LANES[k]) for k in names if k not in ranges})
+        out = []
+        for combo in itertools.product(*(ranges[k] for k in names)):
+            try:
+                out.append(slot.build(dict(zip(names, combo))))
+            except ValueError:  # a lane split the engine rejects (e.g. more lanes than work)
+                continue
+        return out
+    if slot.shape is not None:
+        return [slot.build({"reuse_factor": rf}) for rf in legal_reuse_factors(*slot.shape)]
+    if slot.default:
+        return [slot.build({"reuse_factor": rf}) for rf in OUR_REUSE]
+    return [slot.build({})]
+
+
+def _cost(r: Resources, budget: Budget, weights: Mapping[str, float]) -> float:
+    return sum(weights[k] * getattr(r, k) / max(budget.limit(k), 1e-9) for k in RESOURCE_KEYS)
+
+
+def _choose(options: dict[str, list[Stage]], t: int, budget: Budget, weights) -> dict[str, Stage] | None:
+    chosen = {}
+    for name, opts in options.items():
+        ok = [s for s in opts if s.interval <= t]
+        if not ok:
+            return None
+        chosen[name] = min(ok, key=lambda s: (_cost(s.resources, budget, weights), s.interval))
+    return chosen
+
+
+def _fits(r: Resources, budget: Budget) -> list[str]:
+    return [k for k in RESOURCE_KEYS if getattr(r, k) > budget.limit(k)]
+
+
+def _feasible(options, t: int, budget: Budget, fixed: Resources) -> dict[str, Stage] | None:
+    weights = dict.fromkeys(RESOURCE_KEYS, 1.0)
+    for _ in range(WEIGHT_ROUNDS):
+        chosen = _choose(options, t, budget, weights)
+        if chosen is None:
+            return None
+        over = _fits(total(s.resources for s in chosen.values()) + fixed, budget)
+        if not over:
+            return chosen
+        for k in over:
+            weights[k] *= 4.0
+    return None
+
+
+def search(config, slots: Sequence, budget: Budget, a: Assumptions, *, autoencoder: bool = True
+           ) -> tuple[dict[str, dict], StreamEstimate]:
+    """The knobs of the fastest design under the budget, and that design.
+
+    When nothing fits, the knobs are the cheapest options (largest interval) and the design says by
+    how much it is over (the Plan's ``fits`` is False).
+    """
+    flat = flat_slots(slots)
+    options = {s.name: slot_options(s) for s in flat}
+    fifo = assemble(config, a, slots, {}, autoencoder=autoencoder).fifo_resources  # knob-independent
+    candidates = sorted({s.interval for opts in options.values() for s in opts})
+    floor = max(min(s.interval for s in opts) for opts in options.values())
+    candidates = [t for t in candidates if t >= floor]
+    lo, hi, best = 0, len(candidates) - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        chosen = _feasible(options, candidates[mid], budget, fifo)
+        if chosen is not None:
+            best, hi = chosen, mid - 1
+        else:
+            lo = mid + 1
+    if best is None:  # nothing fits: the cheapest design, reported as not fitting
+        weights = dict.fromkeys(RESOURCE_KEYS, 1.0)
+        best = {name: min(opts, key=lambda s: (_cost(s.resources, budget, weights), s.interval))
+                for name, opts in options.items()}
+    knobs = {name: dict(st.knobs) for name, st in best.items() if st.knobs}
+    return knobs, assemble(config, a, slots, knobs, autoencoder=autoencoder)
+
+
+def plan_design(config, masks, budget: Budget, a: Assumptions = Assumptions(), *, autoencoder: bool = True,
+                stage: str | None = None, run_dir: str | None = None, attention: str = "vitcod") -> Plan:
+    """Plan the io_stream design of ``config`` (+ ``masks``; None = dense attention) for ``budget``."""
+    a = replace(a, clock_mhz=budget.clock_mhz)
+    slots = design_slots(config, masks, a, autoencoder=autoencoder, default_rf=default_reuse)
+    knobs, est = search(config, slots, budget, a, autoencoder=autoencoder)
+    return to_plan(est, budget, knobs, stage=stage, run_dir=run_dir, attention=attention)
+
+
+def to_plan(est: StreamEstimate, budget: Budget, knobs: dict, *, stage=None, run_dir=None,
+            attention: str = "vitcod") -> Plan:
+    """A :class:`Plan` of a modelled design under a budget."""
+    r = est.resources.as_dict()
+    util = {k: r[k] / budget.available[k] for k in RESOURCE_KEYS}
+    fits = all(r[k] <= budget.limit(k) for k in RESOURCE_KEYS)
+    modelled = {"label": "modelled", "interval_cycles": est.interval, "latency_cycles": est.latency,
+                "latency_us": est.latency_us, "images_per_s": est.throughput, "bottleneck": est.bottleneck,
+                "resources": r, "utilization": util, "max_utilization": max(util.values()), "fits": fits,
+                "over": {k: r[k] - math.floor(budget.limit(k)) for k in RESOURCE_KEYS if r[k] > budget.limit(k)},
+                "dsp_efficiency": est.dsp_efficiency(), "multiplies": est.multiplies,
+                "fifo_resources": est.fifo_resources.as_dict(), "attention_knobs": list(attention_knob_names())}
+    stages = [{"name": s.name, "kind": s.kind, "knobs": dict(s.knobs), "interval": s.interval,
+               **s.resources.as_dict()} for s in est.stages]
+    return Plan(board=budget.board, part=budget.part, clock_mhz=budget.clock_mhz, cap=dict(budget.cap),
+                available=dict(budget.available), knobs=knobs, modelled=modelled, stage=stage,
+                run_dir=None if run_dir is None else str(run_dir), attention=attention, stages=stages)
+
+
+def load_stage(run_dir: str | Path, stage: str = run_layout.DEFAULT_HLS_STAGE):
+    """(ViTConfig, mask artifact or None, has auto-encoder) of ``build/<run>/<stage>`` (no TensorFlow).
+
+    Raises:
+        FileNotFoundError: no config.json in the stage folder.
+    """
+    from ..model.mask_artifact import load_mask_artifact
+    from .perf.estimate import load_config
+
+    folder = run_layout.stage_dir(run_dir, stage)
+    cfg = folder / run_layout.CONFIG_FILE
+    if not cfg.is_file():
+        raise FileNotFoundError(f"no {cfg}: expected a trained stage folder (python -m vitcod ...)")
+    config = load_config(cfg)
+    masks_path = folder / run_layout.MASKS_FILE
+    masks = load_mask_artifact(masks_path, num_layers=config.depth, num_heads=config.num_heads,
+                               num_tokens=config.num_tokens) if masks_path.is_file() else None
+    return config, masks, run_layout.stage_has_autoencoder(stage)
+
+
+def plan_run(run_dir: str | Path, board: str, *, stage: str = run_layout.DEFAULT_HLS_STAGE,
+             cap: float | Mapping[str, float] = DEFAULT_CAP, dense: bool = False,
+             a: Assumptions = Assumptions()) -> Plan:
+    """:func:`plan_design` for a run stage; ``dense=True`` plans the same model with dense attention
+    (every key global: the baseline the bench compares against)."""
+    config, masks, ae = load_stage(run_dir, stage)
+    return plan_design(config, None if dense else masks, board_budget(board, cap), a, autoencoder=ae, stage=stage,
+                       run_dir=str(run_dir), attention="dense" if dense else "vitcod")

@@ -1,0 +1,175 @@
+"""The io_stream stage model (vitcod.hls.perf.stream) and the board planner (vitcod.hls.planner,
+plan file vitcod.hls.plan_file, ``python -m vitcod.hls.plan``, ``python -m vitcod.hls.perf fit``).
+Every run here is the synthetic run (tiny config, random masks): no training, no TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from dataclasses import fields
+
+import pytest
+from synthetic_run import HLS_STAGE
+
+from vitcod.hls import engines, perf
+from vitcod.hls.perf.resources import Assumptions
+from vitcod.hls.perf.stream import attention_knob_names, design_slots, flat_slots, stream_estimate
+from vitcod.hls.perf.stream_layers import hls4ml_matrix
+from vitcod.hls.plan import legal_reuse_factors
+from vitcod.hls.plan_file import Plan, PlanError
+from vitcod.hls.planner import board_budget, load_stage, plan_design, plan_run, slot_options
+
+
+def _stage(run):
+    config, masks, ae = load_stage(run, HLS_STAGE)
+    return config, masks, ae
+
+
+def test_stream_counts_equal_the_model_whose_counts_equal_the_csim_counters(synthetic_run):
+    """The io_stream design computes the same multiplies as the io_parallel model (whose counters
+    tests/hls/test_perf.py holds against the C-simulation), whatever the knobs."""
+    ref = perf.estimate_run(synthetic_run, HLS_STAGE)
+    config, masks, ae = _stage(synthetic_run)
+    for knobs in ({}, {"block0_q": {"reuse_factor": 4}, "block0_attention": {"dense_unroll": 1, "sparse_lanes": 2}}):
+        est = stream_estimate(config, masks, Assumptions(), knobs, autoencoder=ae)
+        assert est.counters == ref.counters
+        assert est.multiplies == ref.multiplies
+
+
+def test_hls4ml_resource_layer_follows_dense_resource():
+    """block_factor = ceil(n_in*n_out/RF) multipliers; RF + overhead cycles per position; weights in a
+    ROM only when RF > 1 (nnet_dense_resource.h)."""
+    a = Assumptions()
+    for rf in legal_reuse_factors(32, 64)[:8]:
+        s = hls4ml_matrix("m", "mlp", 0, 65, 32, 64, rf, 16, 8, a)
+        assert s.multipliers == math.ceil(32 * 64 / rf)
+        assert s.interval == 65 * (rf + a.stream_token_overhead)
+        assert s.multiplies == 65 * 32 * 64
+    one, many = hls4ml_matrix("m", "mlp", 0, 65, 32, 64, 1, 16, 8, a), hls4ml_matrix("m", "mlp", 0, 65, 32, 64, 512, 16, 8, a)
+    assert many.resources.dsp < one.resources.dsp and one.resources.bram_18k == 0
+
+
+def test_design_interval_is_its_slowest_stage_and_latency_covers_the_path(synthetic_run):
+    config, masks, ae = _stage(synthetic_run)
+    est = stream_estimate(config, masks, Assumptions(), autoencoder=ae)
+    assert est.interval == max(s.interval for s in est.stages)
+    assert est.bottleneck in {s.name for s in est.stages if s.interval == est.interval}
+    attention = [s for s in est.stages if s.kind == "attention"]
+    assert attention and est.latency > sum(s.depth + s.load for s in attention)
+    assert est.resources.bram_18k >= sum(s.resources.bram_18k for s in attention)  # K/V buffers counted
+    assert set(est.fifos) == set(perf.dataflow.safe_depths(config, autoencoder=ae))
+
+
+def test_planner_uses_legal_reuse_factors_and_stays_under_the_cap(synthetic_run):
+    plan = plan_run(synthetic_run, "pynq-z2", stage=HLS_STAGE)
+    assert plan.fits and plan.modelled["max_utilization"] <= 0.8
+    config, _, _ = _stage(synthetic_run)
+    from vitcod.hls.perf.stream import matrix_layers
+
+    for name, (n_in, n_out) in matrix_layers(config).items():
+        assert plan.knobs[name]["reuse_factor"] in legal_reuse_factors(n_in, n_out), name
+    assert all(s["interval"] <= plan.modelled["interval_cycles"] for s in plan.stages)
+
+
+def test_a_tighter_cap_never_gives_a_faster_design_and_an_impossible_one_says_so(synthetic_run):
+    loose = plan_run(synthetic_run, "zcu104", stage=HLS_STAGE, cap=0.8)
+    tight = plan_run(synthetic_run, "zcu104", stage=HLS_STAGE, cap=0.02)
+    assert tight.modelled["interval_cycles"] >= loose.modelled["interval_cycles"]
+    impossible = plan_run(synthetic_run, "pynq-z2", stage=HLS_STAGE, cap=0.001)
+    assert not impossible.fits and impossible.modelled["over"]
+
+
+def test_the_planner_enumerates_every_lane_knob_the_engine_config_has(synthetic_run):
+    have = {f.name for f in fields(engines.AttentionEngineConfig)}
+    knobs = attention_knob_names()
+    assert set(knobs) == {"dense_unroll", "sparse_lanes"} | ({"softmax_lanes", "pv_lanes"} & have)
+    config, masks, ae = _stage(synthetic_run)
+    slot = next(s for s in flat_slots(design_slots(config, masks, Assumptions(), autoencoder=ae))
+                if s.kind == "attention")
+    options = slot_options(slot)
+    assert {tuple(sorted(o.knobs)) for o in options} == {tuple(sorted(knobs))}
+    assert len({o.knobs["sparse_lanes"] for o in options}) > 1
+
+
+def test_dense_baseline_is_slower_at_equal_resources(synthetic_run):
+    vit = plan_run(synthetic_run, "zcu104", stage=HLS_STAGE)
+    dense = plan_run(synthetic_run, "zcu104", stage=HLS_STAGE, dense=True)
+    assert dense.attention == "dense" and vit.attention == "vitcod"
+    assert dense.modelled["multiplies"] > vit.modelled["multiplies"]
+    assert dense.modelled["interval_cycles"] >= vit.modelled["interval_cycles"]
+
+
+def test_plan_file_round_trip_and_conversion_overrides(synthetic_run, tmp_path):
+    plan = plan_run(synthetic_run, "kv260", stage=HLS_STAGE)
+    path = plan.write(tmp_path / "plan.json")
+    again = Plan.read(path)
+    assert again.to_dict() == json.loads(path.read_text()) and again.knobs == plan.knobs
+    over = again.layer_overrides()
+    assert over["block0_mlp1"]["ReuseFactor"] == plan.knobs["block0_mlp1"]["reuse_factor"]
+    att = over["block0_attention"]
+    assert att["StreamingEngine"] is True and att["DenseUnroll"] >= 1 and att["SparseLanes"] >= 1
+    with pytest.raises(PlanError, match="does not have"):
+        again.layer_overrides(["patch_embed"])
+    (tmp_path / "bad.json").write_text('{"schema": "other"}')
+    with pytest.raises(PlanError, match="not a plan"):
+        Plan.read(tmp_path / "bad.json")
+
+
+def test_budget_comes_from_the_board_files():
+    b = board_budget("zcu104", {"dsp": 0.5})
+    assert b.part == "xczu7ev-ffvc1156-2-e" and b.cap["dsp"] == 0.5 and b.cap["lut"] == 0.8
+    assert b.limit("dsp") == 0.5 * b.available["dsp"]
+    with pytest.raises(ValueError, match="unknown resource"):
+        board_budget("zcu104", {"uram": 0.5})
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        board_budget("zcu104", 1.5)
+
+
+def _cli(module: str, *args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_plan_and_fit_commands(synthetic_run, tmp_path):
+    run = ["--run-dir", str(synthetic_run), "--stage", HLS_STAGE]
+    out = tmp_path / "p.json"
+    proc = _cli("vitcod.hls.plan", *run, "--board", "zcu104", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "| **total** |" in proc.stdout and Plan.read(out).board == "zcu104"
+    proc = _cli("vitcod.hls.perf", "fit", *run, "--board", "zcu104", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.startswith("zcu104: fits (modelled: dsp "), proc.stderr
+    proc = _cli("vitcod.hls.perf", "fit", *run, "--board", "pynq-z2", "--cap", "0.001", cwd=tmp_path)
+    assert proc.returncode == 3 and "does not fit pynq-z2" in proc.stderr
+    proc = _cli("vitcod.hls.perf", "fit", *run, "--board", "pynq-z2", "--plan", str(out), cwd=tmp_path)
+    assert proc.returncode == 2 and "plan for zcu104" in proc.stderr
+    proc = _cli("vitcod.hls.plan", *run, "--board", "no-such-board", cwd=tmp_path)
+    assert proc.returncode == 2 and "no-such-board" in proc.stderr
+
+
+def test_conversion_takes_the_plan(tiny_run, digits, tmp_path):
+    """hls/convert.py: every planned ReuseFactor and the attention lanes reach the hls4ml config
+    (the user's layer_overrides still win); an io_parallel conversion refuses a plan."""
+    from vitcod.hls.convert import UnsupportedConfigurationError, convert
+
+    plan = plan_run(tiny_run, "pynq-z2", stage=HLS_STAGE)
+    hls_model = convert(tiny_run, tmp_path / "prj", io_type="io_stream", data=digits, profile_samples=64, plan=plan,
+                        layer_overrides={"block0_mlp2": {"ReuseFactor": legal_reuse_factors(*plan_shape(plan, "block0_mlp2"))[0]}})
+    cfg = hls_model.config.config["HLSConfig"]["LayerName"]
+    for layer, knobs in plan.knobs.items():
+        if layer == "block0_mlp2":
+            continue
+        if "reuse_factor" in knobs:
+            assert cfg[layer]["ReuseFactor"] == knobs["reuse_factor"], layer
+        else:
+            assert cfg[layer]["DenseUnroll"] == knobs["dense_unroll"] and cfg[layer]["StreamingEngine"] is True
+    assert cfg["block0_mlp2"]["ReuseFactor"] == legal_reuse_factors(*plan_shape(plan, "block0_mlp2"))[0]
+    with pytest.raises(UnsupportedConfigurationError, match="io_stream"):
+        convert(tiny_run, tmp_path / "par", io_type="io_parallel", data=digits, profile_samples=64, plan=plan)
+
+
+def plan_shape(plan, layer):
+    config, _, _ = load_stage(plan.run_dir, plan.stage)
+    from vitcod.hls.perf.stream import matrix_layers
+
+    return matrix_layers(config)[layer]
