@@ -12,7 +12,11 @@ Where this fits in the flow::
                                               (vitcod.overlay.config.check_fit)
       -> vitcod.bench                         the model next to measurements, `make bench`
 
-Nothing here was synthesized: this machine has no Vitis HLS. The numbers are a model of what the
+Nothing here was synthesized: this machine has no Vitis HLS. Held against published hls4ml synthesis
+reports (:mod:`.published`, the table is in ``bench.md``), the Resource-strategy io_stream rules (the
+case of our design) are within +12% on DSP, +6% on BRAM18K, -27% on LUT, -56% on FF and +0% on the
+worst-case cycles (totals of design 3; the cycle constants are taken from that report); the io_parallel Latency-strategy rules over-count DSP by about
+half (+54%, +44%) and miss LUT / FF / latency by large factors. The numbers are a model of what the
 code describes, to compare design points and to refuse hopeless boards early; ``csynth`` and
 Vivado reports replace them once the tools have run. Every dict this package emits carries
 ``"label": "modelled"``. What is checked against the C-simulation: the MULTIPLY / MAC COUNTS
@@ -31,8 +35,9 @@ Modules, one job each:
     stream      the whole io_stream design stage by stage (design_slots, stream_estimate,
                 StreamEstimate: interval = slowest stage, latency along the path, FIFO depths from
                 dataflow.safe_depths); what vitcod.hls.planner plans per board
-    published   the model vs published hls4ml synthesis reports: status and sources (not done: none
-                found that can be modelled; the candidates and why are listed there)
+    published   the model vs three published hls4ml csynth reports (the tutorial MLP at RF 1 and 2,
+                io_parallel Latency; an io_stream Resource-strategy Conv2D design at RF = n_in): sources,
+                computed modelled vs published DSP / LUT / FF / BRAM18K / latency and the error
     counters    the model's counts vs the C-simulation counters of the compiled engines
     fit         the modelled estimate vs the board totals (fit_report, require_fit)
     cli         ``python -m vitcod.hls.perf {estimate,fit}`` (fit: the io_stream board plan by default)

@@ -89,6 +89,9 @@ class Assumptions:
             the Latency strategy, so each position costs the stream read, the kernel-window shift, the
             call into ``dense_resource`` whose ReuseLoop drains its pipeline, the cast and the write).
         stream_shift_cycles: cycles of a Conv2D line-buffer step for an input pixel with no output.
+            Both constants are the published Vivado HLS figures of a 32-bit Resource-strategy stream
+            Conv2D at RF 9/36/72 (:mod:`vitcod.hls.perf.published`, design 3: exactly RF + 11 and 4);
+            our 8-16-bit products have shorter multiplier pipelines, so they are an upper bound here.
         fifo_srl_max_depth, fifo_srl_max_bits: a FIFO at most this deep and this many bits is a shift
             register (Vitis HLS ``config_storage fifo -auto_srl_max_depth 2 -auto_srl_max_bits 1024``
             defaults); a deeper one is a memory (BRAM / LUTRAM by :func:`memory`).
@@ -129,8 +132,8 @@ class Assumptions:
     pipo_copies: int = 2
     control_lut: int = 150
     control_ff: int = 200
-    stream_token_overhead: int = 8
-    stream_shift_cycles: int = 2
+    stream_token_overhead: int = 11  # published: RF + 11 per windowed pixel (hls/perf/published.py, design 3)
+    stream_shift_cycles: int = 4     # published: 4 per pixel without an output (same report)
     fifo_srl_max_depth: int = 2
     fifo_srl_max_bits: int = 1024
 

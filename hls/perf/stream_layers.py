@@ -10,13 +10,19 @@ instantiates and says where a formula is an ASSUMPTION:
   ``dense_resource``, whose ``ReuseLoop`` runs ``ReuseFactor`` iterations at II 1 with
   ``block_factor = ceil(n_in * n_out / ReuseFactor)`` multipliers (``MultLoop`` unrolled), the weights
   reshaped by ``block_factor`` into a ROM of ``ReuseFactor`` words (``ROM_nP_BRAM`` when RF > 1) and
-  the biases partitioned (hls4ml's pointwise pass turns the k=1 Conv1D into a PointwiseConv1D node;
-  ASSUMPTION: in io_stream it runs the same per-position dense_resource call). The outer position loop is NOT pipelined for the Resource strategy (its
-  ``PIPELINE`` pragma is only emitted for Latency / DA), so a position costs ``ReuseFactor +
-  stream_token_overhead`` cycles (ASSUMPTION: the overhead, see :class:`~.resources.Assumptions`).
+  the biases partitioned, the ReuseLoop's operand selects in LUTs (its indices depend on the loop
+  counter: :func:`reuse_loop_mux_luts`). hls4ml's pointwise pass turns the k=1 Conv1D into a
+  PointwiseConv1D node (ASSUMPTION: in io_stream it runs the same per-position dense_resource call).
+  The outer position loop is NOT pipelined for the Resource strategy (its ``PIPELINE`` pragma is only
+  emitted for Latency / DA), so a position costs ``ReuseFactor + stream_token_overhead`` cycles
+  (ASSUMPTION: the overhead, see :class:`~.resources.Assumptions`).
   Conv2D keeps ``filt_height - 1`` line buffers of ``in_width * n_chan`` values (``ap_shift_reg``,
   shift-register LUTs) and a ``filt_h * filt_w * n_chan`` register window; an input pixel that
   completes no window costs ``stream_shift_cycles`` (ASSUMPTION).
+  Held against a published Vivado HLS report of such layers (:mod:`vitcod.hls.perf.published`, design 3:
+  io_stream Resource-strategy Conv2D at RF 9 / 36 / 72): DSP +12%, BRAM18K +6%, LUT -27%, FF -56%,
+  worst-case cycles -6% in total; the published per-pixel cycles are RF + 11 and 4 (the
+  assumptions' 8 and 2 are lower; FF from multiplier pipeline registers remain unmodelled).
 * hls4ml stream Add / ReLU / Clone / Repack / Cropping1D / ZeroPadding2D: one ``PIPELINE`` II 1
   iteration per stream element (``nnet_merge_stream.h``, ``nnet_activation_stream.h``, the
   ``clone_stream`` / ``repack_stream`` passes, ``nnet_padding_stream.h``).
@@ -37,7 +43,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .resources import (LABEL, Assumptions, Resources, control, log2_ceil, memory, multipliers,
+from .resources import (LABEL, Assumptions, Resources, control, log2_ceil, memory, multipliers, mux_luts,
                         total)
 
 
@@ -98,13 +104,46 @@ class Stage:
 
 
 def _dense_resource(n_in: int, n_out: int, rf: int, a_bits: int, w_bits: int, a: Assumptions) -> tuple[int, Resources]:
-    """hls4ml ``dense_resource``: block_factor multipliers, the weights ROM (RF words), the accumulators."""
+    """hls4ml ``dense_resource``: block_factor multipliers, the weights ROM (RF words), the accumulators,
+    the ReuseLoop's operand selects (:func:`reuse_loop_mux_luts`)."""
     block = math.ceil(n_in * n_out / rf)
     res = multipliers(block, a_bits, w_bits, a.accum_bits, a)
     if rf > 1:  # ROM_nP_BRAM: RF words of block_factor weights (ARRAY_RESHAPE block factor=block_factor)
         res += memory(rf, block * w_bits, a)
-    res += Resources(ff=n_out * a.accum_bits)  # acc[n_out], partitioned
+    res += Resources(ff=n_out * a.accum_bits, lut=reuse_loop_mux_luts(n_in, n_out, rf, a_bits, a.accum_bits))
     return block, res
+
+
+def reuse_loop_mux_luts(n_in: int, n_out: int, rf: int, a_bits: int, accum_bits: int) -> int:
+    """LUTs of the selects ``dense_resource``'s ReuseLoop needs because its indices depend on ``ir``
+    (hls4ml 1.3.0 ``nnet_dense_resource.h``).
+
+    * RF <= n_in (``dense_resource_rf_leq_nin``): multiplier ``im`` reads ``data[ir + (im mod
+      ceil(n_in/RF)) * RF]``, so there are ceil(n_in / RF) distinct RF:1 input selects (shared by the
+      multipliers that read the same one); ``out_index`` is fixed per multiplier (no accumulator select).
+    * RF > n_in (``_rf_gt_nin_rem0`` / ``_rf_gt_nin``): every multiplier reads ``data[in_index]``, one
+      shared n_in:1 select, and accumulates into ``acc[outidx[ir] + im * outscale]``: one
+      ceil(RF / n_in):1 accumulator select per multiplier.
+    RF = 1: no select. Sizes from the code; one LUT6 per 4:1 of one bit (:func:`mux_luts`) is the
+    ASSUMPTION.
+    """
+    if rf <= 1:
+        return 0
+    if rf <= n_in:
+        return math.ceil(n_in / rf) * mux_luts(a_bits, rf)
+    block = math.ceil(n_in * n_out / rf)
+    return mux_luts(a_bits, n_in) + block * mux_luts(accum_bits, math.ceil(rf / n_in))
+
+
+def resource_pixel_cycles(rf: int, a: Assumptions) -> tuple[int, int]:
+    """Cycles of one input pixel of an hls4ml Resource-strategy stream Conv: (pixel that completes a
+    window, pixel that does not). ``conv_{1,2}d_buffer_cl`` pipelines its pixel loop only for Latency /
+    DA, so each pixel runs ``compute_output_buffer_{1,2}d`` (INLINE OFF) to completion: the window
+    shift, then - when a window is complete - ``dense_resource`` (``ReuseLoop``: RF iterations at II 1),
+    the cast and the stream write. The RF-independent parts are ASSUMPTIONS
+    (``stream_token_overhead``, ``stream_shift_cycles``); :mod:`.published` holds them against a
+    published report (its per-pixel cycles are exactly RF + 11 and 4 for RF 9, 36 and 72)."""
+    return rf + a.stream_token_overhead, a.stream_shift_cycles
 
 
 def hls4ml_matrix(name: str, kind: str, block: int | None, positions: int, n_in: int, n_out: int, rf: int,
@@ -118,8 +157,8 @@ def hls4ml_matrix(name: str, kind: str, block: int | None, positions: int, n_in:
     """
     pixels_in = positions if pixels_in is None else pixels_in
     mults, res = _dense_resource(n_in, n_out, rf, a_bits, w_bits, a)
-    per_position = rf + a.stream_token_overhead  # ASSUMPTION: the overhead (Assumptions)
-    shift = a.stream_shift_cycles if pixels_in > positions else 0
+    per_position, shift = resource_pixel_cycles(rf, a)
+    shift = shift if pixels_in > positions else 0
     interval = positions * per_position + (pixels_in - positions) * shift
     res += control(a)
     if line_buffer is not None:
@@ -218,4 +257,5 @@ def fifo_resources(depth: int, width: int, a: Assumptions) -> Resources:
 
 
 __all__ = ["Stage", "attention_stage", "embed_stream", "fifo_resources", "headmix_stream",
-           "hls4ml_matrix", "layernorm_stream", "passthrough", "softmax_stream", "top_port"]
+           "hls4ml_matrix", "layernorm_stream", "passthrough", "resource_pixel_cycles", "reuse_loop_mux_luts",
+           "softmax_stream", "top_port"]
