@@ -316,7 +316,8 @@ def _make_ir_classes():
         """ViTCoD sparse attention of [q, k, v]: dense engine || sparse engine -> softmax -> P x V.
 
         Configurable (hls4ml layer config, CamelCase keys): ``LaneBudget`` (lanes split between the
-        engines by the dense ratio), ``DenseUnroll`` / ``SparseLanes`` (0 = from the split),
+        engines by the dense ratio), ``DenseUnroll`` / ``SparseLanes`` (0 = from the split), ``SoftmaxLanes`` /
+        ``PvLanes`` (streaming engine: a row's kept entries per cycle in the softmax / P x V walks),
         ``ExpTableSize``, ``GlobalThreshold`` (polarization of a mask taken from the Keras layer),
         ``MaskArtifact`` + ``MaskLayer`` (take the polarization from a masks.npz instead), and
         ``Precision`` entries ``score``, ``exp``, ``sum``, ``inv``, ``prob``, ``accum`` (default: derived
@@ -330,6 +331,8 @@ def _make_ir_classes():
             A.ConfigurableAttribute("lane_budget", default=4),
             A.ConfigurableAttribute("dense_unroll", default=0),
             A.ConfigurableAttribute("sparse_lanes", default=0),
+            A.ConfigurableAttribute("softmax_lanes", default=1),
+            A.ConfigurableAttribute("pv_lanes", default=1),
             A.ConfigurableAttribute("exp_table_size", default=1024),
             A.ConfigurableAttribute("global_threshold", value_type=None, default=DEFAULT_GLOBAL_THRESHOLD),
             A.ConfigurableAttribute("mask_artifact", value_type=str, default=""),
@@ -420,7 +423,7 @@ def attention_engine(node) -> engines.AttentionEngine:
             exp_table_size=int(node.get_attr("exp_table_size", 1024)),
             lane_budget=int(node.get_attr("lane_budget", 4)),
             dense_unroll=dense_unroll, sparse_lanes=sparse_lanes, **kwargs,
-        )
+            softmax_lanes=int(node.get_attr("softmax_lanes", 1)), pv_lanes=int(node.get_attr("pv_lanes", 1)))
         return engines.build_attention_engine(cfg, attention_polarizations(node), name=node.name)
     except ValueError as err:
         if isinstance(err, ExtensionError):

@@ -44,6 +44,10 @@ from .base import (
 )
 
 
+#: Upper bound of ``softmax_lanes`` / ``pv_lanes`` (the unrolled lane loops of the stream engine).
+MAX_WALK_LANES = 64
+
+
 @dataclass(frozen=True)
 class AttentionTypes:
     """Every fixed-point type of one attention layer, resolved and checked."""
@@ -78,6 +82,11 @@ class AttentionEngineConfig:
     ``dense_unroll`` / ``sparse_lanes`` override the split (one given: the other gets the rest of
     the budget; both given: the budget is not used).
 
+    ``softmax_lanes`` / ``pv_lanes`` (io_stream engine only; the io_parallel engine ignores them):
+    kept entries of ONE query row handled per cycle by the row max + exp-sum walks / by the P x V
+    walk (each P x V lane has its own probability multiplier and D MACs). 1 = one entry per cycle,
+    the generated C++ of a 1/1 layer is exactly that of an engine without these knobs.
+
     ``exp_input_frac_bits`` (k): one exp-table step is 2^-k in score units; ``None`` picks the
     finest step whose table still reaches the point where exp rounds to 0.
 
@@ -107,6 +116,8 @@ class AttentionEngineConfig:
     lane_budget: int = 4
     dense_unroll: int | None = None
     sparse_lanes: int | None = None
+    softmax_lanes: int = 1
+    pv_lanes: int = 1
     types: AttentionTypes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -125,6 +136,11 @@ class AttentionEngineConfig:
         for what in ("dense_unroll", "sparse_lanes"):
             if getattr(self, what) is not None:
                 check_positive(what, getattr(self, what))
+        for what in ("softmax_lanes", "pv_lanes"):
+            check_positive(what, getattr(self, what))
+            if getattr(self, what) > MAX_WALK_LANES:
+                raise ValueError(f"{what} must be at most {MAX_WALK_LANES} (a query row keeps at most N entries, "
+                                 f"and every lane costs a score read port), got {getattr(self, what)}")
 
         q = parse_field("q_type", self.q_type)
         k = parse_field("k_type", self.k_type)

@@ -18,21 +18,34 @@ accessor that resolves to one ROM once the lane / head loop is unrolled:
 * ``global_slot(h, n)``: for token ``n``, head ``h``'s global column ``g`` and a valid bit, so that
   the loader gathers the global-token K rows as the tokens pass, reading at its loop counter.
 
+Softmax / P x V lanes (``softmax_lanes`` / ``pv_lanes`` of the config, :mod:`.attention_lanes`):
+with either above 1 the firmware runs its lanes design (the softmax walks and the P x V walk as two
+DATAFLOW processes) and the struct gets the lane members it reads (a ``lanes_tag`` typedef marks
+them): per walk one ROM per lane (``softmax_walk(l, h, t)``, ``pv_walk(l, h, t)``, read at the
+loop counter; the P x V walk has its own ROMs, another process reads them) and its trip counts, the
+copy counts (``softmax_copies``: scores + exp ROM of the softmax process; ``pv_copies``: scores,
+exp ROM and V of the P x V process) and ``exp_rom(c, index)`` over the exp-table copies (copy 0 is
+``exp_table``). With both at 1 nothing is added: the header is byte for byte that of an engine
+without lanes, and the firmware's default (``vitcod::stream_single_lane``) walks the slot table in
+one process as before.
+
 The golden model (:func:`vitcod.hls.golden.attention`) takes a stream engine as it is (same masks,
-same types, same exp table).
+same types, same exp table; the lanes change no bit, see vitcod_attention_stream.h).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from ..fixed_point import unsigned_bits_for
-from ..tables import cpp_initializer
+from ..tables import cpp_fixed_literals, cpp_initializer
 from .attention import AttentionEngine
-from .attention_tables import cpp_uint_literals
+from .attention_lanes import WalkLaneTable, build_walk_lane_table, walk_copies
+from .attention_tables import MEMORY_PORTS, cpp_uint_literals
 
 attention_stream_function_template = (
     "vitcod::attention_stream<{q_t}, {k_t}, {v_t}, {res_t}, {config}>({q}, {k}, {v}, {res});"
@@ -50,6 +63,41 @@ stream_members_template = """
     static sparse_rc_t sparse_rc_lane(unsigned l, unsigned i) {{
         switch (l) {{
 {lane_cases}
+        }}
+    }}
+"""
+
+lane_members_template = """
+    // ---- io_stream softmax / P x V lanes (vitcod_attention_stream.h: stream_lanes finds lanes_tag) ----
+    typedef void lanes_tag;
+    static const unsigned softmax_lanes = {softmax_lanes};  // kept entries of one row per cycle: max, exp-sum
+    static const unsigned pv_lanes = {pv_lanes};  // kept entries of one row per cycle: P x V
+    // copies of the memories the lanes read (lane l reads copy l % copies: <= {memory_ports} reads per copy):
+    static const unsigned softmax_copies = {softmax_copies};  // scores + exp ROM of StreamSoftmax
+    static const unsigned pv_copies = {pv_copies};  // scores + exp ROM + V of StreamPv
+    static const bool fused_reciprocal = {fused};  // 1/sum at the row end of the exp-sum walk
+    static const unsigned softmax_trips_max = {s_max};  // row groups of a head (trip counts)
+    static const unsigned softmax_trips_min = {s_min};
+    static const unsigned softmax_trips_avg = {s_avg};
+    static const unsigned pv_trips_max = {p_max};
+    static const unsigned pv_trips_min = {p_min};
+    static const unsigned pv_trips_avg = {p_avg};
+    typedef ap_uint<{walk_width}> walk_t;  // slot word | valid
+    static unsigned softmax_trips(unsigned h) {{ return {tables}::softmax_trips[h]; }}
+    static unsigned pv_trips(unsigned h) {{ return {tables}::pv_trips[h]; }}
+    static walk_t softmax_walk(unsigned l, unsigned h, unsigned t) {{
+        switch (l) {{
+{softmax_cases}
+        }}
+    }}
+    static walk_t pv_walk(unsigned l, unsigned h, unsigned t) {{
+        switch (l) {{
+{pv_cases}
+        }}
+    }}
+    static exp_t exp_rom(unsigned c, unsigned index) {{  // copies 0..softmax_copies-1: StreamSoftmax
+        switch (c) {{
+{exp_cases}
         }}
     }}
 """
@@ -84,6 +132,90 @@ class StreamAttentionEngine(AttentionEngine):
         table = self.sparse_table
         return table.words.reshape(-1, self.sparse_lanes).T.copy()
 
+    # ---- softmax / P x V lanes ----------------------------------------------------------------
+    @property
+    def softmax_lanes(self) -> int:
+        return self.config.softmax_lanes
+
+    @property
+    def pv_lanes(self) -> int:
+        return self.config.pv_lanes
+
+    @property
+    def laned(self) -> bool:
+        """True if the walks have lanes (the header then carries the lane members)."""
+        return self.softmax_lanes > 1 or self.pv_lanes > 1
+
+    @property
+    def softmax_copies(self) -> int:
+        """Copies of the scores and the exp ROM that StreamSoftmax's Ls lanes read (2 lanes per copy)."""
+        return walk_copies(self.softmax_lanes)
+
+    @property
+    def pv_copies(self) -> int:
+        """Copies of the scores, the exp ROM and V that StreamPv's Lp lanes read (2 lanes per copy)."""
+        return walk_copies(self.pv_lanes)
+
+    @property
+    def exp_copies(self) -> int:
+        """exp ROMs of a lanes design: one set per walk process (softmax_copies + pv_copies)."""
+        return self.softmax_copies + self.pv_copies if self.laned else 1
+
+    @property
+    def fused_reciprocal(self) -> bool:
+        """With softmax lanes the row's 1/sum is computed at its row end in the exp-sum walk (the
+        pipelined divider takes one row per cycle at most: a group never spans two rows)."""
+        return self.softmax_lanes > 1
+
+    @cached_property
+    def softmax_walk(self) -> WalkLaneTable:
+        return build_walk_lane_table(self.slot_table, self.softmax_lanes)
+
+    @cached_property
+    def pv_walk(self) -> WalkLaneTable:
+        if self.pv_lanes == self.softmax_lanes:
+            return self.softmax_walk  # same words; emitted as ROMs of their own (another process reads them)
+        return build_walk_lane_table(self.slot_table, self.pv_lanes)
+
+    def _lane_tables(self) -> list[str]:
+        lines = ["// io_stream softmax / P x V lanes: per walk, group t of head h at h * trips_max + t, one ROM",
+                 "// per lane (slot word | valid; row and row_end on lane 0); exp table copies."]
+        for what, walk in (("softmax", self.softmax_walk), ("pv", self.pv_walk)):
+            for lane in range(walk.lanes):
+                lines.append(f"static const ap_uint<{walk.width}> {what}_walk_lane{lane}[{walk.words.shape[1]}] = "
+                             f"{cpp_initializer(cpp_uint_literals(walk.words[lane]), per_line=12)};")
+        for what, walk in (("softmax", self.softmax_walk), ("pv", self.pv_walk)):
+            lines.append(f"static const unsigned {what}_trips[{len(walk.trips)}] = {cpp_initializer(walk.trips)};")
+        t = self.types
+        literals = np.array(cpp_fixed_literals(self.exp_table.raw, t.exp), dtype=object)
+        for c in range(1, self.exp_copies):
+            lines.append(f"static const {t.exp.cpp()} exp_table_copy{c}[{self.exp_table.size}] = "
+                         f"{cpp_initializer(literals, per_line=8)};")
+        return lines
+
+    def _lane_members(self) -> str:
+        tables = self.tables_namespace
+        s, p = self.softmax_walk, self.pv_walk
+
+        def walk_cases(rom: str, lanes: int, trips: str) -> str:
+            return _switch_cases(lanes, f"{tables}::{rom}_walk_lane{{i}}[h * {trips} + t]")
+
+        exp_cases = ([f"        case 0: return {tables}::exp_table[index];"] if self.exp_copies > 1 else [])
+        exp_cases += [f"        case {c}: return {tables}::exp_table_copy{c}[index];" for c in range(1, self.exp_copies - 1)]
+        last = "exp_table" if self.exp_copies == 1 else f"exp_table_copy{self.exp_copies - 1}"
+        exp_cases.append(f"        default: return {tables}::{last}[index];")
+        return lane_members_template.format(
+            softmax_lanes=self.softmax_lanes, pv_lanes=self.pv_lanes, memory_ports=MEMORY_PORTS,
+            softmax_copies=self.softmax_copies, pv_copies=self.pv_copies,
+            fused="true" if self.fused_reciprocal else "false",
+            s_max=s.trips_max, s_min=int(s.trips.min()), s_avg=round(float(s.trips.mean())),
+            p_max=p.trips_max, p_min=int(p.trips.min()), p_avg=round(float(p.trips.mean())),
+            walk_width=s.width, tables=tables,
+            softmax_cases=walk_cases("softmax", self.softmax_lanes, "softmax_trips_max"),
+            pv_cases=walk_cases("pv", self.pv_lanes, "pv_trips_max"),
+            exp_cases="\n".join(exp_cases),
+        )
+
     def cpp_tables(self) -> str:
         base = super().cpp_tables()
         gw, lanes = self.global_slot_words(), self.sparse_lane_words()
@@ -99,6 +231,8 @@ class StreamAttentionEngine(AttentionEngine):
         for lane in range(lanes.shape[0]):
             lines.append(f"static const ap_uint<{swidth}> sparse_rc_lane{lane}[{lanes.shape[1]}] = "
                          f"{cpp_initializer(cpp_uint_literals(lanes[lane]), per_line=12)};")
+        if self.laned:
+            lines += self._lane_tables()
         lines.append(f"}} // namespace {self.tables_namespace}")
         return base + "\n".join(lines) + "\n"
 
@@ -112,6 +246,8 @@ class StreamAttentionEngine(AttentionEngine):
             global_cases=_switch_cases(self.config.heads, f"{tables}::global_slot_h{{i}}[n]"),
             lane_cases=_switch_cases(self.sparse_lanes, f"{tables}::sparse_rc_lane{{i}}[i]"),
         )
+        if self.laned:
+            members += self._lane_members().lstrip("\n")
         return base[:-2] + members.lstrip("\n") + "};\n"
 
     @property

@@ -65,37 +65,61 @@ def attention_accesses(dense_unroll: int, sparse_lanes: int, sparse_copies: int)
     return out
 
 
-def attention_stream_accesses(heads: int, dense_unroll: int, sparse_lanes: int,
-                              sparse_copies: int) -> list[MemoryAccess]:
+def attention_stream_accesses(heads: int, dense_unroll: int, sparse_lanes: int, sparse_copies: int,
+                              softmax_lanes: int = 1, pv_lanes: int = 1, softmax_copies: int = 1, pv_copies: int = 1,
+                              fused_reciprocal: bool = False) -> list[MemoryAccess]:
     """The io_stream attention engine's pipelined loops (``hls/firmware/vitcod_attention_stream.h``).
 
     StreamLoadTokens writes one token per iteration: every (head, channel) bank of the q/k/v
-    buffers once, and reads each head's global_slot ROM once (H ROMs); the gathered k_global row
-    is one write per head bank. The engines and the slot walk read what their io_parallel twins
-    read (per head, from [H][...] buffers whose head dimension is a separate bank), the sparse
-    lanes their own ROM bank (``sparse_rc_lane``), and StreamWriteTokens reads every
+    buffers once (each V copy once), and reads each head's global_slot ROM once (H ROMs); the
+    gathered k_global row is one write per head bank. The engines read what their io_parallel
+    twins read (per head, from [H][...] buffers whose head dimension is a separate bank), the
+    sparse lanes their own ROM bank (``sparse_rc_lane``); both write every score copy once.
+
+    The walks take L = softmax_lanes (row max, exp-sum) or pv_lanes (P x V) kept entries of one
+    row per iteration: lane l reads its own walk ROM (L banks) and copy l % copies of the scores
+    and the exp ROM (and of V in P x V), where copies = softmax_copies for the softmax walks and
+    pv_copies for P x V (with lanes they are separate processes with separate copies; with one
+    lane, one process and one copy). A variable index into a cyclic-partitioned score copy reads
+    every bank of it, so a bank sees as many reads as lanes share the copy. The row buffers (row
+    max, row sum, 1/sum) and the output row are accessed once per iteration (one row per group).
+    StreamSoftmaxRecip exists only without ``fused_reciprocal``. StreamWriteTokens reads every
     (head, channel) bank of the output buffer once.
     """
     lanes_per_copy = math.ceil(sparse_lanes / max(1, sparse_copies))
+    split = softmax_lanes > 1 or pv_lanes > 1
+    score_sets = softmax_copies + pv_copies if split else 1
+
+    def per_copy(lanes: int, copies: int) -> int:
+        return math.ceil(lanes / max(1, copies))
+
     out = [
         MemoryAccess("StreamLoadTokens", "global_slot ROMs", 1, heads),
-        MemoryAccess("StreamLoadTokens", "q_dense, q_sparse, k_sparse, v_buf (writes)", 1),
+        MemoryAccess("StreamLoadTokens", "q_dense, q_sparse, k_sparse, v_buf copies (writes)", 1),
         MemoryAccess("StreamLoadTokens", "k_global (writes)", 1, heads * dense_unroll),
         MemoryAccess("StreamDenseCols", "q_dense", 1),
         MemoryAccess("StreamDenseCols", "k_global", 1, dense_unroll),
-        MemoryAccess("StreamDenseCols", "s_dense (writes)", 1, dense_unroll),
+        MemoryAccess("StreamDenseCols", "s_dense copies (writes)", 1, dense_unroll * score_sets),
         MemoryAccess("StreamSparseTrips", "sparse_rc_lane ROMs", 1, sparse_lanes),
         MemoryAccess("StreamSparseTrips", "q_sparse", lanes_per_copy, sparse_copies),
         MemoryAccess("StreamSparseTrips", "k_sparse", lanes_per_copy, sparse_copies),
-        MemoryAccess("StreamSparseTrips", "s_sparse (writes)", 1, sparse_lanes),
-        MemoryAccess("StreamSoftmaxRecip", "row_sum_buf, inv_buf", 1),
+        MemoryAccess("StreamSparseTrips", "s_sparse copies (writes)", 1, sparse_lanes * score_sets),
         MemoryAccess("StreamWriteTokens", "out_buf", 1),
     ]
-    for loop in ("StreamSoftmaxMax", "StreamSoftmaxExpSum", "StreamSoftmaxPv"):
-        out += [MemoryAccess(loop, "slots ROM", 1), MemoryAccess(loop, "s_dense", 1, dense_unroll),
-                MemoryAccess(loop, "s_sparse", 1, sparse_lanes), MemoryAccess(loop, "row buffers", 1)]
-    out += [MemoryAccess("StreamSoftmaxExpSum", "exp ROM", 1), MemoryAccess("StreamSoftmaxPv", "exp ROM", 1),
-            MemoryAccess("StreamSoftmaxPv", "inv_buf", 1), MemoryAccess("StreamSoftmaxPv", "v_buf", 1),
+    if not fused_reciprocal:
+        out.append(MemoryAccess("StreamSoftmaxRecip", "row_sum_buf, inv_buf", 1))
+    for loop, lanes, copies in (("StreamSoftmaxMax", softmax_lanes, softmax_copies),
+                                ("StreamSoftmaxExpSum", softmax_lanes, softmax_copies),
+                                ("StreamSoftmaxPv", pv_lanes, pv_copies)):
+        out += [MemoryAccess(loop, "walk ROMs (one per lane)", 1, lanes),
+                MemoryAccess(loop, "s_dense copies", per_copy(lanes, copies), dense_unroll * copies),
+                MemoryAccess(loop, "s_sparse copies", per_copy(lanes, copies), sparse_lanes * copies),
+                MemoryAccess(loop, "row buffers", 1)]
+    out += [MemoryAccess("StreamSoftmaxExpSum", "exp ROM copies", per_copy(softmax_lanes, softmax_copies),
+                         softmax_copies),
+            MemoryAccess("StreamSoftmaxPv", "exp ROM copies", per_copy(pv_lanes, pv_copies), pv_copies),
+            MemoryAccess("StreamSoftmaxPv", "inv_buf", 1),
+            MemoryAccess("StreamSoftmaxPv", "v_buf copies", per_copy(pv_lanes, pv_copies), pv_copies),
             MemoryAccess("StreamSoftmaxPv", "out_buf (writes)", 1)]
     return out
 
@@ -131,7 +155,11 @@ def header_accesses(text: str) -> list[MemoryAccess]:
     """The accesses a generated attention or embedding header asks for, from its own constants."""
     c = header_constants(text)
     if "global_index_bits" in c:  # the io_stream variant (vitcod.hls.engines.attention_stream)
-        return attention_stream_accesses(c["n_heads"], c["dense_unroll"], c["sparse_lanes"], c.get("sparse_copies", 1))
+        fused = re.search(r"static\s+const\s+bool\s+fused_reciprocal\s*=\s*true\s*;", text) is not None
+        return attention_stream_accesses(
+            c["n_heads"], c["dense_unroll"], c["sparse_lanes"], c.get("sparse_copies", 1),
+            softmax_lanes=c.get("softmax_lanes", 1), pv_lanes=c.get("pv_lanes", 1),
+            softmax_copies=c.get("softmax_copies", 1), pv_copies=c.get("pv_copies", 1), fused_reciprocal=fused)
     if "sparse_lanes" in c:
         return attention_accesses(c["dense_unroll"], c["sparse_lanes"], c.get("sparse_copies", 1))
     if "pos_banks" in c or "embed_dim" in c:
