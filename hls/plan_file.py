@@ -8,8 +8,7 @@ Where this fits in the flow::
       -> Plan.layer_overrides()    hls4ml layer-config entries for hls/convert.py:
                                    ReuseFactor of every hls4ml Conv/Dense layer and of our LayerNorm,
                                    embedding and Q/K encoder/decoder kernels; DenseUnroll / SparseLanes
-                                   (+ SoftmaxLanes / PvLanes where the engine has them) and
-                                   StreamingEngine of every attention layer
+                                   + SoftmaxLanes / PvLanes of every attention layer
       -> vitcod.hls.perf fit       make bitstream's fit check reads the same plan
 
 Schema (``"schema": "vitcod.plan/1"``; every figure labelled modelled)::
@@ -99,7 +98,6 @@ class Plan:
     def layer_overrides(self, layer_names=None) -> dict[str, dict]:
         """hls4ml layer-config entries of the plan, for ``hls/convert.py`` ``layer_overrides``.
 
-        Attention layers also get ``StreamingEngine: True`` (the plan models the streaming engine).
         ``layer_names``: when given, every planned layer must be one of them.
 
         Raises:
@@ -112,10 +110,7 @@ class Plan:
                                 f"(was it made for another run or stage? plan stage: {self.stage})")
         out: dict[str, dict] = {}
         for layer, knobs in self.knobs.items():
-            entry = {CONFIG_KEYS[k]: int(v) for k, v in knobs.items() if k in CONFIG_KEYS}
-            if "DenseUnroll" in entry or "SparseLanes" in entry:
-                entry["StreamingEngine"] = True
-            out[layer] = entry
+            out[layer] = {CONFIG_KEYS[k]: int(v) for k, v in knobs.items() if k in CONFIG_KEYS}
         return out
 
     def table(self) -> str:

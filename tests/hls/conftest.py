@@ -44,8 +44,8 @@ def tiny_run(tmp_path_factory, digits, tiny_config):
 
 @pytest.fixture(scope="session")
 def tiny_io_designs(tiny_run, digits, tmp_path_factory):
-    """The tiny trained run converted both ways (io_parallel, io_stream), written, compiled (no trace
-    hooks) and run on the whole digits test split: ``{io_type: {"hls_model", "out", "y",
+    """The tiny trained run converted both ways (io_parallel, io_stream with attention lanes 2 x 3),
+    written, compiled (no trace hooks) and run on the whole digits test split: ``{io_type: {"hls_model", "out", "y",
     "compile_seconds", "csim_seconds"}}``."""
     import time
 
@@ -58,7 +58,10 @@ def tiny_io_designs(tiny_run, digits, tmp_path_factory):
     designs = {}
     for io_type in ("io_parallel", "io_stream"):
         out = tmp_path_factory.mktemp(f"tiny_{io_type}") / "prj"
-        hls_model = convert(tiny_run, out, io_type=io_type, data=digits)
+        # the stream design with softmax / P x V lanes (the planner's knobs): its outputs must still be
+        # the io_parallel design's, bit for bit (tests/hls/test_hls_stream.py)
+        lanes = {"block0_attention": {"SoftmaxLanes": 2, "PvLanes": 3}} if io_type == "io_stream" else None
+        hls_model = convert(tiny_run, out, io_type=io_type, data=digits, layer_overrides=lanes)
         write_project(hls_model)
         compile_seconds = compile_project(hls_model, trace=False)
         t0 = time.perf_counter()

@@ -36,6 +36,8 @@ def test_stream_project_calls_the_stream_kernels(tiny_io_designs):
         assert (out / "firmware" / "nnet_utils" / header).is_file(), header
     params = (out / "firmware" / "parameters.h").read_text()
     assert "sparse_rc_table()" in params
+    # the fixture's stream design runs the attention with softmax / P x V lanes (conftest.py)
+    assert "static const unsigned softmax_lanes = 2;" in params and "static const unsigned pv_lanes = 3;" in params
     parallel = (tiny_io_designs["io_parallel"]["out"] / "firmware" / "myproject.cpp").read_text()
     assert "_stream<" not in parallel and "hls::stream" not in parallel
 

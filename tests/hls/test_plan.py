@@ -109,7 +109,7 @@ def test_plan_file_round_trip_and_conversion_overrides(synthetic_run, tmp_path):
     over = again.layer_overrides()
     assert over["block0_mlp1"]["ReuseFactor"] == plan.knobs["block0_mlp1"]["reuse_factor"]
     att = over["block0_attention"]
-    assert att["StreamingEngine"] is True and att["DenseUnroll"] >= 1 and att["SparseLanes"] >= 1
+    assert att["DenseUnroll"] >= 1 and att["SparseLanes"] >= 1
     with pytest.raises(PlanError, match="does not have"):
         again.layer_overrides(["patch_embed"])
     (tmp_path / "bad.json").write_text('{"schema": "other"}')
@@ -162,7 +162,7 @@ def test_conversion_takes_the_plan(tiny_run, digits, tmp_path):
         if "reuse_factor" in knobs:
             assert cfg[layer]["ReuseFactor"] == knobs["reuse_factor"], layer
         else:
-            assert cfg[layer]["DenseUnroll"] == knobs["dense_unroll"] and cfg[layer]["StreamingEngine"] is True
+            assert cfg[layer]["DenseUnroll"] == knobs["dense_unroll"]
     assert cfg["block0_mlp2"]["ReuseFactor"] == legal_reuse_factors(*plan_shape(plan, "block0_mlp2"))[0]
     with pytest.raises(UnsupportedConfigurationError, match="io_stream"):
         convert(tiny_run, tmp_path / "par", io_type="io_parallel", data=digits, profile_samples=64, plan=plan)
