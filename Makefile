@@ -32,7 +32,7 @@ FIT_CHECK   ?= 1
         bitstream synth stub-check run deploy clean distclean
 
 help:  ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 # The venv is rebuilt only when the pins, the package metadata or the host's C kernel change.
 $(STAMP): requirements-flow.txt requirements-lock.txt pyproject.toml setup.py host/native/quantize_pack.c
@@ -113,6 +113,10 @@ deploy:  ## Copy the overlay archive to HOST and install vitcod with the board e
 
 demo: $(STAMP)  ## The whole flow on the bundled digits; writes build/demo/summary.json
 	$(PY) -m vitcod demo --run-dir $(BUILD)/demo --io-type $(IO_TYPE)
+
+.PHONY: demo-197
+demo-197: $(STAMP)  ## 197 tokens: the whole flow on 5,000 28x28 MNIST digits (patch 2) -> build/mnist197/
+	$(PY) -m vitcod demo --preset mnist197 --run-dir $(BUILD)/mnist197
 
 test: $(STAMP)  ## Run the test suite (tool/board tests are reported as skipped)
 	$(PY) -m pytest $(PYTEST_ARGS)

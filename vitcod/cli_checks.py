@@ -158,12 +158,12 @@ def existing_file(text: str) -> Path:
 
 
 def dataset(text: str) -> str:
-    """'digits' (bundled) or an existing .npz file."""
-    if text == "digits":
+    """'digits' or 'mnist' (bundled) or an existing .npz file."""
+    if text in ("digits", "mnist"):
         return text
     path = Path(text)
     if not path.is_file():
-        raise _fail("'digits' or an existing .npz file", f"{text}, which " +
+        raise _fail("'digits', 'mnist' or an existing .npz file", f"{text}, which " +
                     ("is a folder" if path.is_dir() else "does not exist"))
     return text
 

@@ -133,7 +133,7 @@ CASES = [
     ("part blank", "hls --run-dir {run} --part ' '", "a non-empty value, got ' '", "--part"),
     ("backend", "hls --run-dir {run} --backend Quartus", "one of 'Vitis', 'Vivado', got 'Quartus'", "--backend"),
     ("dataset missing", "train --run-dir {root}/t --dataset {files}/none.npz",
-     "'digits' or an existing .npz file, got {files}/none.npz, which does not exist", "--dataset"),
+     "'digits', 'mnist' or an existing .npz file, got {files}/none.npz, which does not exist", "--dataset"),
     ("dataset folder", "evaluate --run-dir {run} --dataset {files}", "which is a folder", "--dataset"),
     ("config missing", "train --run-dir {root}/t --config {files}/none.json", "an existing file, got", "--config"),
     ("hls out under a file", "hls --run-dir {run} --out {files}/a_file/project",
