@@ -520,7 +520,7 @@ def _make_templates(ir_classes):
                 engine = stream_engine(engine)  # + its lane banks, global-slot ROMs and members
             # ROMs (global tokens, keep bits, CSR, exp table) + the config struct, both from engines/.
             code = engine.cpp_tables() + engine.cpp_config()
-            return code + stream.attention_stream_config(node, engine) if stream.is_stream(node) else code
+            return code
 
     class AttentionFunctionTemplate(FunctionCallTemplate):
         def __init__(self):

@@ -13,15 +13,14 @@ stream read and write (bit-exact with it by construction):
                         (the streaming engine: K/V of the image in BRAM, dense and sparse engines,
                         softmax and P x V as a DATAFLOW region; hls/engines/attention_stream.py)
 
-The attention call takes the four streams and one config struct: the stream engine's generated
-config plus ``sparse_rc_table()`` (the sparse engine's lane table, which the io_parallel call passes
-as an argument), emitted by :func:`attention_stream_config`.
+The attention call takes the four streams and the stream engine's generated config struct (its
+sparse lane banks are ROMs behind the config's accessors, so no table is passed).
 """
 
 from __future__ import annotations
 
 __all__ = ["STREAM_SOURCES", "is_stream",
-           "attention_stream_config", "attention_stream_call", "headmix_stream_call", "embed_stream_call",
+           "attention_stream_call", "headmix_stream_call", "embed_stream_call",
            "layernorm_stream_call"]
 
 #: Stream kernels copied into every project (firmware/nnet_utils/).
@@ -39,23 +38,11 @@ def _type(node, name: str | None = None) -> str:
     return var.type.name
 
 
-def stream_config_name(engine) -> str:
-    return f"{engine.config_name}_stream"
-
-
-def attention_stream_config(node, engine) -> str:
-    """The struct both stream attention calls get: the engine's config + its lane table accessor."""
-    return (f"struct {stream_config_name(engine)} : {engine.config_name} {{\n"
-            "    // io_stream: the sparse engine's lane table, an argument of the io_parallel call.\n"
-            f"    static const sparse_rc_t *sparse_rc_table() {{ return {engine.tables_namespace}::sparse_rc; }}\n"
-            "};\n")
-
-
 def attention_stream_call(node, engine) -> str:
     q, k, v = node.inputs
     out = node.get_output_variable()
     return (f"vitcod::attention_stream<{_type(node, q)}, {_type(node, k)}, {_type(node, v)}, {out.type.name}, "
-            f"{stream_config_name(engine)}>({node.get_input_variable(q).name}, {node.get_input_variable(k).name}, "
+            f"{engine.config_name}>({node.get_input_variable(q).name}, {node.get_input_variable(k).name}, "
             f"{node.get_input_variable(v).name}, {out.name});")
 
 

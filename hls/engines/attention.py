@@ -35,7 +35,7 @@ from ...model.polarize import HeadPolarization
 from ..tables import ExpTable, cpp_fixed_literals, cpp_initializer, make_exp_table
 from .attention_config import AttentionEngineConfig, AttentionTypes
 from .attention_tables import (MEMORY_PORTS, SlotTable, SparseLaneTable, build_slot_table,
-                               build_sparse_lane_table, cpp_uint_literals)
+                               build_sparse_lane_table, cpp_uint_literals, rom_uint)
 from .base import GeneratedEngine, check_name
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ attention_config_template = """struct {config} : vitcod::attention_config {{
     static const unsigned slot_index_bits = {slot_index_bits};  // slot: index | key | row | dense | row_end
     typedef ap_uint<{slot_width}> slot_t;
     typedef ap_uint<{sparse_width}> sparse_rc_t;  // sparse: row | col | valid
+    typedef vitcod::rom_uint<{sparse_width}>::type sparse_rc_rom_t;  // element of the sparse_rc ROM
 
     // ---- Types the layer was generated for (template arguments of the call) ----
     typedef {q_t} q_t;
@@ -257,18 +258,18 @@ class AttentionEngine(GeneratedEngine):
             "// G_h: number of global (dense) key columns of each head.",
             f"static const unsigned n_global[{h_count}] = {cpp_initializer(n_global)};",
             "// ORIGINAL key index of each global column (padding = 0, never used); read by load_head only.",
-            f"static const ap_uint<{slots.layout.token_bits}> global_tokens[{h_count}][{hmax}] = "
+            f"static const {rom_uint(slots.layout.token_bits)} global_tokens[{h_count}][{hmax}] = "
             f"{cpp_initializer(gtok)};",
             f"// Sparse engine: iterations per head (ceil(nnz_h / {self.sparse_lanes})) and the (row, ORIGINAL",
             f"// column) words, lane-interleaved: head h's non-zero nz at h * {sparse.trips_max * self.sparse_lanes} + nz,",
             f"// bank nz % {self.sparse_lanes} (cyclic partition, one ROM per lane). Passed as an argument.",
             f"static const unsigned sparse_trips[{h_count}] = {cpp_initializer(sparse.trips)};",
-            f"static const ap_uint<{sparse.layout.width}> sparse_rc[{sparse.words.size}] = "
+            f"static const {rom_uint(sparse.layout.width)} sparse_rc[{sparse.words.size}] = "
             f"{cpp_initializer(cpp_uint_literals(sparse.words), per_line=12)};",
             "// Softmax / P x V walk: the kept entries of each head in row order, one word per iteration",
             "// (index | key | row | dense | row_end), read at the loop counter.",
             f"static const unsigned n_slots[{h_count}] = {cpp_initializer(slots.counts)};",
-            f"static const ap_uint<{slots.layout.width}> slots[{h_count}][{slots.slots_max}] = "
+            f"static const {rom_uint(slots.layout.width)} slots[{h_count}][{slots.slots_max}] = "
             f"{cpp_initializer(cpp_uint_literals(slots.words), per_line=12)};",
             f"// exp(-scale * i / 2^{e.input_frac_bits}), scale = 1/sqrt({cfg.head_dim}) = {e.scale!r}, as {t.exp}.",
             f"static const {t.exp.cpp()} exp_table[{e.size}] = {cpp_initializer(np.array(exp_lits, dtype=object), per_line=8)};",

@@ -45,7 +45,7 @@ from ..fixed_point import unsigned_bits_for
 from ..tables import cpp_fixed_literals, cpp_initializer
 from .attention import AttentionEngine
 from .attention_lanes import WalkLaneTable, build_walk_lane_table, walk_copies
-from .attention_tables import MEMORY_PORTS, cpp_uint_literals
+from .attention_tables import MEMORY_PORTS, cpp_uint_literals, rom_uint
 
 attention_stream_function_template = (
     "vitcod::attention_stream<{q_t}, {k_t}, {v_t}, {res_t}, {config}>({q}, {k}, {v}, {res});"
@@ -182,7 +182,7 @@ class StreamAttentionEngine(AttentionEngine):
                  "// per lane (slot word | valid; row and row_end on lane 0); exp table copies."]
         for what, walk in (("softmax", self.softmax_walk), ("pv", self.pv_walk)):
             for lane in range(walk.lanes):
-                lines.append(f"static const ap_uint<{walk.width}> {what}_walk_lane{lane}[{walk.words.shape[1]}] = "
+                lines.append(f"static const {rom_uint(walk.width)} {what}_walk_lane{lane}[{walk.words.shape[1]}] = "
                              f"{cpp_initializer(cpp_uint_literals(walk.words[lane]), per_line=12)};")
         for what, walk in (("softmax", self.softmax_walk), ("pv", self.pv_walk)):
             lines.append(f"static const unsigned {what}_trips[{len(walk.trips)}] = {cpp_initializer(walk.trips)};")
@@ -224,12 +224,12 @@ class StreamAttentionEngine(AttentionEngine):
                  "// io_stream only. Per head h, token n: its global column g | valid (one ROM per head).",
                  ]
         for h in range(gw.shape[0]):
-            lines.append(f"static const ap_uint<{gwidth}> global_slot_h{h}[{gw.shape[1]}] = "
+            lines.append(f"static const {rom_uint(gwidth)} global_slot_h{h}[{gw.shape[1]}] = "
                          f"{cpp_initializer(cpp_uint_literals(gw[h]), per_line=12)};")
         lines.append("// io_stream only. The sparse (row | col | valid) table split into its lane banks: "
                      "bank l = sparse_rc[l::L].")
         for lane in range(lanes.shape[0]):
-            lines.append(f"static const ap_uint<{swidth}> sparse_rc_lane{lane}[{lanes.shape[1]}] = "
+            lines.append(f"static const {rom_uint(swidth)} sparse_rc_lane{lane}[{lanes.shape[1]}] = "
                          f"{cpp_initializer(cpp_uint_literals(lanes[lane]), per_line=12)};")
         if self.laned:
             lines += self._lane_tables()

@@ -204,6 +204,14 @@ def build_sparse_lane_table(heads, sparse_rows: list[np.ndarray], sparse_cols: l
     return SparseLaneTable(words=words, trips=trips, lanes=lanes, layout=layout)
 
 
+def rom_uint(width: int) -> str:
+    """C++ element type of a generated ROM of ``width``-bit words: ``vitcod::rom_uint<W>::type``
+    (vitcod_common.h: ap_uint<W> under synthesis, a plain unsigned integer in C-simulation)."""
+    if not isinstance(width, (int, np.integer)) or not 1 <= int(width) <= 64:
+        raise ValueError(f"ROM word width must be 1..64 bits, got {width!r}")
+    return f"vitcod::rom_uint<{int(width)}>::type"
+
+
 def cpp_uint_literals(words) -> np.ndarray:
     """Unsigned integer literals (``123u``, or ``123ull`` beyond 32 bits) for ap_uint initializers."""
     return np.array([f"{int(w)}u" if int(w) < 2**32 else f"{int(w)}ull" for w in np.ravel(words)],

@@ -72,6 +72,7 @@ struct attention_config {
     static const unsigned slot_index_bits = 1; // slot word: index | key | row | dense | row_end
     typedef ap_uint<5> slot_t;
     typedef ap_uint<3> sparse_rc_t; // sparse word: row | col | valid
+    typedef rom_uint<3>::type sparse_rc_rom_t; // element of the sparse_rc ROM (vitcod_common.h)
 
     // ---- Internal types ----
     typedef ap_fixed<33, 13> qk_accum_t;                          // exact q.k accumulation
@@ -197,7 +198,7 @@ DenseRows:
 template <class q_T, class k_T, typename CONFIG_T>
 void sparse_engine(const q_T q_sparse[CONFIG_T::sparse_copies][CONFIG_T::n_tokens][CONFIG_T::head_dim],
                    const k_T k_sparse[CONFIG_T::sparse_copies][CONFIG_T::n_tokens][CONFIG_T::head_dim],
-                   const typename CONFIG_T::sparse_rc_t
+                   const typename CONFIG_T::sparse_rc_rom_t
                        sparse_rc[CONFIG_T::n_heads * CONFIG_T::sparse_trips_max * CONFIG_T::sparse_lanes],
                    const unsigned h, const unsigned trips,
                    typename CONFIG_T::score_t s_sparse[CONFIG_T::sparse_trips_max * CONFIG_T::sparse_lanes]) {
@@ -392,7 +393,7 @@ template <class q_T, class k_T, class v_T, class res_T, typename CONFIG_T>
 void attention_head(const q_T q[CONFIG_T::n_tokens * CONFIG_T::embed_dim],
                     const k_T k[CONFIG_T::n_tokens * CONFIG_T::embed_dim],
                     const v_T v[CONFIG_T::n_tokens * CONFIG_T::embed_dim],
-                    const typename CONFIG_T::sparse_rc_t
+                    const typename CONFIG_T::sparse_rc_rom_t
                         sparse_rc[CONFIG_T::n_heads * CONFIG_T::sparse_trips_max * CONFIG_T::sparse_lanes],
                     const unsigned h, const unsigned n_global, const unsigned trips, const unsigned n_slots,
                     res_T res[CONFIG_T::n_tokens * CONFIG_T::embed_dim]) {
@@ -427,7 +428,7 @@ void sparse_attention(const q_T q[CONFIG_T::n_tokens * CONFIG_T::embed_dim],
                       const k_T k[CONFIG_T::n_tokens * CONFIG_T::embed_dim],
                       const v_T v[CONFIG_T::n_tokens * CONFIG_T::embed_dim],
                       res_T res[CONFIG_T::n_tokens * CONFIG_T::embed_dim],
-                      const typename CONFIG_T::sparse_rc_t
+                      const typename CONFIG_T::sparse_rc_rom_t
                           sparse_rc[CONFIG_T::n_heads * CONFIG_T::sparse_trips_max * CONFIG_T::sparse_lanes]) {
 Heads:
     for (unsigned h = 0; h < CONFIG_T::n_heads; h++) {

@@ -2,7 +2,7 @@
 #define VITCOD_COMMON_H_
 
 // Shared pieces of the ViTCoD HLS engines (vitcod_attention.h, vitcod_headmix.h, vitcod_embed.h):
-// the ap_types includes and the C-simulation operation counters.
+// the ap_types includes, the word type of the generated ROMs and the C-simulation operation counters.
 //
 // Why our own engines: hls4ml 1.3.0 cannot convert attention at all (MultiHeadAttention is an
 // unsupported layer), and nothing in nnet_utils knows a fixed sparse mask. These headers follow
@@ -14,6 +14,23 @@
 #include "ap_int.h"
 
 namespace vitcod {
+
+// The element type of a generated constant table (ROM) of W-bit words. Under synthesis ap_uint<W>:
+// the ROM is exactly W bits wide. In C-simulation the narrowest plain unsigned integer that holds W
+// bits: the table is then constant-initialized data, where an ap_uint table needs one constructor
+// call per element in the translation unit's static initializer - g++ 12 -O2/-O3 crashes (internal
+// compiler error in gimple_duplicate_bb) on that initializer for a 197-token design (~60k words),
+// and compiles the 65-token one much slower. The values, and every read (converted to the config's
+// ap_uint word type), are the same in both.
+#ifdef __SYNTHESIS__
+template <int W> struct rom_uint { typedef ap_uint<W> type; };
+#else
+template <int W, int Bytes = (W <= 8 ? 1 : W <= 16 ? 2 : W <= 32 ? 4 : 8)> struct rom_uint;
+template <int W> struct rom_uint<W, 1> { typedef unsigned char type; };
+template <int W> struct rom_uint<W, 2> { typedef unsigned short type; };
+template <int W> struct rom_uint<W, 4> { typedef unsigned int type; };
+template <int W> struct rom_uint<W, 8> { typedef unsigned long long type; };
+#endif
 
 // Which counter an engine adds to. The head-mix engine serves both the Q/K encoder and decoder,
 // so its config names the counter (headmix_config::mac_counter).

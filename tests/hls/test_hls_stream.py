@@ -11,6 +11,7 @@ the io_parallel arithmetic, so the outputs must be identical.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -35,7 +36,8 @@ def test_stream_project_calls_the_stream_kernels(tiny_io_designs):
                    "vitcod_attention_stream.h"):
         assert (out / "firmware" / "nnet_utils" / header).is_file(), header
     params = (out / "firmware" / "parameters.h").read_text()
-    assert "sparse_rc_table()" in params
+    # our ROMs are vitcod::rom_uint words (plain integers in C-simulation, see vitcod_common.h)
+    assert "vitcod::rom_uint<" in params and not re.search(r"static const ap_uint<\d+> \w+\[", params)
     # the fixture's stream design runs the attention with softmax / P x V lanes (conftest.py)
     assert "static const unsigned softmax_lanes = 2;" in params and "static const unsigned pv_lanes = 3;" in params
     parallel = (tiny_io_designs["io_parallel"]["out"] / "firmware" / "myproject.cpp").read_text()
