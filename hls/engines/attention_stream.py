@@ -18,6 +18,11 @@ accessor that resolves to one ROM once the lane / head loop is unrolled:
 * ``global_slot(h, n)``: for token ``n``, head ``h``'s global column ``g`` and a valid bit, so that
   the loader gathers the global-token K rows as the tokens pass, reading at its loop counter.
 
+Heads stacked in depth (``token_head_banks``, ``global_head_banks``): the firmware keeps every per-head
+buffer as ONE memory of H x rows words (cyclic factor 1 on its head dimension) unless
+:func:`head_banks` finds one memory per head cheaper by the modelled memory rule (then the factor
+is ``n_heads``); the loader and the writer take one head row per cycle, so both layouts meet the ports.
+
 Softmax / P x V lanes (``softmax_lanes`` / ``pv_lanes`` of the config, :mod:`.attention_lanes`):
 with either above 1 the firmware runs its lanes design (the softmax walks and the P x V walk as two
 DATAFLOW processes) and the struct gets the lane members it reads (a ``lanes_tag`` typedef marks
@@ -60,6 +65,10 @@ stream_members_template = """
 {global_cases}
         }}
     }}
+    // memories per buffer along its head dimension (cyclic): 1 = the heads STACKED in depth (one
+    // memory of H x rows words), n_heads = one memory per head; the smaller by the modelled cost
+    static const unsigned token_head_banks = {token_head_banks};  // q_dense, q/k sparse copies, V, out_buf
+    static const unsigned global_head_banks = {global_head_banks};  // k_global (each of its dense_unroll banks)
     static sparse_rc_t sparse_rc_lane(unsigned l, unsigned i) {{
         switch (l) {{
 {lane_cases}
@@ -131,6 +140,21 @@ class StreamAttentionEngine(AttentionEngine):
         """(L, H * sparse_trips_max) words: ROM bank l of the lane-interleaved sparse table."""
         table = self.sparse_table
         return table.words.reshape(-1, self.sparse_lanes).T.copy()
+
+    # ---- heads stacked in depth or one memory per head -----------------------------------------
+    @property
+    def token_head_banks(self) -> int:
+        """Memories along the head dimension of the token buffers (q_dense, the q/k sparse copies,
+        V, out_buf; rows N, D values of q / k / v / result): see :func:`head_banks`."""
+        t = self.types
+        widths = [t.q.width, t.q.width, t.k.width, t.v.width, t.result.width]
+        return head_banks(self.config.heads, self.config.tokens, [self.config.head_dim * w for w in widths])
+
+    @property
+    def global_head_banks(self) -> int:
+        """Memories along the head dimension of k_global (per dense bank: ceil(Gmax / U) rows)."""
+        rows = -(-self.n_global_max // self.dense_unroll)
+        return head_banks(self.config.heads, rows, [self.config.head_dim * self.types.k.width])
 
     # ---- softmax / P x V lanes ----------------------------------------------------------------
     @property
@@ -245,6 +269,7 @@ class StreamAttentionEngine(AttentionEngine):
             global_index_bits=self.global_index_bits, global_slot_width=self.global_index_bits + 1,
             global_cases=_switch_cases(self.config.heads, f"{tables}::global_slot_h{{i}}[n]"),
             lane_cases=_switch_cases(self.sparse_lanes, f"{tables}::sparse_rc_lane{{i}}[i]"),
+            token_head_banks=self.token_head_banks, global_head_banks=self.global_head_banks,
         )
         if self.laned:
             members += self._lane_members().lstrip("\n")
@@ -269,6 +294,33 @@ class StreamAttentionEngine(AttentionEngine):
         s = self.stream_types()
         return attention_stream_function_template.format(
             q_t=s["q"], k_t=s["k"], v_t=s["v"], res_t=s["res"], config=self.config_name, q=q, k=k, v=v, res=res)
+
+
+#: LUTs one BRAM18K is worth when :func:`head_banks` weighs a LUTRAM layout against a BRAM one: the
+#: LUT / BRAM18K ratio of the board scarcest in BRAM per LUT of the three (pynq-z2: 53,200 / 280;
+#: zcu104 ~369, kv260 ~408), so a choice that is cheaper at this rate is cheaper on every board.
+LUTS_PER_BRAM18K = 190
+
+
+def head_banks(heads: int, rows: int, widths: list[int]) -> int:
+    """1 (the heads stacked in depth: one memory of heads x rows words per buffer) or ``heads`` (one
+    memory of ``rows`` words per head), whichever the modelled memory rule
+    (:func:`vitcod.hls.perf.resources.memory`, default assumptions) makes cheaper for buffers of
+    ``widths`` bits per row, counting a BRAM18K as :data:`LUTS_PER_BRAM18K` LUTs (ties: stacked).
+    Stacking packs H short memories into one BRAM column (e.g. 4 x 65 rows of 128 bits: 4 BRAM18K
+    instead of 16); one memory per head wins only where each head's memory is small enough for
+    LUTRAM and the stacked one is not (e.g. 4 x 5 rows of 128 bits: 512 LUTs instead of 4 BRAM18K).
+    Either way no loop touches two heads of one buffer per iteration, so the ports are the same
+    (vitcod.hls.perf.ports)."""
+    from ..perf.resources import Assumptions, memory  # lazy: vitcod.hls.perf imports this package
+
+    a = Assumptions()
+
+    def cost(depth: int, copies: int) -> int:
+        items = [memory(depth, w, a, copies=copies) for w in widths]
+        return sum(r.bram_18k * LUTS_PER_BRAM18K + r.lut for r in items)
+
+    return 1 if cost(heads * rows, 1) <= cost(rows, heads) else heads
 
 
 def stream_engine(engine: AttentionEngine) -> StreamAttentionEngine:

@@ -8,11 +8,12 @@
 // One image is one pass through a DATAFLOW region; every buffer between its processes has exactly
 // one producer and one consumer (ping-pong memories, so image b+1 loads while image b is scored):
 //
-//   StreamLoad      N tokens, II 1: reads the q, k, v tokens; keeps K and V of the whole image
-//                   (per head, [H][N][D]), q for the dense engine, q/k copies for the sparse lanes,
-//                   and GATHERS the global-token K rows of every head as they pass (head h's
-//                   global_slot ROM, read at the loop counter, says whether token n is its global
-//                   column g).
+//   StreamLoad      H * N iterations, II 1, one head row each (a token is read at its first head):
+//                   keeps K and V of the whole image ([H][N][D], the heads stacked in depth: one
+//                   memory per buffer, see stream_region), q for the dense engine, q/k copies for
+//                   the sparse lanes, and GATHERS the global-token K rows of every head as they
+//                   pass (head h's global_slot ROM, read at the loop counters, says whether token n
+//                   is its global column g).
 //   StreamDense  || StreamSparse   side by side: the dense engine scores every query row against
 //                   the head's G_h gathered global rows (dense_unroll columns per cycle); the sparse
 //                   engine scores the CSR non-zeros, sparse_lanes per cycle, lane l reading its own
@@ -25,7 +26,7 @@
 //   StreamSoftmax   per head: row max and exp-sum walks, softmax_lanes entries per cycle, 1/sum at
 //                   each row end -> row max and 1/sum of every row ([H][N], to StreamPv)
 //   StreamPv        per head: the P x V walk, pv_lanes entries per cycle (exp again, p = e * inv)
-//   StreamWrite     N tokens, II 1: one output token (all heads) per cycle.
+//   StreamWrite     H * N iterations, II 1: one head row per cycle, a token out after its last head.
 //
 // Lanes. A walk takes a group of L kept entries of ONE query row per iteration (L = softmax_lanes
 // for the row max and exp-sum walks, pv_lanes for P x V), from a generated lane walk table
@@ -121,8 +122,10 @@ typename CONFIG_T::exp_t lane_exp(const unsigned c, const typename CONFIG_T::sco
     return LANES_T::exp_rom(c, index.range(CONFIG_T::exp_index_t::width - 1, 0).to_uint());
 }
 
-// Process 1: read the three token streams, one token per cycle, into the per-engine buffers (V once
-// per copy the P x V walk reads).
+// Process 1: read the three token streams into the per-engine buffers (V once per copy the P x V
+// walk reads). Every buffer holds all heads STACKED in depth (head h's rows at h * N + n of one
+// memory), so the loader writes ONE head row per iteration: H * N iterations (a perfect nest that
+// HLS flattens), the three tokens read when a token's first head comes up and held in registers.
 template <class q_T, class k_T, class v_T, typename CONFIG_T, unsigned VC>
 void stream_load(hls::stream<q_T> &q, hls::stream<k_T> &k, hls::stream<v_T> &v,
                  typename q_T::value_type q_dense[CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim],
@@ -133,14 +136,30 @@ void stream_load(hls::stream<q_T> &q, hls::stream<k_T> &k, hls::stream<v_T> &v,
                      k_sparse[CONFIG_T::sparse_copies][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim],
                  typename v_T::value_type v_buf[VC][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim]) {
     #pragma HLS INLINE off
+    // the token being distributed, held in registers (complete partition, as hls4ml's stream
+    // kernels hold a token): head h's D values are an H:1 register multiplexer, never a memory read
+    typename q_T::value_type q_tok[CONFIG_T::embed_dim];
+    #pragma HLS ARRAY_PARTITION variable=q_tok complete
+    typename k_T::value_type k_tok[CONFIG_T::embed_dim];
+    #pragma HLS ARRAY_PARTITION variable=k_tok complete
+    typename v_T::value_type v_tok[CONFIG_T::embed_dim];
+    #pragma HLS ARRAY_PARTITION variable=v_tok complete
 StreamLoadTokens:
     for (unsigned n = 0; n < CONFIG_T::n_tokens; n++) {
-        #pragma HLS PIPELINE II=1
-        const q_T q_tok = q.read();
-        const k_T k_tok = k.read();
-        const v_T v_tok = v.read();
     StreamLoadHeads:
         for (unsigned h = 0; h < CONFIG_T::n_heads; h++) {
+            #pragma HLS PIPELINE II=1
+            if (h == 0) {
+                const q_T q_in = q.read();
+                const k_T k_in = k.read();
+                const v_T v_in = v.read();
+            StreamLoadHold:
+                for (unsigned e = 0; e < CONFIG_T::embed_dim; e++) {
+                    q_tok[e] = q_in[e];
+                    k_tok[e] = k_in[e];
+                    v_tok[e] = v_in[e];
+                }
+            }
             // Head h's ROM, read at the loop counter: is token n a global column of head h, which g?
             typename CONFIG_T::global_slot_t gs = CONFIG_T::global_slot(h, n);
             const bool is_global = gs[CONFIG_T::global_index_bits];
@@ -504,32 +523,49 @@ StreamPvHeads:
     }
 }
 
-// Last process: one output token (every head's D channels) per cycle.
+// Last process: one head row of out_buf per iteration (the heads are stacked in one memory),
+// H * N iterations; the token is written when its last head is in.
 template <class res_T, typename CONFIG_T>
 void stream_write(const typename res_T::value_type out_buf[CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim],
                   hls::stream<res_T> &out) {
     #pragma HLS INLINE off
+    // the token being assembled, in registers (complete partition): head h's row lands through
+    // write enables, never a memory write
+    typename res_T::value_type row[CONFIG_T::embed_dim];
+    #pragma HLS ARRAY_PARTITION variable=row complete
 StreamWriteTokens:
     for (unsigned n = 0; n < CONFIG_T::n_tokens; n++) {
-        #pragma HLS PIPELINE II=1
-        res_T tok;
     StreamWriteHeads:
         for (unsigned h = 0; h < CONFIG_T::n_heads; h++) {
+            #pragma HLS PIPELINE II=1
         StreamWriteChannels:
             for (unsigned c = 0; c < CONFIG_T::head_dim; c++) {
-                tok[h * CONFIG_T::head_dim + c] = out_buf[h][n][c];
+                row[h * CONFIG_T::head_dim + c] = out_buf[h][n][c];
+            }
+            if (h == CONFIG_T::n_heads - 1) {
+                res_T tok;
+            StreamWritePack:
+                for (unsigned e = 0; e < CONFIG_T::embed_dim; e++) tok[e] = row[e];
+                out.write(tok);
             }
         }
-        out.write(tok);
     }
 }
 
 // The DATAFLOW region's buffers and processes (inlined into attention_stream). Every buffer is
-// declared here with its partitioning, so producer and consumer see the same banks: one memory per
-// head (the loader writes a whole token per cycle), the D channels of a row RESHAPED into one wide
-// word (every loop reads or writes whole rows: one access per row, and one memory of N x D*W bits
-// instead of D narrow, mostly empty BRAMs), the global K rows and the dense scores cyclic by
-// dense_unroll, the sparse scores cyclic by sparse_lanes, each copy (dim 1) a memory of its own.
+// declared here with its partitioning, so producer and consumer see the same banks. The heads are
+// STACKED in depth: with CONFIG_T::token_head_banks / global_head_banks = 1 (cyclic factor 1: the
+// head dimension not partitioned) each buffer (each copy, each cyclic bank) is ONE memory of
+// H x rows words (head h at h * rows + r, HLS linearizes [h][r]): no loop touches two heads of one
+// buffer in the same iteration (the loader and the writer take one head row per iteration, the
+// engines and walks one head at a time), and one memory of H * N rows costs
+// ceil(H * N / 512) x ceil(D * W / 36) BRAM18K where H memories of N rows cost H x ceil(D * W / 36)
+// (vitcod.hls.perf.attention_stream). The generator sets a factor to n_heads (one memory per
+// head) only where that is cheaper: each head's memory small enough for LUTRAM, the stacked one
+// not (vitcod.hls.engines.attention_stream.head_banks). The D channels of a row are RESHAPED
+// into one wide word (every loop reads or writes whole rows: one access per row), the global K
+// rows and the dense scores cyclic by dense_unroll, the sparse scores cyclic by sparse_lanes,
+// each copy (dim 1) a memory of its own.
 // Lanes design (primary template): two score sets (softmax_copies + pv_copies), pv_copies of V,
 // row max and 1/sum passed from StreamSoftmax to StreamPv.
 template <class q_T, class k_T, class v_T, class res_T, typename CONFIG_T, typename LANES_T>
@@ -545,23 +581,23 @@ struct stream_region {
     static void run(hls::stream<q_T> &q, hls::stream<k_T> &k, hls::stream<v_T> &v, hls::stream<res_T> &out) {
         #pragma HLS INLINE
         q_E q_dense[CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
-        #pragma HLS ARRAY_PARTITION variable=q_dense complete dim=1
+        #pragma HLS ARRAY_PARTITION variable=q_dense cyclic factor=CONFIG_T::token_head_banks dim=1
         #pragma HLS ARRAY_RESHAPE variable=q_dense complete dim=3
         k_E k_global[CONFIG_T::n_heads][CONFIG_T::n_global_max][CONFIG_T::head_dim];
-        #pragma HLS ARRAY_PARTITION variable=k_global complete dim=1
+        #pragma HLS ARRAY_PARTITION variable=k_global cyclic factor=CONFIG_T::global_head_banks dim=1
         #pragma HLS ARRAY_PARTITION variable=k_global cyclic factor=CONFIG_T::dense_unroll dim=2
         #pragma HLS ARRAY_RESHAPE variable=k_global complete dim=3
         q_E q_sparse[CONFIG_T::sparse_copies][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
+        #pragma HLS ARRAY_PARTITION variable=q_sparse cyclic factor=CONFIG_T::token_head_banks dim=2
         #pragma HLS ARRAY_PARTITION variable=q_sparse complete dim=1
-        #pragma HLS ARRAY_PARTITION variable=q_sparse complete dim=2
         #pragma HLS ARRAY_RESHAPE variable=q_sparse complete dim=4
         k_E k_sparse[CONFIG_T::sparse_copies][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
+        #pragma HLS ARRAY_PARTITION variable=k_sparse cyclic factor=CONFIG_T::token_head_banks dim=2
         #pragma HLS ARRAY_PARTITION variable=k_sparse complete dim=1
-        #pragma HLS ARRAY_PARTITION variable=k_sparse complete dim=2
         #pragma HLS ARRAY_RESHAPE variable=k_sparse complete dim=4
         v_E v_buf[PC][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
+        #pragma HLS ARRAY_PARTITION variable=v_buf cyclic factor=CONFIG_T::token_head_banks dim=2
         #pragma HLS ARRAY_PARTITION variable=v_buf complete dim=1
-        #pragma HLS ARRAY_PARTITION variable=v_buf complete dim=2
         #pragma HLS ARRAY_RESHAPE variable=v_buf complete dim=4
         score_t s_dense_sm[SC][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::n_global_max];
         #pragma HLS ARRAY_PARTITION variable=s_dense_sm complete dim=1
@@ -578,7 +614,7 @@ struct stream_region {
         score_t row_max[CONFIG_T::n_heads][CONFIG_T::n_tokens];
         typename CONFIG_T::inv_t inv[CONFIG_T::n_heads][CONFIG_T::n_tokens];
         res_E out_buf[CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
-        #pragma HLS ARRAY_PARTITION variable=out_buf complete dim=1
+        #pragma HLS ARRAY_PARTITION variable=out_buf cyclic factor=CONFIG_T::token_head_banks dim=1
         #pragma HLS ARRAY_RESHAPE variable=out_buf complete dim=3
 
         stream_load<q_T, k_T, v_T, CONFIG_T, PC>(q, k, v, q_dense, k_global, q_sparse, k_sparse, v_buf);
@@ -603,23 +639,23 @@ struct stream_region<q_T, k_T, v_T, res_T, CONFIG_T, stream_single_lane<CONFIG_T
     static void run(hls::stream<q_T> &q, hls::stream<k_T> &k, hls::stream<v_T> &v, hls::stream<res_T> &out) {
         #pragma HLS INLINE
         q_E q_dense[CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
-        #pragma HLS ARRAY_PARTITION variable=q_dense complete dim=1
+        #pragma HLS ARRAY_PARTITION variable=q_dense cyclic factor=CONFIG_T::token_head_banks dim=1
         #pragma HLS ARRAY_RESHAPE variable=q_dense complete dim=3
         k_E k_global[CONFIG_T::n_heads][CONFIG_T::n_global_max][CONFIG_T::head_dim];
-        #pragma HLS ARRAY_PARTITION variable=k_global complete dim=1
+        #pragma HLS ARRAY_PARTITION variable=k_global cyclic factor=CONFIG_T::global_head_banks dim=1
         #pragma HLS ARRAY_PARTITION variable=k_global cyclic factor=CONFIG_T::dense_unroll dim=2
         #pragma HLS ARRAY_RESHAPE variable=k_global complete dim=3
         q_E q_sparse[CONFIG_T::sparse_copies][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
+        #pragma HLS ARRAY_PARTITION variable=q_sparse cyclic factor=CONFIG_T::token_head_banks dim=2
         #pragma HLS ARRAY_PARTITION variable=q_sparse complete dim=1
-        #pragma HLS ARRAY_PARTITION variable=q_sparse complete dim=2
         #pragma HLS ARRAY_RESHAPE variable=q_sparse complete dim=4
         k_E k_sparse[CONFIG_T::sparse_copies][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
+        #pragma HLS ARRAY_PARTITION variable=k_sparse cyclic factor=CONFIG_T::token_head_banks dim=2
         #pragma HLS ARRAY_PARTITION variable=k_sparse complete dim=1
-        #pragma HLS ARRAY_PARTITION variable=k_sparse complete dim=2
         #pragma HLS ARRAY_RESHAPE variable=k_sparse complete dim=4
         v_E v_buf[1][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
+        #pragma HLS ARRAY_PARTITION variable=v_buf cyclic factor=CONFIG_T::token_head_banks dim=2
         #pragma HLS ARRAY_PARTITION variable=v_buf complete dim=1
-        #pragma HLS ARRAY_PARTITION variable=v_buf complete dim=2
         #pragma HLS ARRAY_RESHAPE variable=v_buf complete dim=4
         score_t s_dense[1][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::n_global_max];
         #pragma HLS ARRAY_PARTITION variable=s_dense complete dim=1
@@ -628,7 +664,7 @@ struct stream_region<q_T, k_T, v_T, res_T, CONFIG_T, stream_single_lane<CONFIG_T
         #pragma HLS ARRAY_PARTITION variable=s_sparse complete dim=1
         #pragma HLS ARRAY_PARTITION variable=s_sparse cyclic factor=CONFIG_T::sparse_lanes dim=3
         res_E out_buf[CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
-        #pragma HLS ARRAY_PARTITION variable=out_buf complete dim=1
+        #pragma HLS ARRAY_PARTITION variable=out_buf cyclic factor=CONFIG_T::token_head_banks dim=1
         #pragma HLS ARRAY_RESHAPE variable=out_buf complete dim=3
 
         stream_load<q_T, k_T, v_T, CONFIG_T, 1>(q, k, v, q_dense, k_global, q_sparse, k_sparse, v_buf);

@@ -13,7 +13,8 @@ of head h, Ls / Lp = softmax_lanes / pv_lanes, groups_h(L) = sum over rows of ce
 the trip count of a lane walk: a group never spans two rows); each II comes from the memory ports
 (:func:`.ports.attention_stream_accesses`)::
 
-    load        StreamLoadTokens  N iterations (one token of q, k, v per cycle)
+    load        StreamLoadHeads   H * N iterations (one head row per cycle into every buffer, the
+                heads stacked in one memory; the q, k, v tokens read once every H iterations)
     dense       per head: N * ceil(Gmax / U) iterations (flattened nest; trip count Gmax for
                 every head, G_h only guards the work)
     sparse      per head: ceil(nnz_h / L) iterations
@@ -24,7 +25,8 @@ the trip count of a lane walk: a group never spans two rows); each II comes from
                 remains; with Ls = 1 SoftmaxRecip N follows)
     pv          (lanes) per head: SoftmaxPv groups_h(Lp) - a process of its own
                 (each walk's depth grows by log2(L): the lanes' max / adder trees)
-    write       StreamWriteTokens N iterations (one output token per cycle)
+    write       StreamWriteHeads  H * N iterations (one head row of out_buf per cycle, a token
+                leaves after its last head)
 
     latency  = load + max(dense, sparse) + softmax_pv (or softmax + pv) + write
     interval = max over the processes                (images overlap, PIPO buffers)
@@ -32,6 +34,18 @@ the trip count of a lane walk: a group never spans two rows); each II comes from
 The same constants (mul / add / memory latencies, loop overhead, divider) as the io_parallel model
 in :mod:`.attention`, so both designs are modelled alike. With Ls = Lp = 1 every figure is the
 one-lane engine's (the model of the engine before the lanes, unchanged).
+
+Memories (heads stacked in depth, as the firmware declares them): every per-head buffer - q_dense,
+V (each copy), the sparse q/k copies, k_global (each cyclic bank), out_buf - is ONE memory of
+H x rows words of D x W bits per copy and ping-pong buffer, i.e. ceil(H * rows / 512) x
+ceil(D * W / 36)-ish BRAM18K (:func:`~.resources.memory`), where H memories of ``rows`` words cost
+H x ceil(D * W / 36): no loop touches two heads of one buffer in one iteration, so one memory's two
+ports suffice (:mod:`.ports`). The generator keeps one memory per head instead (the config's
+``token_head_banks`` / ``global_head_banks`` = H) only where that is cheaper by this same rule: each
+head's memory small enough for LUTRAM while the stacked one is not (e.g. the demo's k_global: 4 x 5
+rows of 128 bits). The loader picks head h's D values out of the held token (an H:1
+multiplexer of D x W bits per stream) and holds the three tokens (registers); the writer holds the
+output token.
 
 Lanes cost (resources): per P x V lane one e * inv multiplier and D MACs, plus an adder tree of
 (Lp - 1) x D accum_t adders; per extra softmax lane a comparator and a sum_t adder (no DSP); one walk
@@ -56,7 +70,7 @@ from ..fixed_point import unsigned_bits_for
 from . import ports
 from .attention import _divider_bits, _head_work, attention_counters
 from .resources import (ATTENTION_CORE_COUNTERS, LABEL, Assumptions, Resources, control, log2_ceil, memory,
-                        multipliers, pipelined_loop, registers, signed_width, total)
+                        multipliers, mux_luts, pipelined_loop, registers, signed_width, total)
 
 #: The DATAFLOW processes with one lane (softmax and P x V walks in one process) ...
 PROCESSES = ("load", "dense", "sparse", "softmax_pv", "write")
@@ -69,8 +83,8 @@ class StreamAttentionEstimate:
     """One io_stream attention layer: counts exact, cycles and resources modelled.
 
     ``process_cycles``: cycles of each DATAFLOW process for one image (all heads);
-    ``process_resources``: its multipliers' DSPs, its memories (ping-pong, channel rows reshaped
-    into one word as the firmware's ARRAY_RESHAPE asks), control.
+    ``process_resources``: its multipliers' DSPs, its memories (ping-pong, heads stacked in depth,
+    channel rows reshaped into one word as the firmware's ARRAY_RESHAPE asks), control.
     """
 
     name: str
@@ -156,8 +170,8 @@ def attention_stream_estimate(engine: engines.AttentionEngine, a: Assumptions = 
     dense_trips = math.ceil(g_max / u)
 
     cycles = dict.fromkeys(LANE_PROCESSES if split else PROCESSES, 0)
-    cycles["load"] = pipelined_loop(n, ii["StreamLoadTokens"], 2 * mem + 1, a)
-    cycles["write"] = pipelined_loop(n, ii["StreamWriteTokens"], mem + 1, a)
+    cycles["load"] = pipelined_loop(h_count * n, ii["StreamLoadHeads"], 2 * mem + 1, a)
+    cycles["write"] = pipelined_loop(h_count * n, ii["StreamWriteHeads"], mem + 1, a)
     s_tree, p_tree = log2_ceil(sl), log2_ceil(pl)
     softmax = pv = 0
     for h, w in enumerate(works):
@@ -187,21 +201,29 @@ def attention_stream_estimate(engine: engines.AttentionEngine, a: Assumptions = 
     slots = engine.slot_table
     score_sets = sc + pc if split else 1  # score copies the q.k engines write
     v_sets = pc if split else 1
+    # heads stacked in depth (banks 1: one memory of H x rows words) or one memory per head (banks
+    # H), as the generator chose by this same memory rule (engines.attention_stream.head_banks)
+    tb, gb = s_engine.token_head_banks, s_engine.global_head_banks
+    hn = math.ceil(h_count / tb) * n  # rows of one token-buffer memory
     res = {
-        # q_dense, v_buf: one memory of N rows x D*W bits per head (channels reshaped into one
-        # word); the sparse q/k copies: C per head; k_global: U banks per head of D*W-bit rows
-        "load": control(a) + memory(n, d * t.q.width, a, copies=h_count * pipo)
-        + memory(n, d * t.v.width, a, copies=v_sets * h_count * pipo)
-        + memory(n, d * t.q.width, a, copies=copies * h_count * pipo)
-        + memory(n, d * t.k.width, a, copies=copies * h_count * pipo)
-        + memory(math.ceil(g_max / u), d * t.k.width, a, copies=h_count * u * pipo)
-        + memory(n, engine_global_bits(engine), a, copies=h_count),  # global_slot ROMs
+        # q_dense, v_buf (each copy), the sparse q/k copies: tb memories of hn rows x D*W bits each
+        # (channels reshaped into one word); k_global: U cyclic banks x gb memories of
+        # ceil(H / gb) * ceil(Gmax / U) rows; the H global_slot ROMs; the head-row muxes and the
+        # held tokens
+        "load": control(a) + memory(hn, d * t.q.width, a, copies=tb * pipo)
+        + memory(hn, d * t.v.width, a, copies=tb * v_sets * pipo)
+        + memory(hn, d * t.q.width, a, copies=tb * copies * pipo)
+        + memory(hn, d * t.k.width, a, copies=tb * copies * pipo)
+        + memory(math.ceil(h_count / gb) * math.ceil(g_max / u), d * t.k.width, a, copies=gb * u * pipo)
+        + memory(n, engine_global_bits(engine), a, copies=h_count)  # global_slot ROMs
+        + Resources(lut=sum(mux_luts(d * x.width, h_count) for x in (t.q, t.k, t.v)))
+        + registers(cfg.embed_dim * (t.q.width + t.k.width + t.v.width)),
         "dense": control(a) + multipliers(u * d, qb, kb, t.qk_accum.width, a)
         + memory(h_count * n * dense_trips, t.score.width, a, copies=score_sets * u * pipo),  # s_dense, cyclic U
         "sparse": control(a) + multipliers(lanes * d, qb, kb, t.qk_accum.width, a)
         + memory(h_count * trips_max, t.score.width, a, copies=score_sets * lanes * pipo)  # s_sparse, cyclic L
         + memory(h_count * trips_max, 2 * tok_bits + 1, a, copies=lanes),  # sparse_rc_lane ROMs
-        "write": control(a),
+        "write": control(a) + registers(cfg.embed_dim * t.result.width),  # the output token held
     }
     # the walks: row max / exp-sum (comparators, sum_t adders of the lanes, the divider, exp ROMs,
     # row buffers, walk ROMs) and P x V (Lp probability multipliers and Lp x D MACs, their adder
@@ -215,7 +237,7 @@ def attention_stream_estimate(engine: engines.AttentionEngine, a: Assumptions = 
     pv_res = (multipliers(pl, signed_width(t.exp), t.inv.frac + 1, t.prob.width, a)
               + multipliers(pl * d, signed_width(t.prob), vb, t.accum.width, a) + registers(d * t.accum.width)
               + Resources(lut=(pl - 1) * d * t.accum.width, ff=(pl - 1) * d * t.accum.width)
-              + memory(n, d * t.result.width, a, copies=h_count * pipo))  # out_buf, rows reshaped
+              + memory(hn, d * t.result.width, a, copies=tb * pipo))  # out_buf (as the token buffers)
     if split:  # own exp ROMs and walk ROMs per process; row max and 1/sum of every head passed on
         softmax_res += memory(h_count * s_walk.trips_max, s_walk.width, a, copies=sl)
         softmax_res += (memory(h_count * n, t.score.width, a, copies=pipo)

@@ -67,14 +67,19 @@ def attention_accesses(dense_unroll: int, sparse_lanes: int, sparse_copies: int)
 
 def attention_stream_accesses(heads: int, dense_unroll: int, sparse_lanes: int, sparse_copies: int,
                               softmax_lanes: int = 1, pv_lanes: int = 1, softmax_copies: int = 1, pv_copies: int = 1,
-                              fused_reciprocal: bool = False) -> list[MemoryAccess]:
+                              fused_reciprocal: bool = False, load_heads: int = 1) -> list[MemoryAccess]:
     """The io_stream attention engine's pipelined loops (``hls/firmware/vitcod_attention_stream.h``).
 
-    StreamLoadTokens writes one token per iteration: every (head, channel) bank of the q/k/v
-    buffers once (each V copy once), and reads each head's global_slot ROM once (H ROMs); the
-    gathered k_global row is one write per head bank. The engines read what their io_parallel
-    twins read (per head, from [H][...] buffers whose head dimension is a separate bank), the
-    sparse lanes their own ROM bank (``sparse_rc_lane``); both write every score copy once.
+    Every per-head buffer stacks its heads in depth: ONE memory (per copy, per cyclic bank) holds
+    head h's rows at h * rows + r (q_dense, k_global, the q/k sparse copies, the V copies, out_buf;
+    the score buffers likewise). A loop that touches ``k`` heads of such a buffer in one iteration
+    therefore makes ``k`` accesses of that one memory. StreamLoadHeads (the loader's flattened
+    n / h nest) writes ``load_heads`` head rows per iteration (1 in the firmware) into every
+    buffer copy and reads each head's global_slot ROM (H ROMs behind a switch: one read each); the
+    gathered k_global row is one write per cyclic bank per head; StreamWriteHeads reads
+    ``load_heads`` out_buf rows per iteration. The engines read what their io_parallel twins read,
+    one head at a time, the sparse lanes their own ROM bank (``sparse_rc_lane``); both write every
+    score copy once.
 
     The walks take L = softmax_lanes (row max, exp-sum) or pv_lanes (P x V) kept entries of one
     row per iteration: lane l reads its own walk ROM (L banks) and copy l % copies of the scores
@@ -83,8 +88,7 @@ def attention_stream_accesses(heads: int, dense_unroll: int, sparse_lanes: int, 
     lane, one process and one copy). A variable index into a cyclic-partitioned score copy reads
     every bank of it, so a bank sees as many reads as lanes share the copy. The row buffers (row
     max, row sum, 1/sum) and the output row are accessed once per iteration (one row per group).
-    StreamSoftmaxRecip exists only without ``fused_reciprocal``. StreamWriteTokens reads every
-    (head, channel) bank of the output buffer once.
+    StreamSoftmaxRecip exists only without ``fused_reciprocal``.
     """
     lanes_per_copy = math.ceil(sparse_lanes / max(1, sparse_copies))
     split = softmax_lanes > 1 or pv_lanes > 1
@@ -94,9 +98,10 @@ def attention_stream_accesses(heads: int, dense_unroll: int, sparse_lanes: int, 
         return math.ceil(lanes / max(1, copies))
 
     out = [
-        MemoryAccess("StreamLoadTokens", "global_slot ROMs", 1, heads),
-        MemoryAccess("StreamLoadTokens", "q_dense, q_sparse, k_sparse, v_buf copies (writes)", 1),
-        MemoryAccess("StreamLoadTokens", "k_global (writes)", 1, heads * dense_unroll),
+        MemoryAccess("StreamLoadHeads", "global_slot ROMs", 1, heads),
+        MemoryAccess("StreamLoadHeads", "q_dense, q_sparse, k_sparse, v_buf copies (writes, heads stacked)",
+                     load_heads),
+        MemoryAccess("StreamLoadHeads", "k_global (writes, heads stacked)", load_heads, dense_unroll),
         MemoryAccess("StreamDenseCols", "q_dense", 1),
         MemoryAccess("StreamDenseCols", "k_global", 1, dense_unroll),
         MemoryAccess("StreamDenseCols", "s_dense copies (writes)", 1, dense_unroll * score_sets),
@@ -104,7 +109,7 @@ def attention_stream_accesses(heads: int, dense_unroll: int, sparse_lanes: int, 
         MemoryAccess("StreamSparseTrips", "q_sparse", lanes_per_copy, sparse_copies),
         MemoryAccess("StreamSparseTrips", "k_sparse", lanes_per_copy, sparse_copies),
         MemoryAccess("StreamSparseTrips", "s_sparse copies (writes)", 1, sparse_lanes * score_sets),
-        MemoryAccess("StreamWriteTokens", "out_buf", 1),
+        MemoryAccess("StreamWriteHeads", "out_buf (heads stacked)", load_heads),
     ]
     if not fused_reciprocal:
         out.append(MemoryAccess("StreamSoftmaxRecip", "row_sum_buf, inv_buf", 1))

@@ -6,12 +6,14 @@ harness fails unless every input token is consumed and exactly N tokens come out
 >= 1000 random raw inputs in one library call. Outputs must equal the golden model
 (vitcod.hls.golden) in every bit AND today's io_parallel engine on the same inputs; the
 C-simulation operation counters must equal the analytic counts. Also: the generated stream tables
-are the io_parallel tables re-banked (one source), the io_parallel header is unchanged, and the
-memory-port model covers every pipelined loop of the stream engine.
+are the io_parallel tables re-banked (one source), the io_parallel header is unchanged, the
+memory-port model covers every pipelined loop of the stream engine, and the per-head buffers stack
+their heads in depth (one memory per buffer; the port model flags heads accessed together).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -239,6 +241,87 @@ def test_tables_are_read_at_loop_counters_only():
     assert "#pragma HLS DATAFLOW" in FIRMWARE
     for banned in ("std::", "new ", "malloc", "#include <vector>"):
         assert banned not in FIRMWARE
+
+
+# ---- heads stacked in depth: one memory per buffer (copy, bank, ping-pong) -----------------
+
+#: The per-head buffers of the stream region, the dimension that indexes their heads, its banks.
+HEAD_DIMS = {"q_dense": (1, "token"), "k_global": (1, "global"), "out_buf": (1, "token"),
+             "q_sparse": (2, "token"), "k_sparse": (2, "token"), "v_buf": (2, "token")}
+
+
+def test_buffers_stack_their_heads_in_depth():
+    """A per-head buffer's head dimension is partitioned only by the generated head-bank factor (1:
+    one memory of H x rows words per copy), and the loops that fill / drain the buffers take one
+    head row per iteration (the pipelined inner loops)."""
+    for name, (dim, kind) in HEAD_DIMS.items():
+        pragmas = re.findall(rf"#pragma HLS ARRAY_(?:PARTITION|RESHAPE) variable={name}\b[^\n]*", FIRMWARE)
+        on_heads = [p for p in pragmas if re.search(rf"\bdim={dim}\b", p)]
+        assert len(pragmas) >= 4 and len(on_heads) == 2, (name, pragmas)  # both regions (lanes, one lane)
+        assert all(f"cyclic factor=CONFIG_T::{kind}_head_banks dim={dim}" in p for p in on_heads), on_heads
+    loops = pipelined_loops(FIRMWARE)
+    assert {"StreamLoadHeads", "StreamWriteHeads"} <= loops
+    assert not {"StreamLoadTokens", "StreamWriteTokens"} & loops
+
+
+@pytest.mark.parametrize("heads, rows, widths, banks", [
+    (4, 65, [128] * 5, 1),   # the demo's token buffers: 4 x 65 rows of 128 bits, 4 BRAM18K instead of 16
+    (3, 197, [1024] * 5, 1),  # DeiT-like: 591 rows of 1024 bits, 57 BRAM18K instead of 87
+    (4, 5, [128], 4),        # the demo's k_global: 5 rows a head are LUTRAM, 20 rows would be a BRAM
+    (4, 19, [32] * 5, 4),    # the edge layer: every head's memory is LUTRAM
+    (3, 5, [1024], 1),       # DeiT-like k_global: BRAM either way, 29 instead of 87
+])
+def test_head_banks_choose_the_cheaper_layout(heads, rows, widths, banks):
+    from vitcod.hls.engines.attention_stream import head_banks
+
+    assert head_banks(heads, rows, widths) == banks
+
+
+def test_generated_head_banks_reach_the_header(built):
+    for engine in built.values():
+        s = engines.stream_engine(engine)
+        c = perf.ports.header_constants(s.header())
+        assert (c["token_head_banks"], c["global_head_banks"]) == (s.token_head_banks, s.global_head_banks)
+    assert engines.stream_engine(built["st_demo"]).token_head_banks == 1
+    assert engines.stream_engine(built["st_edge"]).token_head_banks == 4
+
+
+def test_port_model_flags_heads_accessed_together_in_a_stacked_buffer():
+    """The old loader / writer (every head of a token in one iteration) on stacked buffers would want
+    H accesses of one memory per cycle: II ceil(H / 2), and the port model says so."""
+    kw = dict(heads=4, dense_unroll=1, sparse_lanes=1, sparse_copies=1)
+    assert perf.ports.port_problems(perf.ports.attention_stream_accesses(**kw)) == []
+    together = perf.ports.attention_stream_accesses(**kw, load_heads=4)
+    ii = perf.ports.loop_ii(together)
+    assert ii["StreamLoadHeads"] == 2 and ii["StreamWriteHeads"] == 2
+    problems = perf.ports.port_problems(together)
+    assert any(p.startswith("StreamLoadHeads") and "stacked" in p for p in problems), problems
+    assert any(p.startswith("StreamWriteHeads") for p in problems), problems
+
+
+def test_model_memories_stack_the_heads(built):
+    """The demo layer: every token buffer is one memory of H * N rows per copy (4 BRAM18K for its
+    128-bit rows, as one memory of N rows: H times fewer than one memory per head); no case costs
+    more BRAM18K than with one memory per head."""
+    from vitcod.hls.perf.attention_stream import attention_stream_estimate
+    from vitcod.hls.perf.resources import Assumptions, bram18k_blocks, memory
+
+    engine = built["st_demo"]
+    n, h, d = engine.config.tokens, engine.config.heads, engine.config.head_dim
+    t, a = engine.types, Assumptions()
+    est = attention_stream_estimate(engine, a)
+    stacked = bram18k_blocks(h * n, d * t.q.width)
+    assert stacked == bram18k_blocks(n, d * t.q.width) == 4
+    u, gb = engine.dense_unroll, engines.stream_engine(engine).global_head_banks
+    k_global = memory(h // gb * math.ceil(engine.n_global_max / u), d * t.k.width, a, copies=gb * u * a.pipo_copies)
+    tokens = a.pipo_copies * stacked * (1 + 1 + 2 * engine.sparse_copies)  # q_dense, V, q/k sparse copies
+    assert est.process_resources["load"].bram_18k == tokens + k_global.bram_18k
+    assert est.resources.bram_18k <= 80  # modelled; 193 with one memory per head and buffer
+    c = est.process_cycles
+    assert c["load"] >= h * n and c["write"] >= h * n  # one head row per cycle
+    per_head_bram = {"st_demo": 193, "st_demo_wide": 328, "st_edge": 8}  # modelled before stacking
+    for name, e in built.items():
+        assert attention_stream_estimate(e, a).resources.bram_18k <= per_head_bram[name], name
 
 
 # ---- modelled cycles / resources (vitcod.hls.perf.attention_stream) ------------------------

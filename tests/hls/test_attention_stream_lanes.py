@@ -291,8 +291,8 @@ def test_lanes_header_compiles_with_wall(tmp_path, built):
     assert proc.returncode == 0, proc.stderr[-4000:]
 
 
-STREAM_LOOPS = ("StreamLoadTokens", "StreamDenseCols", "StreamSparseTrips", "StreamSoftmaxMax", "StreamSoftmaxExpSum",
-                "StreamSoftmaxRecip", "StreamSoftmaxPv", "StreamWriteTokens")
+STREAM_LOOPS = ("StreamLoadTokens", "StreamLoadHeads", "StreamDenseCols", "StreamSparseTrips", "StreamSoftmaxMax",
+                "StreamSoftmaxExpSum", "StreamSoftmaxRecip", "StreamSoftmaxPv", "StreamWriteTokens", "StreamWriteHeads")
 
 
 def test_no_stream_loop_reads_memory_at_a_carried_address():
