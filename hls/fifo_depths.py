@@ -72,9 +72,8 @@ def _tokens(var) -> int:
     return max(1, math.prod(shape) // shape[-1]) if shape else 1
 
 
-def _resolve(model, name: str) -> str:
+def _resolve(model, producer: Mapping[str, object], name: str) -> str:
     """Follow layers that write no stream of their own (an io_stream Reshape: the same stream)."""
-    producer = {o: layer for layer in model.get_layers() for o in layer.outputs}
     while name in producer:
         layer = producer[name]
         var = model.output_vars.get(name)
@@ -126,7 +125,7 @@ def stream_graph(model, attention_latency: Mapping[str, int] | None = None) -> S
 
     Args:
         attention_latency: cycles from an attention layer's last read to its first output, by layer
-            name (default: 2 N^2 D-ish work at one multiply per cycle is NOT assumed; 4 N cycles).
+            name (default 4 N cycles; the conversion passes the engine model's figure).
 
     Raises:
         ValueError: the model is not io_stream, or a stream has no or several consumers.
@@ -138,7 +137,8 @@ def stream_graph(model, attention_latency: Mapping[str, int] | None = None) -> S
     inputs = set(model.inputs)
     outputs = set(model.outputs)
     consumers: dict[str, list[str]] = {}
-    streams = {}
+    producer = {o: layer for layer in layers for o in layer.outputs}
+
     def streamless(layer) -> bool:  # writes no stream of its own (an io_stream Reshape)
         return layer.outputs[0] not in outputs and all(
             model.output_vars.get(o) is not None and getattr(model.output_vars[o], "pragma", None) is None
@@ -148,10 +148,7 @@ def stream_graph(model, attention_latency: Mapping[str, int] | None = None) -> S
         if layer.class_name == "Input" or streamless(layer):
             continue
         for name in layer.inputs:
-            src = _resolve(model, name)
-            consumers.setdefault(src, []).append(layer.name)
-            streams.setdefault((src, layer.name), src)
-    producer = {o: layer for layer in layers for o in layer.outputs}
+            consumers.setdefault(_resolve(model, producer, name), []).append(layer.name)
     processes: dict[str, Process] = {}
     fifos: dict[str, Fifo] = {}
     variables: dict[str, str] = {}
@@ -176,7 +173,7 @@ def stream_graph(model, attention_latency: Mapping[str, int] | None = None) -> S
     for layer in layers:
         if layer.class_name == "Input" or streamless(layer):
             continue
-        in_edges = [edge_for(_resolve(model, i), layer.name) for i in layer.inputs]
+        in_edges = [edge_for(_resolve(model, producer, i), layer.name) for i in layer.inputs]
         out_edges = []
         for o in layer.outputs:
             if o in outputs:
