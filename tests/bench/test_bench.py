@@ -79,6 +79,9 @@ def test_bench_writes_every_field_with_a_unit(synthetic_run, tmp_path):
     assert bench["csim_test_split_seconds"] is None and "skipped" in bench["reasons"]["csim_test_split_seconds"]
     assert bench["attention_mult_ratio_at_0.9"] > 1 and bench["pack_vs_copy_throughput_ratio"] > 0
     assert [r["stage"] for r in bench["sweep"]] == [s for s in STAGES if s != run_layout.DENSE]
+    # a run folder without dense/metrics.json records no dataset: the bench's default, the digits, said so
+    assert bench["dataset"]["name"] == "digits" and "not found" in bench["dataset"]["source"]
+    assert bench["test_split"] == {"what": "digits test split", "images": 360}
     # the modelled IP throughput is clock / latency (no overlap of images in vitcod_top), and says so
     for r in bench["sweep"]:
         assert r["model_throughput_basis"] == "latency"

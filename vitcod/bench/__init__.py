@@ -18,7 +18,7 @@ What is measured and what is modelled - never mixed up, one module each:
   the ``make synth`` figures beside the modelled ones where Vitis HLS ran.
 * :mod:`.csim` - the multiply COUNTS of the model checked in this same run against the
   C-simulation counters of the compiled engines (``model_counts_match_csim``); the C-simulation of
-  the whole network on the digits test split (:func:`vitcod.hls.network_csim.run_csim`) next to
+  the whole network on the test split of the run's own dataset (:func:`vitcod.hls.network_csim.run_csim`) next to
   the QKeras model's ``predict`` on the same images, the C-simulation compile time and the
   compiler's peak memory: MEASURED, in child processes (:mod:`.network_csim_child`,
   :mod:`.engine_compile_child`: their ``getrusage(RUSAGE_CHILDREN)`` sees only the compilers).
@@ -27,6 +27,10 @@ What is measured and what is modelled - never mixed up, one module each:
   planned on the same budget: fits, utilization, images/s, latency, bottleneck, DSP efficiency,
   ViTCoD / dense throughput (``bench.json`` ``boards``, ``boards.png``): MODELLED. bench.md also
   holds the model vs published hls4ml reports (:mod:`vitcod.hls.perf.published`).
+* :mod:`.dataset` - the images every measured figure is taken on: the test split of the dataset the
+  run was trained on (``dense/metrics.json``: the digits for ``build/demo``, MNIST for
+  ``build/mnist197``; the digits for a run folder that records none), and the model's token count
+  (``bench.json`` ``dataset``, ``tokens``).
 * :mod:`.packing` - host quantize+pack and unpack (:mod:`vitcod.host`) next to a plain
   ``np.copyto`` of the same bytes: MEASURED, best of several repeats, in this process.
 * :mod:`.figures` - units, targets and the headline figures; :mod:`.report` - bench.md and the

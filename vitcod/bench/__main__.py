@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..hls.perf import Assumptions
+from .dataset import describe
 from .figures import BENCH_JSON, BENCH_MD, BENCH_PNG, BOARDS_PNG
 from .report import fmt
 from .run import run_bench
@@ -48,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench = run_bench(args.run_dir, args.out, assumptions=a, counter_stages=stages, whole_csim=not args.no_whole_csim,
                       engine_probe=not args.no_engine_probe, packing_repeats=args.repeats, jobs=args.jobs,
                       command=" ".join([PROG] + list(argv if argv is not None else sys.argv[1:])))
+    print(f"dataset: {describe(bench['dataset'])}")
     for key, f in bench["figures"].items():
         met = "n/a" if f["met"] is None else ("met" if f["met"] else "NOT met")
         print(f"{key:36s} {fmt(f['value']):>12s}  target {f['target']:8s} {met} ({f['kind']})")

@@ -46,6 +46,10 @@ UNITS = {
     "accuracy_at_0.9": "fraction of the test split classified correctly (QKeras, quantized), measured",
     "modelled_latency_us": "microseconds per image through the whole modelled design",
     "clock_mhz": "MHz (assumed clock of the modelled design)",
+    "dataset": "the run's dataset every measured figure is taken on: name, source (the run's dense/metrics.json, "
+               "or the digits when the run records none), test_images, image_shape [H, W, C], num_classes, the "
+               "model's input shape and tokens, matches_model (bool)",
+    "tokens": "count: tokens of the benchmarked model (patches + CLS), from its config.json",
     "boards": "per board (MODELLED, io_stream design planned by vitcod.hls.planner at the board.tcl clock, cap 0.8): "
               "fits (bool), max_utilization (fraction), images_per_s, latency_us, bottleneck (stage), dsp_efficiency "
               "(useful multiplies per image / (DSPs x interval cycles)), vitcod_vs_dense_throughput (ratio of the "

@@ -6,8 +6,8 @@ Run by :func:`vitcod.bench.csim.measure_whole_csim` in a fresh process, so that
     python -m vitcod.bench.network_csim_child \\
         '{"run_dir": "/abs/build/demo", "stage": "sparse_0.90", "out_dir": "/abs/build/bench/hls/sparse_0.90"}'
 
-Converts and compiles the stage with :func:`vitcod.hls.network_csim.run_csim` (into ``out_dir``),
-then times the QKeras model's ``predict`` on the same images (first call and best warm call).
+Converts and compiles the stage with :func:`vitcod.hls.network_csim.run_csim` (into ``out_dir``)
+on the test split of the run's own dataset (:mod:`.dataset`), then times the QKeras model's ``predict`` on the same images (first call and best warm call).
 Prints ``BENCH_JSON:{...}`` with the C-simulation report's figures (see :mod:`.child`).
 """
 
@@ -29,13 +29,14 @@ PREDICT_CALLS = 3
 
 
 def csim_and_predict(run_dir: str, stage: str, out_dir: str) -> dict[str, Any]:
-    """C-simulate the stage on the digits test split, then time QKeras predict on the same images."""
+    """C-simulate the stage on the test split of the run's own dataset (:func:`.dataset.load_bench_dataset`:
+    the digits for the demo, MNIST for mnist197), then time QKeras predict on the same images."""
     from ..hls.network_csim import run_csim
-    from ..model.data import load_digits
     from ..model.run_layout import stage_dir
     from ..model.storage import load_model
+    from .dataset import load_bench_dataset
 
-    data = load_digits()
+    data, _source = load_bench_dataset(run_dir)
     report = run_csim(run_dir, stage, out_dir=out_dir, trace_samples=0, data=data, io_type="io_stream")
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     model, _ = load_model(report.get("model_dir") or str(stage_dir(run_dir, stage)))
@@ -45,7 +46,8 @@ def csim_and_predict(run_dir: str, stage: str, out_dir: str) -> dict[str, Any]:
         model.predict(data.x_test, verbose=0, batch_size=64)
         times.append(time.perf_counter() - t0)
     keep = {k: report.get(k) for k in REPORT_FIELDS}
-    keep.update(compiler_peak_kb=peak_kb, keras_predict_first_seconds=times[0], keras_predict_seconds=min(times[1:]))
+    keep.update(dataset=data.name, compiler_peak_kb=peak_kb, keras_predict_first_seconds=times[0],
+                keras_predict_seconds=min(times[1:]))
     return keep
 
 

