@@ -9,6 +9,8 @@ STAMP       := $(VENV)/.vitcod-installed
 RUN         ?= demo
 BUILD       ?= build
 RUN_DIR     := $(BUILD)/$(RUN)
+# bench figures of the digits demo in build/bench, of any other run beside it (build/bench-<run>)
+BENCH_DIR   := $(BUILD)/bench$(if $(filter demo,$(RUN)),,-$(RUN))
 BOARD       ?= pynq-z2
 PYTEST_ARGS ?=
 
@@ -86,14 +88,14 @@ bitstream: $(STAMP)  ## hls -> IP -> block design -> bitstream for BOARD (needs 
 	$(MAKE) -C overlay bitstream BOARD=$(BOARD) PY=$(abspath $(PY)) \
 		NETWORK=$(abspath $(RUN_DIR))/hls/$(HLS_STAGE)/network.json
 
-bench: $(STAMP)  ## Modelled engine latency/resources vs dense, C-sim and host-packing figures -> build/bench/
-	$(PY) -m vitcod.bench --run-dir $(RUN_DIR) --out $(BUILD)/bench
+bench: $(STAMP)  ## Modelled engine latency/resources vs dense, C-sim and host-packing figures -> build/bench/ (RUN=x: build/bench-x/)
+	$(PY) -m vitcod.bench --run-dir $(RUN_DIR) --out $(BENCH_DIR)
 
 # The tool check runs first: without Vitis HLS nothing else runs.
 synth: $(STAMP)  ## Vitis HLS C synthesis of build/$(RUN)/$(HLS_STAGE) -> build/bench/synth.json (needs Vitis HLS)
 	$(PY) -m vitcod.hls.synth --check-tools
 	$(PY) -m vitcod hls --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --part $(PART) --io-type $(IO_TYPE)
-	$(PY) -m vitcod.hls.synth --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --out $(BUILD)/bench
+	$(PY) -m vitcod.hls.synth --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --out $(BENCH_DIR)
 
 stub-check: $(STAMP)  ## Dry run of the overlay Tcl for BOARD under the recording stub (tclsh only)
 	$(if $(wildcard $(RUN_DIR)/$(HLS_STAGE)/config.json),$(PY) -m vitcod.hls.perf fit --run-dir $(RUN_DIR) --stage $(HLS_STAGE) --board $(BOARD) --io-type $(IO_TYPE) || echo "warning: the modelled design does not fit $(BOARD) (see above); the dry run goes on")

@@ -318,6 +318,7 @@ def _make_ir_classes():
         Configurable (hls4ml layer config, CamelCase keys): ``LaneBudget`` (lanes split between the
         engines by the dense ratio), ``DenseUnroll`` / ``SparseLanes`` (0 = from the split), ``SoftmaxLanes`` /
         ``PvLanes`` (streaming engine: a row's kept entries per cycle in the softmax / P x V walks),
+        ``BufferStorage`` (streaming engine: auto / bram / lutram / uram for its per-image buffers),
         ``ExpTableSize``, ``GlobalThreshold`` (polarization of a mask taken from the Keras layer),
         ``MaskArtifact`` + ``MaskLayer`` (take the polarization from a masks.npz instead), and
         ``Precision`` entries ``score``, ``exp``, ``sum``, ``inv``, ``prob``, ``accum`` (default: derived
@@ -333,6 +334,7 @@ def _make_ir_classes():
             A.ConfigurableAttribute("sparse_lanes", default=0),
             A.ConfigurableAttribute("softmax_lanes", default=1),
             A.ConfigurableAttribute("pv_lanes", default=1),
+            A.ConfigurableAttribute("buffer_storage", value_type=str, default="auto"),
             A.ConfigurableAttribute("exp_table_size", default=1024),
             A.ConfigurableAttribute("global_threshold", value_type=None, default=DEFAULT_GLOBAL_THRESHOLD),
             A.ConfigurableAttribute("mask_artifact", value_type=str, default=""),
@@ -528,7 +530,7 @@ def _make_templates(ir_classes):
 
         def format(self, node):
             if stream.is_stream(node):
-                node.set_attr("include_header", list(self.include_header) + ["nnet_utils/vitcod_attention_stream.h"])
+                node.set_attr("include_header", list(self.include_header) + stream.attention_stream_headers(node))
                 return stream.attention_stream_call(node, attention_engine(node))
             q, k, v = (node.get_input_variable(name).name for name in node.inputs)
             return attention_engine(node).function_call(q, k, v, node.get_output_variable().name)

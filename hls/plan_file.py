@@ -8,14 +8,16 @@ Where this fits in the flow::
       -> Plan.layer_overrides()    hls4ml layer-config entries for hls/convert.py:
                                    ReuseFactor of every hls4ml Conv/Dense layer and of our LayerNorm,
                                    embedding and Q/K encoder/decoder kernels; DenseUnroll / SparseLanes
-                                   + SoftmaxLanes / PvLanes of every attention layer
+                                   + SoftmaxLanes / PvLanes (+ BufferStorage) of every attention layer
       -> vitcod.hls.perf fit       make bitstream's fit check reads the same plan
 
 Schema (``"schema": "vitcod.plan/1"``; every figure labelled modelled)::
 
     {"schema", "label": "modelled", "board", "part", "clock_mhz", "cap": {resource: fraction},
      "available": {resource: count}, "io_type": "io_stream", "run_dir", "stage", "attention": "vitcod"|"dense",
-     "knobs": {layer: {"reuse_factor": rf} | {"dense_unroll", "sparse_lanes", ["softmax_lanes", "pv_lanes"]}},
+     "knobs": {layer: {"reuse_factor": rf} | {"dense_unroll", "sparse_lanes", ["softmax_lanes", "pv_lanes"],
+                                              ["buffer_storage"]}},
+     "attention_storage": "auto"|"bram"|"lutram"|"uram"  (the attention buffers' storage; one per design),
      "modelled": {"interval_cycles", "latency_cycles", "latency_us", "images_per_s", "bottleneck",
                   "resources", "utilization", "max_utilization", "fits", "dsp_efficiency", "multiplies"},
      "stages": [per-stage rows]}
@@ -48,13 +50,14 @@ class Plan:
     clock_mhz: float
     cap: dict[str, float]
     available: dict[str, int]
-    knobs: dict[str, dict[str, int]]
+    knobs: dict[str, dict[str, int | str]]
     modelled: dict[str, Any]
     stage: str | None = None
     run_dir: str | None = None
     attention: str = "vitcod"
     io_type: str = "io_stream"
     stages: list = field(default_factory=list)
+    attention_storage: str = "auto"  # where the attention's per-image buffers live (one per design)
 
     @property
     def fits(self) -> bool:
@@ -111,6 +114,8 @@ class Plan:
         out: dict[str, dict] = {}
         for layer, knobs in self.knobs.items():
             out[layer] = {CONFIG_KEYS[k]: int(v) for k, v in knobs.items() if k in CONFIG_KEYS}
+            if "buffer_storage" in knobs:
+                out[layer]["BufferStorage"] = str(knobs["buffer_storage"])
         return out
 
     def table(self) -> str:
@@ -118,15 +123,18 @@ class Plan:
         m = self.modelled
         lines = [f"Plan for {self.board} ({self.part}, {self.clock_mhz:g} MHz, cap "
                  + ", ".join(f"{k} {v:.0%}" for k, v in self.cap.items()) + ") - MODELLED", "",
-                 "| stage | knobs | interval [cycles] | DSP | BRAM18K | LUT | FF |", "|---|---|---:|---:|---:|---:|---:|"]
+                 f"attention buffers: {self.attention_storage}", "",
+                 "| stage | knobs | interval [cycles] | DSP | BRAM18K | LUT | FF | URAM |",
+                 "|---|---|---:|---:|---:|---:|---:|---:|"]
         for s in self.stages:
             knobs = ", ".join(f"{k} {v}" for k, v in s.get("knobs", {}).items())
             mark = " **(bottleneck)**" if s["name"] == m.get("bottleneck") else ""
             lines.append(f"| {s['name']}{mark} | {knobs} | {s['interval']} | {s['dsp']} | {s['bram_18k']} | "
-                         f"{s['lut']} | {s['ff']} |")
+                         f"{s['lut']} | {s['ff']} | {s.get('uram', 0)} |")
         r, u = m["resources"], m["utilization"]
         lines.append(f"| **total** | | {m['interval_cycles']} | {r['dsp']} ({u['dsp']:.0%}) | "
-                     f"{r['bram_18k']} ({u['bram_18k']:.0%}) | {r['lut']} ({u['lut']:.0%}) | {r['ff']} ({u['ff']:.0%}) |")
+                     f"{r['bram_18k']} ({u['bram_18k']:.0%}) | {r['lut']} ({u['lut']:.0%}) | {r['ff']} ({u['ff']:.0%}) | "
+                     f"{r.get('uram', 0)} ({u.get('uram', 0):.0%}) |")
         lines += ["", f"{'fits' if m['fits'] else 'does NOT fit'} under the cap; {m['images_per_s']:.0f} images/s, "
                   f"latency {m['latency_us']:.1f} us, bottleneck {m['bottleneck']}, DSP efficiency "
                   f"{m['dsp_efficiency']:.2f}" if m.get("dsp_efficiency") is not None else ""]

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..model import run_layout
-from .perf.resources import RESOURCE_KEYS, Assumptions, Resources, total
+from .perf.resources import RESOURCE_KEYS, STORAGES, Assumptions, Resources, total
 from .perf.stream import Slot, StreamEstimate, assemble, attention_knob_names, design_slots, flat_slots
 from .perf.stream_layers import Stage
 from .plan import default_reuse, legal_reuse_factors
@@ -61,7 +61,7 @@ class Budget:
 def board_budget(board: str, cap: float | Mapping[str, float] = DEFAULT_CAP, clock_mhz: float | None = None) -> Budget:
     """The budget of ``overlay/boards/<board>/board.tcl`` (part, clock, DSP/BRAM18K/LUT/FF totals).
 
-    URAM is not in the board files, so the design is planned without it (its buffers go to BRAM).
+    A board.tcl without ``board(uram)`` (a part without UltraRAM) offers none.
 
     Raises:
         ValueError: a cap outside (0, 1] or naming an unknown resource. vitcod.overlay.config.ConfigError:
@@ -81,8 +81,9 @@ def board_budget(board: str, cap: float | Mapping[str, float] = DEFAULT_CAP, clo
                   available={k: int(spec.resources[k]) for k in RESOURCE_KEYS}, cap={k: float(v) for k, v in caps.items()})
 
 
-def slot_options(slot: Slot) -> list[Stage]:
-    """Every option the planner considers for one process (a Stage per knob setting)."""
+def slot_options(slot: Slot, storage: str = "auto") -> list[Stage]:
+    """Every option the planner considers for one process (a Stage per knob setting); an attention
+    layer's buffers in ``storage``."""
     if slot.kind == "attention":
         names = attention_knob_names()
         g_max, trips = slot.engine.n_global_max, max(p.nnz_sparse for p in slot.engine.heads)
@@ -92,7 +93,7 @@ def slot_options(slot: Slot) -> list[Stage]:
         out = []
         for combo in itertools.product(*(ranges[k] for k in names)):
             try:
-                out.append(slot.build(dict(zip(names, combo))))
+                out.append(slot.build({**dict(zip(names, combo)), "buffer_storage": storage}))
             except ValueError:  # a lane split the engine rejects (e.g. more lanes than work)
                 continue
         return out
@@ -135,15 +136,16 @@ def _feasible(options, t: int, budget: Budget, fixed: Resources) -> dict[str, St
     return None
 
 
-def search(config, slots: Sequence, budget: Budget, a: Assumptions, *, autoencoder: bool = True
-           ) -> tuple[dict[str, dict], StreamEstimate]:
-    """The knobs of the fastest design under the budget, and that design.
+def search(config, slots: Sequence, budget: Budget, a: Assumptions, *, autoencoder: bool = True,
+           storage: str = "auto") -> tuple[dict[str, dict], StreamEstimate]:
+    """The knobs of the fastest design under the budget with the attention buffers in ``storage``,
+    and that design.
 
     When nothing fits, the knobs are the cheapest options (largest interval) and the design says by
     how much it is over (the Plan's ``fits`` is False).
     """
     flat = flat_slots(slots)
-    options = {s.name: slot_options(s) for s in flat}
+    options = {s.name: slot_options(s, storage) for s in flat}
     fifo = assemble(config, a, slots, {}, autoencoder=autoencoder).fifo_resources  # knob-independent
     candidates = sorted({s.interval for opts in options.values() for s in opts})
     floor = max(min(s.interval for s in opts) for opts in options.values())
@@ -164,20 +166,37 @@ def search(config, slots: Sequence, budget: Budget, a: Assumptions, *, autoencod
     return knobs, assemble(config, a, slots, knobs, autoencoder=autoencoder)
 
 
+def buffer_storages(budget: Budget) -> tuple[str, ...]:
+    """Storages the attention buffers may take on this board (URAM only where the part has it)."""
+    return tuple(s for s in STORAGES if s != "uram" or budget.available.get("uram", 0) > 0)
+
+
 def plan_design(config, masks, budget: Budget, a: Assumptions = Assumptions(), *, autoencoder: bool = True,
-                stage: str | None = None, run_dir: str | None = None, attention: str = "vitcod") -> Plan:
-    """Plan the io_stream design of ``config`` (+ ``masks``; None = dense attention) for ``budget``."""
+                stage: str | None = None, run_dir: str | None = None, attention: str = "vitcod",
+                storages: Sequence[str] | None = None) -> Plan:
+    """Plan the io_stream design of ``config`` (+ ``masks``; None = dense attention) for ``budget``.
+
+    One search per storage of the attention buffers (``storages``, default :func:`buffer_storages`;
+    one storage for the whole design, as the firmware binds it); the plan is the fastest design that
+    fits (ties: the lower largest utilization), else the cheapest that does not.
+    """
     a = replace(a, clock_mhz=budget.clock_mhz)
     slots = design_slots(config, masks, a, autoencoder=autoencoder, default_rf=default_reuse)
-    knobs, est = search(config, slots, budget, a, autoencoder=autoencoder)
-    return to_plan(est, budget, knobs, stage=stage, run_dir=run_dir, attention=attention)
+    plans = []
+    for storage in storages or buffer_storages(budget):
+        knobs, est = search(config, slots, budget, a, autoencoder=autoencoder, storage=storage)
+        plans.append(to_plan(est, budget, knobs, stage=stage, run_dir=run_dir, attention=attention,
+                             attention_storage=storage))
+    return min(plans, key=lambda p: (not p.fits, p.modelled["interval_cycles"], p.modelled["max_utilization"]))
 
 
 def to_plan(est: StreamEstimate, budget: Budget, knobs: dict, *, stage=None, run_dir=None,
-            attention: str = "vitcod") -> Plan:
+            attention: str = "vitcod", attention_storage: str = "auto") -> Plan:
     """A :class:`Plan` of a modelled design under a budget."""
+    from ..overlay.config import utilization_of
+
     r = est.resources.as_dict()
-    util = {k: r[k] / budget.available[k] for k in RESOURCE_KEYS}
+    util = {k: utilization_of(r[k], budget.available[k]) for k in RESOURCE_KEYS}
     fits = all(r[k] <= budget.limit(k) for k in RESOURCE_KEYS)
     modelled = {"label": "modelled", "interval_cycles": est.interval, "latency_cycles": est.latency,
                 "latency_us": est.latency_us, "images_per_s": est.throughput, "bottleneck": est.bottleneck,
@@ -189,7 +208,8 @@ def to_plan(est: StreamEstimate, budget: Budget, knobs: dict, *, stage=None, run
                **s.resources.as_dict()} for s in est.stages]
     return Plan(board=budget.board, part=budget.part, clock_mhz=budget.clock_mhz, cap=dict(budget.cap),
                 available=dict(budget.available), knobs=knobs, modelled=modelled, stage=stage,
-                run_dir=None if run_dir is None else str(run_dir), attention=attention, stages=stages)
+                run_dir=None if run_dir is None else str(run_dir), attention=attention, stages=stages,
+                attention_storage=attention_storage)
 
 
 def load_stage(run_dir: str | Path, stage: str = run_layout.DEFAULT_HLS_STAGE):
@@ -214,9 +234,9 @@ def load_stage(run_dir: str | Path, stage: str = run_layout.DEFAULT_HLS_STAGE):
 
 def plan_run(run_dir: str | Path, board: str, *, stage: str = run_layout.DEFAULT_HLS_STAGE,
              cap: float | Mapping[str, float] = DEFAULT_CAP, dense: bool = False,
-             a: Assumptions = Assumptions()) -> Plan:
+             a: Assumptions = Assumptions(), storages: Sequence[str] | None = None) -> Plan:
     """:func:`plan_design` for a run stage; ``dense=True`` plans the same model with dense attention
-    (every key global: the baseline the bench compares against)."""
+    (every key global: the baseline the bench compares against); ``storages``: as :func:`plan_design`."""
     config, masks, ae = load_stage(run_dir, stage)
     return plan_design(config, None if dense else masks, board_budget(board, cap), a, autoencoder=ae, stage=stage,
-                       run_dir=str(run_dir), attention="dense" if dense else "vitcod")
+                       run_dir=str(run_dir), attention="dense" if dense else "vitcod", storages=storages)

@@ -36,7 +36,9 @@ TCL_DIR = OVERLAY_DIR / "tcl"
 TOOLS_VERSION = "2024.1"
 """Vitis HLS / Vivado release the flow is written for (PYNQ 3.x images pair with 2022.1-2024.1)."""
 
-RESOURCE_KEYS = ("dsp", "bram_18k", "lut", "ff")
+RESOURCE_KEYS = ("dsp", "bram_18k", "lut", "ff", "uram")
+#: Resources a board.tcl may leave out (a part without URAM: 0).
+OPTIONAL_RESOURCES = {"uram": 0}
 
 # Port names Vitis HLS renames (HDL keywords get an "_r" suffix: `in` -> in_r).
 _HDL_RESERVED = frozenset(
@@ -66,7 +68,7 @@ _BOARD_LINE = re.compile(r"^set\s+board\((\w+)\)\s+(\{[^{}]*\}|\"[^\"$\[\]\\]*\"
 _BOARD_KEYS = {
     "name": str, "part": str, "board_part": str, "board_connections": str, "ps_family": str,
     "hp_port": str, "gp_port": str, "clock_mhz": float, "dma_addr_width": int,
-    "dsp": int, "bram_18k": int, "lut": int, "ff": int,
+    "dsp": int, "bram_18k": int, "lut": int, "ff": int, "uram": int,
 }
 
 
@@ -130,7 +132,8 @@ class BoardSpec:
         return cls(
             name=v["name"], part=v["part"], board_part=v["board_part"], ps_family=v["ps_family"],
             hp_port=v["hp_port"], gp_port=v["gp_port"], clock_mhz=v["clock_mhz"],
-            dma_addr_width=v["dma_addr_width"], resources={k: v[k] for k in RESOURCE_KEYS}, tcl_path=path,
+            dma_addr_width=v["dma_addr_width"], resources={k: v[k] if k in v else OPTIONAL_RESOURCES[k] for k in RESOURCE_KEYS},
+            tcl_path=path,
         )
 
 
@@ -303,12 +306,20 @@ class OverlayConfig:
 
 
 # ---- resource fit --------------------------------------------------------------------------------
+def utilization_of(used: float, available: float) -> float:
+    """used / available; a resource the part lacks (0 available) is 0% used when unused, else inf."""
+    if available:
+        return used / available
+    return 0.0 if not used else float("inf")
+
+
 def check_fit(estimate: Mapping[str, int | float], available: Mapping[str, int], *, board: str = "the board",
               max_utilization: float = 1.0) -> dict[str, float]:
     """Refuse a design whose resource estimate does not fit the board.
 
     Args:
-        estimate: ``{dsp, bram_18k, lut, ff}`` used by the design (e.g. from the HLS report).
+        estimate: ``{dsp, bram_18k, lut, ff[, uram]}`` used by the design (e.g. from the HLS report;
+            a missing uram is 0).
         available: the same keys, the board's totals (``BoardSpec.resources``).
         board: name used in the message.
         max_utilization: fraction of each resource the design may use (below 1.0 leaves room for
@@ -321,13 +332,15 @@ def check_fit(estimate: Mapping[str, int | float], available: Mapping[str, int],
         ResourceFitError: one or more resources exceed ``max_utilization``; the message lists each.
         ValueError: a key is missing or a count is negative.
     """
+    estimate = {**OPTIONAL_RESOURCES, **estimate}
+    available = {**OPTIONAL_RESOURCES, **available}
     for name, d in (("estimate", estimate), ("available", available)):
         missing = [k for k in RESOURCE_KEYS if k not in d]
         if missing:
             raise ValueError(f"resource {name} lacks {missing}; expected keys {list(RESOURCE_KEYS)}")
         if any(d[k] < 0 for k in RESOURCE_KEYS):
             raise ValueError(f"resource {name} has negative counts: {dict(d)}")
-    utilization = {k: estimate[k] / available[k] for k in RESOURCE_KEYS}
+    utilization = {k: utilization_of(estimate[k], available[k]) for k in RESOURCE_KEYS}
     over = [k for k in RESOURCE_KEYS if estimate[k] > available[k] * max_utilization]
     if over:
         detail = ", ".join(

@@ -11,8 +11,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-RESOURCE_TAGS = {"dsp": "DSP", "bram_18k": "BRAM_18K", "lut": "LUT", "ff": "FF"}
+RESOURCE_TAGS = {"dsp": "DSP", "bram_18k": "BRAM_18K", "lut": "LUT", "ff": "FF", "uram": "URAM"}
 """Our resource names -> the report's tags (``DSP48E`` in older reports is read as ``DSP``)."""
+#: Tags a report may lack (7-series parts have no URAM; some tool versions then omit the tag).
+OPTIONAL_TAGS = ("URAM",)
 
 
 class CsynthReportError(ValueError):
@@ -55,7 +57,8 @@ def read_report(path: str | Path) -> dict[str, str | None]:
 
 
 def resource_estimate(path: str | Path) -> dict[str, int]:
-    """Resource estimate ``{dsp, bram_18k, lut, ff}`` of a ``csynth.xml``, as integers.
+    """Resource estimate ``{dsp, bram_18k, lut, ff, uram}`` of a ``csynth.xml``, as integers (a
+    missing URAM tag is 0).
 
     Raises:
         CsynthReportError: no report, or a resource missing or not a number.
@@ -64,6 +67,8 @@ def resource_estimate(path: str | Path) -> dict[str, int]:
     estimate = {}
     for key, tag in RESOURCE_TAGS.items():
         value = (report.get(tag) or "").strip()
+        if not value and tag in OPTIONAL_TAGS:
+            value = "0"
         if not value.isdigit():
             raise CsynthReportError(f"{path}: resource {tag} missing or not a number (got {report.get(tag)!r})")
         estimate[key] = int(value)

@@ -552,6 +552,18 @@ StreamWriteTokens:
     }
 }
 
+// Storage of the per-image buffers below (q/k/v copies, the gathered global K rows, the score
+// sets, out_buf): a project whose plan binds them includes vitcod_attention_buffers_<impl>.h
+// before this header (VITCOD_ATTENTION_BUFFER_IMPL = bram, lutram or uram); without it the tool
+// chooses (LUTRAM when small, else BRAM). The ROMs are never bound (URAM holds no initial values).
+#define VITCOD_PRAGMA_(x) _Pragma(#x)
+#define VITCOD_PRAGMA(x) VITCOD_PRAGMA_(x)
+#ifdef VITCOD_ATTENTION_BUFFER_IMPL
+#define VITCOD_BIND_BUFFER(var) VITCOD_PRAGMA(HLS BIND_STORAGE variable=var type=ram_2p impl=VITCOD_ATTENTION_BUFFER_IMPL)
+#else
+#define VITCOD_BIND_BUFFER(var)
+#endif
+
 // The DATAFLOW region's buffers and processes (inlined into attention_stream). Every buffer is
 // declared here with its partitioning, so producer and consumer see the same banks. The heads are
 // STACKED in depth: with CONFIG_T::token_head_banks / global_head_banks = 1 (cyclic factor 1: the
@@ -583,39 +595,49 @@ struct stream_region {
         q_E q_dense[CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
         #pragma HLS ARRAY_PARTITION variable=q_dense cyclic factor=CONFIG_T::token_head_banks dim=1
         #pragma HLS ARRAY_RESHAPE variable=q_dense complete dim=3
+        VITCOD_BIND_BUFFER(q_dense)
         k_E k_global[CONFIG_T::n_heads][CONFIG_T::n_global_max][CONFIG_T::head_dim];
         #pragma HLS ARRAY_PARTITION variable=k_global cyclic factor=CONFIG_T::global_head_banks dim=1
         #pragma HLS ARRAY_PARTITION variable=k_global cyclic factor=CONFIG_T::dense_unroll dim=2
         #pragma HLS ARRAY_RESHAPE variable=k_global complete dim=3
+        VITCOD_BIND_BUFFER(k_global)
         q_E q_sparse[CONFIG_T::sparse_copies][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
         #pragma HLS ARRAY_PARTITION variable=q_sparse cyclic factor=CONFIG_T::token_head_banks dim=2
         #pragma HLS ARRAY_PARTITION variable=q_sparse complete dim=1
         #pragma HLS ARRAY_RESHAPE variable=q_sparse complete dim=4
+        VITCOD_BIND_BUFFER(q_sparse)
         k_E k_sparse[CONFIG_T::sparse_copies][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
         #pragma HLS ARRAY_PARTITION variable=k_sparse cyclic factor=CONFIG_T::token_head_banks dim=2
         #pragma HLS ARRAY_PARTITION variable=k_sparse complete dim=1
         #pragma HLS ARRAY_RESHAPE variable=k_sparse complete dim=4
+        VITCOD_BIND_BUFFER(k_sparse)
         v_E v_buf[PC][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
         #pragma HLS ARRAY_PARTITION variable=v_buf cyclic factor=CONFIG_T::token_head_banks dim=2
         #pragma HLS ARRAY_PARTITION variable=v_buf complete dim=1
         #pragma HLS ARRAY_RESHAPE variable=v_buf complete dim=4
+        VITCOD_BIND_BUFFER(v_buf)
         score_t s_dense_sm[SC][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::n_global_max];
         #pragma HLS ARRAY_PARTITION variable=s_dense_sm complete dim=1
         #pragma HLS ARRAY_PARTITION variable=s_dense_sm cyclic factor=CONFIG_T::dense_unroll dim=4
+        VITCOD_BIND_BUFFER(s_dense_sm)
         score_t s_dense_pv[PC][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::n_global_max];
         #pragma HLS ARRAY_PARTITION variable=s_dense_pv complete dim=1
         #pragma HLS ARRAY_PARTITION variable=s_dense_pv cyclic factor=CONFIG_T::dense_unroll dim=4
+        VITCOD_BIND_BUFFER(s_dense_pv)
         score_t s_sparse_sm[SC][CONFIG_T::n_heads][CONFIG_T::sparse_trips_max * CONFIG_T::sparse_lanes];
         #pragma HLS ARRAY_PARTITION variable=s_sparse_sm complete dim=1
         #pragma HLS ARRAY_PARTITION variable=s_sparse_sm cyclic factor=CONFIG_T::sparse_lanes dim=3
+        VITCOD_BIND_BUFFER(s_sparse_sm)
         score_t s_sparse_pv[PC][CONFIG_T::n_heads][CONFIG_T::sparse_trips_max * CONFIG_T::sparse_lanes];
         #pragma HLS ARRAY_PARTITION variable=s_sparse_pv complete dim=1
         #pragma HLS ARRAY_PARTITION variable=s_sparse_pv cyclic factor=CONFIG_T::sparse_lanes dim=3
+        VITCOD_BIND_BUFFER(s_sparse_pv)
         score_t row_max[CONFIG_T::n_heads][CONFIG_T::n_tokens];
         typename CONFIG_T::inv_t inv[CONFIG_T::n_heads][CONFIG_T::n_tokens];
         res_E out_buf[CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
         #pragma HLS ARRAY_PARTITION variable=out_buf cyclic factor=CONFIG_T::token_head_banks dim=1
         #pragma HLS ARRAY_RESHAPE variable=out_buf complete dim=3
+        VITCOD_BIND_BUFFER(out_buf)
 
         stream_load<q_T, k_T, v_T, CONFIG_T, PC>(q, k, v, q_dense, k_global, q_sparse, k_sparse, v_buf);
         stream_dense_split<q_E, k_E, CONFIG_T, SC, PC>(q_dense, k_global, s_dense_sm, s_dense_pv);
@@ -641,31 +663,39 @@ struct stream_region<q_T, k_T, v_T, res_T, CONFIG_T, stream_single_lane<CONFIG_T
         q_E q_dense[CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
         #pragma HLS ARRAY_PARTITION variable=q_dense cyclic factor=CONFIG_T::token_head_banks dim=1
         #pragma HLS ARRAY_RESHAPE variable=q_dense complete dim=3
+        VITCOD_BIND_BUFFER(q_dense)
         k_E k_global[CONFIG_T::n_heads][CONFIG_T::n_global_max][CONFIG_T::head_dim];
         #pragma HLS ARRAY_PARTITION variable=k_global cyclic factor=CONFIG_T::global_head_banks dim=1
         #pragma HLS ARRAY_PARTITION variable=k_global cyclic factor=CONFIG_T::dense_unroll dim=2
         #pragma HLS ARRAY_RESHAPE variable=k_global complete dim=3
+        VITCOD_BIND_BUFFER(k_global)
         q_E q_sparse[CONFIG_T::sparse_copies][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
         #pragma HLS ARRAY_PARTITION variable=q_sparse cyclic factor=CONFIG_T::token_head_banks dim=2
         #pragma HLS ARRAY_PARTITION variable=q_sparse complete dim=1
         #pragma HLS ARRAY_RESHAPE variable=q_sparse complete dim=4
+        VITCOD_BIND_BUFFER(q_sparse)
         k_E k_sparse[CONFIG_T::sparse_copies][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
         #pragma HLS ARRAY_PARTITION variable=k_sparse cyclic factor=CONFIG_T::token_head_banks dim=2
         #pragma HLS ARRAY_PARTITION variable=k_sparse complete dim=1
         #pragma HLS ARRAY_RESHAPE variable=k_sparse complete dim=4
+        VITCOD_BIND_BUFFER(k_sparse)
         v_E v_buf[1][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
         #pragma HLS ARRAY_PARTITION variable=v_buf cyclic factor=CONFIG_T::token_head_banks dim=2
         #pragma HLS ARRAY_PARTITION variable=v_buf complete dim=1
         #pragma HLS ARRAY_RESHAPE variable=v_buf complete dim=4
+        VITCOD_BIND_BUFFER(v_buf)
         score_t s_dense[1][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::n_global_max];
         #pragma HLS ARRAY_PARTITION variable=s_dense complete dim=1
         #pragma HLS ARRAY_PARTITION variable=s_dense cyclic factor=CONFIG_T::dense_unroll dim=4
+        VITCOD_BIND_BUFFER(s_dense)
         score_t s_sparse[1][CONFIG_T::n_heads][CONFIG_T::sparse_trips_max * CONFIG_T::sparse_lanes];
         #pragma HLS ARRAY_PARTITION variable=s_sparse complete dim=1
         #pragma HLS ARRAY_PARTITION variable=s_sparse cyclic factor=CONFIG_T::sparse_lanes dim=3
+        VITCOD_BIND_BUFFER(s_sparse)
         res_E out_buf[CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
         #pragma HLS ARRAY_PARTITION variable=out_buf cyclic factor=CONFIG_T::token_head_banks dim=1
         #pragma HLS ARRAY_RESHAPE variable=out_buf complete dim=3
+        VITCOD_BIND_BUFFER(out_buf)
 
         stream_load<q_T, k_T, v_T, CONFIG_T, 1>(q, k, v, q_dense, k_global, q_sparse, k_sparse, v_buf);
         stream_dense<q_E, k_E, CONFIG_T, 1>(q_dense, k_global, s_dense);

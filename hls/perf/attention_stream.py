@@ -147,9 +147,15 @@ class StreamAttentionEstimate:
                 "loop_ii": dict(self.loop_ii), "port_problems": list(self.port_problems)}
 
 
-def attention_stream_estimate(engine: engines.AttentionEngine, a: Assumptions = Assumptions()
-                              ) -> StreamAttentionEstimate:
-    """Model one generated attention layer as the io_stream engine (its masks, lanes and types)."""
+def attention_stream_estimate(engine: engines.AttentionEngine, a: Assumptions = Assumptions(),
+                              buffer_storage: str = "auto") -> StreamAttentionEstimate:
+    """Model one generated attention layer as the io_stream engine (its masks, lanes and types).
+
+    ``buffer_storage``: where the per-image buffers live (the q/k/v copies, the gathered global K
+    rows, the score sets, out_buf - the arrays the firmware binds with VITCOD_BIND_BUFFER): "auto"
+    (the tool's rule: LUTRAM when small, else BRAM), "bram", "lutram" or "uram"; ROMs and the row
+    max / 1/sum rows are never bound.
+    """
     cfg, t = engine.config, engine.types
     n, d, h_count = cfg.tokens, cfg.head_dim, cfg.heads
     u, lanes, copies = engine.dense_unroll, engine.sparse_lanes, engine.sparse_copies
@@ -196,6 +202,7 @@ def attention_stream_estimate(engine: engines.AttentionEngine, a: Assumptions = 
 
     # ---- resources: every buffer of the region is a ping-pong pair (pipo_copies) ---------------
     pipo, tok_bits = a.pipo_copies, unsigned_bits_for(max(1, n - 1))
+    st = buffer_storage
     qb, kb, vb = signed_width(t.q), signed_width(t.k), signed_width(t.v)
     trips_max = engine.sparse_table.trips_max
     slots = engine.slot_table
@@ -210,18 +217,19 @@ def attention_stream_estimate(engine: engines.AttentionEngine, a: Assumptions = 
         # (channels reshaped into one word); k_global: U cyclic banks x gb memories of
         # ceil(H / gb) * ceil(Gmax / U) rows; the H global_slot ROMs; the head-row muxes and the
         # held tokens
-        "load": control(a) + memory(hn, d * t.q.width, a, copies=tb * pipo)
-        + memory(hn, d * t.v.width, a, copies=tb * v_sets * pipo)
-        + memory(hn, d * t.q.width, a, copies=tb * copies * pipo)
-        + memory(hn, d * t.k.width, a, copies=tb * copies * pipo)
-        + memory(math.ceil(h_count / gb) * math.ceil(g_max / u), d * t.k.width, a, copies=gb * u * pipo)
+        "load": control(a) + memory(hn, d * t.q.width, a, copies=tb * pipo, storage=st)
+        + memory(hn, d * t.v.width, a, copies=tb * v_sets * pipo, storage=st)
+        + memory(hn, d * t.q.width, a, copies=tb * copies * pipo, storage=st)
+        + memory(hn, d * t.k.width, a, copies=tb * copies * pipo, storage=st)
+        + memory(math.ceil(h_count / gb) * math.ceil(g_max / u), d * t.k.width, a, copies=gb * u * pipo,
+                 storage=st)
         + memory(n, engine_global_bits(engine), a, copies=h_count)  # global_slot ROMs
         + Resources(lut=sum(mux_luts(d * x.width, h_count) for x in (t.q, t.k, t.v)))
         + registers(cfg.embed_dim * (t.q.width + t.k.width + t.v.width)),
         "dense": control(a) + multipliers(u * d, qb, kb, t.qk_accum.width, a)
-        + memory(h_count * n * dense_trips, t.score.width, a, copies=score_sets * u * pipo),  # s_dense, cyclic U
+        + memory(h_count * n * dense_trips, t.score.width, a, copies=score_sets * u * pipo, storage=st),  # s_dense, cyclic U
         "sparse": control(a) + multipliers(lanes * d, qb, kb, t.qk_accum.width, a)
-        + memory(h_count * trips_max, t.score.width, a, copies=score_sets * lanes * pipo)  # s_sparse, cyclic L
+        + memory(h_count * trips_max, t.score.width, a, copies=score_sets * lanes * pipo, storage=st)  # s_sparse, cyclic L
         + memory(h_count * trips_max, 2 * tok_bits + 1, a, copies=lanes),  # sparse_rc_lane ROMs
         "write": control(a) + registers(cfg.embed_dim * t.result.width),  # the output token held
     }
@@ -237,7 +245,7 @@ def attention_stream_estimate(engine: engines.AttentionEngine, a: Assumptions = 
     pv_res = (multipliers(pl, signed_width(t.exp), t.inv.frac + 1, t.prob.width, a)
               + multipliers(pl * d, signed_width(t.prob), vb, t.accum.width, a) + registers(d * t.accum.width)
               + Resources(lut=(pl - 1) * d * t.accum.width, ff=(pl - 1) * d * t.accum.width)
-              + memory(hn, d * t.result.width, a, copies=tb * pipo))  # out_buf (as the token buffers)
+              + memory(hn, d * t.result.width, a, copies=tb * pipo, storage=st))  # out_buf (as the token buffers)
     if split:  # own exp ROMs and walk ROMs per process; row max and 1/sum of every head passed on
         softmax_res += memory(h_count * s_walk.trips_max, s_walk.width, a, copies=sl)
         softmax_res += (memory(h_count * n, t.score.width, a, copies=pipo)

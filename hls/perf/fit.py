@@ -30,7 +30,7 @@ def overlay_config() -> ModuleType:
 def _estimate_dict(estimate: ModelEstimate | Mapping[str, float]) -> dict[str, float]:
     if isinstance(estimate, ModelEstimate):
         return estimate.resource_estimate()
-    return {k: estimate[k] for k in RESOURCE_KEYS}
+    return {k: estimate.get(k, 0) if k == "uram" else estimate[k] for k in RESOURCE_KEYS}
 
 
 def fit_report(estimate: ModelEstimate | Mapping[str, float], boards: Sequence[str] | None = None,
@@ -52,7 +52,7 @@ def fit_report(estimate: ModelEstimate | Mapping[str, float], boards: Sequence[s
     for board in boards or oc.available_boards():
         spec = oc.BoardSpec.load(board)
         available = dict(spec.resources)
-        utilization = {k: est[k] / available[k] for k in RESOURCE_KEYS}
+        utilization = {k: oc.utilization_of(est[k], available[k]) for k in RESOURCE_KEYS}
         try:
             oc.check_fit(est, available, board=board, max_utilization=max_utilization)
             fits, message = True, None

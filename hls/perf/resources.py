@@ -12,7 +12,11 @@ Resource rules (all in :class:`Assumptions`, all coarse):
   Zynq-7000; UltraScale+ DSP48E2 is 27 x 18, so this is conservative there): <= 25 x 18 is 1 DSP;
   every multiplier adds an accumulator adder (LUTs + FFs of the accumulator width).
 * memories: arrays of at most ``bram_min_bits`` bits go to LUTRAM (one LUT per 64 x 1 bits), larger
-  ones to BRAM18K with the best aspect ratio (16K x 1 ... 512 x 36). PIPO buffers of a DATAFLOW
+  ones to BRAM18K with the best aspect ratio (16K x 1 ... 512 x 36) - the tool's own choice
+  (storage "auto"). A buffer bound to a storage (``#pragma HLS BIND_STORAGE ... impl=``, the
+  attention's per-image buffers: :data:`STORAGES`) costs that storage whatever its size: LUTRAM one
+  LUT per 64 x 1 bits, BRAM18K as above, URAM ceil(width / 72) x ceil(depth / 4096) blocks of 4K x 72
+  (UltraScale+ only; URAM has no initial contents, so ROMs never go there). PIPO buffers of a DATAFLOW
   region count ``pipo_copies`` (2) times. hls4ml weights (Latency strategy) are constants folded
   into the multipliers: no BRAM.
 * io_parallel tensors between layers are completely partitioned by hls4ml: registers (FF), times
@@ -42,7 +46,12 @@ COUNTER_NAMES = ("dense", "sparse", "softmax", "reciprocal", "pv", "encoder", "d
 #: Counters of the attention core: q.k (dense + sparse engines), probability multiplies, P x V.
 ATTENTION_CORE_COUNTERS = ("dense", "sparse", "softmax", "pv")
 #: The resources of an estimate, in the order ``vitcod.overlay.config.check_fit`` reports them.
-RESOURCE_KEYS = ("dsp", "bram_18k", "lut", "ff")
+RESOURCE_KEYS = ("dsp", "bram_18k", "lut", "ff", "uram")
+#: Storages a per-image buffer can be bound to; "auto" leaves the choice to the tool (LUTRAM when
+#: small, else BRAM: :func:`memory`).
+STORAGES = ("auto", "bram", "lutram", "uram")
+#: URAM288 block: 4096 words of 72 bits.
+URAM_SHAPE = (4096, 72)
 
 
 @dataclass(frozen=True)
@@ -176,22 +185,24 @@ class Assumptions:
 
 @dataclass
 class Resources:
-    """DSP48 slices, BRAM18K blocks, LUTs, FFs (modelled)."""
+    """DSP48 slices, BRAM18K blocks, LUTs, FFs, URAM288 blocks (modelled)."""
 
     dsp: int = 0
     bram_18k: int = 0
     lut: int = 0
     ff: int = 0
+    uram: int = 0
 
     def __add__(self, other: "Resources") -> "Resources":
         return Resources(self.dsp + other.dsp, self.bram_18k + other.bram_18k, self.lut + other.lut,
-                         self.ff + other.ff)
+                         self.ff + other.ff, self.uram + other.uram)
 
     def scaled(self, factor: int) -> "Resources":
-        return Resources(self.dsp * factor, self.bram_18k * factor, self.lut * factor, self.ff * factor)
+        return Resources(self.dsp * factor, self.bram_18k * factor, self.lut * factor, self.ff * factor,
+                         self.uram * factor)
 
     def as_dict(self) -> dict[str, int]:
-        return {"dsp": int(self.dsp), "bram_18k": int(self.bram_18k), "lut": int(self.lut), "ff": int(self.ff)}
+        return {k: int(getattr(self, k)) for k in RESOURCE_KEYS}
 
 
 def total(items: Iterable[Resources]) -> Resources:
@@ -238,12 +249,21 @@ def bram18k_blocks(depth: int, width: int) -> int:
     return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in _BRAM18K_SHAPES)
 
 
-def memory(depth: int, width: int, a: Assumptions, copies: int = 1) -> Resources:
-    """One array of depth x width bits (``copies`` times): LUTRAM when small, else BRAM18K."""
+def memory(depth: int, width: int, a: Assumptions, copies: int = 1, storage: str = "auto") -> Resources:
+    """One array of depth x width bits (``copies`` times) in ``storage`` (:data:`STORAGES`; "auto":
+    LUTRAM when small, else BRAM18K).
+
+    Raises:
+        ValueError: an unknown storage.
+    """
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
     if depth <= 0 or width <= 0 or copies <= 0:
         return Resources()
-    if depth * width <= a.bram_min_bits:
+    if storage == "lutram" or (storage == "auto" and depth * width <= a.bram_min_bits):
         return Resources(lut=copies * math.ceil(depth / 64) * width)
+    if storage == "uram":
+        return Resources(uram=copies * math.ceil(width / URAM_SHAPE[1]) * math.ceil(depth / URAM_SHAPE[0]))
     return Resources(bram_18k=copies * bram18k_blocks(depth, width))
 
 

@@ -244,23 +244,33 @@ def design_slots(config: ViTConfig, masks=None, a: Assumptions = Assumptions(), 
 
 
 def attention_slot(name: str, block: int, heads, head_dim: int, a: Assumptions) -> Slot:
-    """The streaming attention of one block; knobs: the lanes of :func:`attention_knob_names`."""
+    """The streaming attention of one block; knobs: the lanes of :func:`attention_knob_names` and
+    ``buffer_storage`` (:data:`~.resources.STORAGES`, one for the whole design: the firmware binds
+    it with one define)."""
     base = engines.build_attention_engine(
         engines.AttentionEngineConfig(tokens=heads[0].num_tokens, heads=len(heads), head_dim=head_dim,
                                       lane_budget=a.lane_budget, dense_unroll=a.dense_unroll,
                                       sparse_lanes=a.sparse_lanes, **dict(a.attention_types)), list(heads), name=name)
     allowed = attention_knob_names()
+    built: dict[tuple, engines.AttentionEngine] = {}
 
     def build(knobs):
+        knobs = dict(knobs)
+        storage = str(knobs.pop("buffer_storage", "auto"))
         unknown = sorted(set(knobs) - set(allowed))
         if unknown:
             raise ValueError(f"{name}: attention knobs {unknown} are not fields of this tree's "
-                             f"AttentionEngineConfig (it has {list(allowed)})")
-        engine = base if not knobs else engines.build_attention_engine(
-            replace(base.config, **{k: int(v) for k, v in knobs.items()}), list(heads), name=name)
+                             f"AttentionEngineConfig (it has {list(allowed)}) nor buffer_storage")
+        key = tuple(sorted((k, int(v)) for k, v in knobs.items()))
+        if key not in built:  # the planner asks for each lane setting once per buffer storage
+            built[key] = engines.stream_engine(base if not knobs else engines.build_attention_engine(
+                replace(base.config, **dict(key)), list(heads), name=name))  # its walk tables kept
+        engine = built[key]
         used = {"dense_unroll": engine.dense_unroll, "sparse_lanes": engine.sparse_lanes}
         used.update({k: int(getattr(engine.config, k)) for k in allowed if k not in used})
-        return attention_stage(attention_stream_estimate(engine, a), block, used)
+        if storage != "auto":
+            used["buffer_storage"] = storage
+        return attention_stage(attention_stream_estimate(engine, a, storage), block, used)
 
     default = {"dense_unroll": base.dense_unroll, "sparse_lanes": base.sparse_lanes}
     return Slot(name, "attention", build, default, engine=base)

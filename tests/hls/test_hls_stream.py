@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -42,6 +43,25 @@ def test_stream_project_calls_the_stream_kernels(tiny_io_designs):
     assert "static const unsigned softmax_lanes = 2;" in params and "static const unsigned pv_lanes = 3;" in params
     parallel = (tiny_io_designs["io_parallel"]["out"] / "firmware" / "myproject.cpp").read_text()
     assert "_stream<" not in parallel and "hls::stream" not in parallel
+
+
+def test_attention_buffers_are_bound_to_the_planned_storage(tiny_io_designs):
+    """BufferStorage "uram" (conftest.py): the storage header is included before the engine, and the
+    engine's per-image buffers carry the BIND_STORAGE pragma (seen in the preprocessed source: the
+    C-simulation itself ignores HLS pragmas)."""
+    from vitcod.hls.engine_csim import ap_types_dir
+
+    out = tiny_io_designs["io_stream"]["out"]
+    params = (out / "firmware" / "parameters.h").read_text()
+    storage, engine = (params.index(f'#include "nnet_utils/{h}"')
+                       for h in ("vitcod_attention_buffers_uram.h", "vitcod_attention_stream.h"))
+    assert storage < engine
+    pre = subprocess.run(["g++", "-std=c++11", "-E", "-isystem", str(ap_types_dir()), "-I", str(out / "firmware"),
+                          str(out / "firmware" / "myproject.cpp")], capture_output=True, text=True, check=True).stdout
+    bound = set(re.findall(r"#pragma HLS BIND_STORAGE variable=(\w+) type=ram_2p impl=uram", pre))
+    assert {"q_dense", "k_global", "q_sparse", "k_sparse", "v_buf", "s_dense_sm", "s_dense_pv", "s_sparse_sm",
+            "s_sparse_pv", "out_buf"} <= bound, bound
+    assert "impl=bram" not in pre and "impl=lutram" not in pre
 
 
 def test_stream_design_uses_the_reuse_plan(tiny_io_designs):

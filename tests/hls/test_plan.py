@@ -117,12 +117,50 @@ def test_plan_file_round_trip_and_conversion_overrides(synthetic_run, tmp_path):
         Plan.read(tmp_path / "bad.json")
 
 
+def test_memory_storage_rules():
+    from vitcod.hls.perf.resources import memory
+
+    a = Assumptions()
+    assert memory(788, 128, a, storage="bram").as_dict() == {"dsp": 0, "bram_18k": 8, "lut": 0, "ff": 0, "uram": 0}
+    assert memory(788, 128, a, storage="uram").as_dict() == {"dsp": 0, "bram_18k": 0, "lut": 0, "ff": 0, "uram": 2}
+    assert memory(788, 128, a, storage="lutram").lut == 13 * 128 and memory(788, 128, a).bram_18k == 8  # auto: BRAM
+    assert memory(100, 8, a).bram_18k == 0 and memory(100, 8, a, storage="bram").bram_18k == 1  # bound: a block
+    with pytest.raises(ValueError, match="storage must be one of"):
+        memory(8, 8, a, storage="flash")
+
+
+def test_attention_buffer_storage_is_planned_once_per_design(synthetic_run):
+    """The planner searches every storage the board offers (URAM only on UltraScale+) and keeps the
+    fastest design that fits; the attention layers carry it to the conversion (BufferStorage)."""
+    from vitcod.hls.planner import buffer_storages
+
+    assert "uram" not in buffer_storages(board_budget("pynq-z2")) and "uram" in buffer_storages(board_budget("kv260"))
+    config, masks, ae = _stage(synthetic_run)
+    slot = next(s for s in flat_slots(design_slots(config, masks, Assumptions(), autoencoder=ae))
+                if s.kind == "attention")
+    auto, uram, lutram = (slot.build({**slot.default, "buffer_storage": s}).resources for s in ("auto", "uram", "lutram"))
+    assert uram.uram > 0 and auto.uram == lutram.uram == 0
+    assert uram.bram_18k < auto.bram_18k and lutram.bram_18k < auto.bram_18k and lutram.lut > auto.lut
+    plan = plan_run(synthetic_run, "zcu104", stage=HLS_STAGE)
+    alone = {s: plan_run(synthetic_run, "zcu104", stage=HLS_STAGE, storages=(s,)) for s in buffer_storages(board_budget("zcu104"))}
+    assert plan.attention_storage in alone and plan.fits
+    assert all(plan.modelled["interval_cycles"] <= p.modelled["interval_cycles"] for p in alone.values() if p.fits)
+    for name, knobs in plan.knobs.items():
+        if "dense_unroll" in knobs:
+            assert knobs.get("buffer_storage", "auto") == plan.attention_storage
+            assert plan.layer_overrides()[name].get("BufferStorage", "auto") == plan.attention_storage
+    forced = plan_run(synthetic_run, "zcu104", stage=HLS_STAGE, storages=("uram",))
+    assert forced.attention_storage == "uram" and forced.modelled["resources"]["uram"] > 0
+    assert Plan.from_dict(forced.to_dict()).layer_overrides()["block0_attention"]["BufferStorage"] == "uram"
+
+
 def test_budget_comes_from_the_board_files():
     b = board_budget("zcu104", {"dsp": 0.5})
     assert b.part == "xczu7ev-ffvc1156-2-e" and b.cap["dsp"] == 0.5 and b.cap["lut"] == 0.8
     assert b.limit("dsp") == 0.5 * b.available["dsp"]
+    assert board_budget("zcu104", {"uram": 0.5}).limit("uram") == 48 and board_budget("pynq-z2").limit("uram") == 0
     with pytest.raises(ValueError, match="unknown resource"):
-        board_budget("zcu104", {"uram": 0.5})
+        board_budget("zcu104", {"hbm": 0.5})
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         board_budget("zcu104", 1.5)
 

@@ -124,7 +124,9 @@ PYNQ_Z2 = {"dsp": 220, "bram_18k": 280, "lut": 53200, "ff": 106400}
 
 def test_fit_accepts_and_reports_utilization():
     util = check_fit({"dsp": 110, "bram_18k": 28, "lut": 26600, "ff": 0}, PYNQ_Z2, board="pynq-z2")
-    assert util == {"dsp": 0.5, "bram_18k": 0.1, "lut": 0.5, "ff": 0.0}
+    assert util == {"dsp": 0.5, "bram_18k": 0.1, "lut": 0.5, "ff": 0.0, "uram": 0.0}  # no URAM asked or offered
+    zcu104 = {**PYNQ_Z2, "uram": 96}
+    assert check_fit({"dsp": 0, "bram_18k": 0, "lut": 0, "ff": 0, "uram": 48}, zcu104)["uram"] == 0.5
 
 
 def test_fit_refuses_with_the_resources_named():
@@ -137,6 +139,8 @@ def test_fit_refuses_with_the_resources_named():
         check_fit({"dsp": 0, "bram_18k": 200, "lut": 0, "ff": 0}, PYNQ_Z2, max_utilization=0.5)
     with pytest.raises(ValueError, match="lacks"):
         check_fit({"dsp": 1}, PYNQ_Z2)
+    with pytest.raises(ResourceFitError, match="uram: 1 needed > 0 allowed"):  # a part without URAM
+        check_fit({"dsp": 0, "bram_18k": 0, "lut": 0, "ff": 0, "uram": 1}, PYNQ_Z2, board="pynq-z2")
 
 
 @pytest.mark.parametrize("dsp_tag", ["DSP", "DSP48E"])
@@ -144,7 +148,9 @@ def test_csynth_report_is_read(tmp_path, dsp_tag):
     report = tmp_path / "csynth.xml"
     report.write_text(f"<profile><AreaEstimates><Resources><BRAM_18K>12</BRAM_18K><{dsp_tag}>34</{dsp_tag}>"
                       "<FF>5600</FF><LUT>7800</LUT><URAM>0</URAM></Resources></AreaEstimates></profile>")
-    assert resource_estimate(report) == {"dsp": 34, "bram_18k": 12, "lut": 7800, "ff": 5600}
+    assert resource_estimate(report) == {"dsp": 34, "bram_18k": 12, "lut": 7800, "ff": 5600, "uram": 0}
+    report.write_text(report.read_text().replace("<URAM>0</URAM>", ""))  # 7-series reports may omit it
+    assert resource_estimate(report)["uram"] == 0
     report.write_text("<profile><AreaEstimates><Resources><LUT>7800</LUT></Resources></AreaEstimates></profile>")
     with pytest.raises(CsynthReportError, match="resource DSP missing"):
         resource_estimate(report)

@@ -324,9 +324,12 @@ def test_params_and_board_read_the_same_in_tcl(network, tmp_path):
 
 def test_board_totals():
     expected = {
-        "pynq-z2": ("xc7z020clg400-1", "zynq7", {"dsp": 220, "bram_18k": 280, "lut": 53200, "ff": 106400}),
-        "zcu104": ("xczu7ev-ffvc1156-2-e", "zynqmp", {"dsp": 1728, "bram_18k": 624, "lut": 230400, "ff": 460800}),
-        "kv260": ("xck26-sfvc784-2LV-c", "zynqmp", {"dsp": 1248, "bram_18k": 288, "lut": 117120, "ff": 234240}),
+        "pynq-z2": ("xc7z020clg400-1", "zynq7", {"dsp": 220, "bram_18k": 280, "lut": 53200, "ff": 106400,
+                                                  "uram": 0}),
+        "zcu104": ("xczu7ev-ffvc1156-2-e", "zynqmp", {"dsp": 1728, "bram_18k": 624, "lut": 230400,
+                                                       "ff": 460800, "uram": 96}),
+        "kv260": ("xck26-sfvc784-2LV-c", "zynqmp", {"dsp": 1248, "bram_18k": 288, "lut": 117120,
+                                                      "ff": 234240, "uram": 64}),
     }
     for board, (part, family, resources) in expected.items():
         spec = BoardSpec.load(board)

@@ -15,8 +15,9 @@ set board(clock_mhz)         200
 # 64-bit DMA addresses: the K26's 4 GiB of PS DDR are mapped 2 GiB low and 2 GiB in HP0_DDR_HIGH
 # (0x8_0000_0000), out of a 32-bit master's reach; PYNQ may allocate DMA buffers there.
 set board(dma_addr_width)    64
-# Device totals for the fit check (XCK26; 144 BRAM36K = 288 BRAM18K; its 64 URAMs are not counted).
+# Device totals for the fit check (XCK26; 144 BRAM36K = 288 BRAM18K, 64 URAM288).
 set board(dsp)               1248
 set board(bram_18k)          288
 set board(lut)               117120
 set board(ff)                234240
+set board(uram)              64

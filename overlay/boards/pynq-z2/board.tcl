@@ -15,3 +15,4 @@ set board(dsp)               220
 set board(bram_18k)          280
 set board(lut)               53200
 set board(ff)                106400
+set board(uram)              0   ;# Zynq-7000: no UltraRAM

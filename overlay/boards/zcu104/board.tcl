@@ -18,3 +18,4 @@ set board(dsp)               1728
 set board(bram_18k)          624
 set board(lut)               230400
 set board(ff)                460800
+set board(uram)              96
