@@ -318,7 +318,7 @@ def _make_ir_classes():
         Configurable (hls4ml layer config, CamelCase keys): ``LaneBudget`` (lanes split between the
         engines by the dense ratio), ``DenseUnroll`` / ``SparseLanes`` (0 = from the split), ``SoftmaxLanes`` /
         ``PvLanes`` (streaming engine: a row's kept entries per cycle in the softmax / P x V walks),
-        ``BufferStorage`` (streaming engine: auto / bram / lutram / uram for its per-image buffers),
+        ``BufferStorage`` / ``ScoreStorage`` (streaming engine: auto/bram/lutram/uram of its buffers),
         ``ExpTableSize``, ``GlobalThreshold`` (polarization of a mask taken from the Keras layer),
         ``MaskArtifact`` + ``MaskLayer`` (take the polarization from a masks.npz instead), and
         ``Precision`` entries ``score``, ``exp``, ``sum``, ``inv``, ``prob``, ``accum`` (default: derived
@@ -335,6 +335,7 @@ def _make_ir_classes():
             A.ConfigurableAttribute("softmax_lanes", default=1),
             A.ConfigurableAttribute("pv_lanes", default=1),
             A.ConfigurableAttribute("buffer_storage", value_type=str, default="auto"),
+            A.ConfigurableAttribute("score_storage", value_type=str, default="auto"),
             A.ConfigurableAttribute("exp_table_size", default=1024),
             A.ConfigurableAttribute("global_threshold", value_type=None, default=DEFAULT_GLOBAL_THRESHOLD),
             A.ConfigurableAttribute("mask_artifact", value_type=str, default=""),

@@ -15,8 +15,9 @@ stream read and write (bit-exact with it by construction):
 
 The attention call takes the four streams and the stream engine's generated config struct (its
 sparse lane banks are ROMs behind the config's accessors, so no table is passed). A layer whose
-``BufferStorage`` (the plan's attention_storage) is bram, lutram or uram also includes
-firmware/vitcod_attention_buffers_<storage>.h, which binds the engine's per-image buffers to it.
+``BufferStorage`` / ``ScoreStorage`` (the plan's storages) is bram, lutram or uram also includes
+firmware/vitcod_attention_buffers_<storage>.h / vitcod_attention_scores_<storage>.h, which bind the
+engine's token buffers / score sets to it.
 """
 
 from __future__ import annotations
@@ -27,28 +28,35 @@ __all__ = ["BUFFER_STORAGES", "STREAM_SOURCES", "attention_stream_headers", "is_
 
 #: Storages the attention's per-image buffers can be bound to ("auto": the tool's choice, no header).
 BUFFER_STORAGES = ("bram", "lutram", "uram")
+#: What can be bound: attribute of the layer (hls4ml key) -> header family (token buffers, scores).
+_BOUND = {"buffer_storage": ("BufferStorage", "vitcod_attention_buffers_{}.h"),
+          "score_storage": ("ScoreStorage", "vitcod_attention_scores_{}.h")}
 #: Stream kernels copied into every project (firmware/nnet_utils/).
-STREAM_SOURCES = ("vitcod_layernorm_stream.h", "vitcod_embed_stream.h", "vitcod_headmix_stream.h",
-                  "vitcod_attention_stream.h") + tuple(f"vitcod_attention_buffers_{s}.h" for s in BUFFER_STORAGES)
+STREAM_SOURCES = (("vitcod_layernorm_stream.h", "vitcod_embed_stream.h", "vitcod_headmix_stream.h",
+                   "vitcod_attention_stream.h")
+                  + tuple(h.format(s) for _, h in _BOUND.values() for s in BUFFER_STORAGES))
 
 
 def attention_stream_headers(node) -> list[str]:
-    """Headers of a streaming attention call: the engine, after its buffer-storage header if bound.
+    """Headers of a streaming attention call: the engine, after the storage headers of its token
+    buffers (BufferStorage) and score sets (ScoreStorage) where bound.
 
     Raises:
-        ValueError: a BufferStorage other than auto, bram, lutram or uram, or attention layers of one
-            design with different storages.
+        ValueError: a storage other than auto, bram, lutram or uram, or attention layers of one design
+            with different storages (the header's define binds every attention layer of the file).
     """
-    storage = str(node.get_attr("buffer_storage", "auto") or "auto")
-    others = {n.name: str(n.get_attr("buffer_storage", "auto") or "auto") for n in node.model.get_layers()
-              if n.class_name == node.class_name}
-    if len(set(others.values())) > 1:  # the header's define binds every attention layer of the file
-        raise ValueError(f"BufferStorage must be the same for every attention layer of a design, got {others}")
-    if storage == "auto":
-        return ["nnet_utils/vitcod_attention_stream.h"]
-    if storage not in BUFFER_STORAGES:
-        raise ValueError(f"{node.name}: BufferStorage must be auto or one of {list(BUFFER_STORAGES)}, got {storage!r}")
-    return [f"nnet_utils/vitcod_attention_buffers_{storage}.h", "nnet_utils/vitcod_attention_stream.h"]
+    headers = []
+    for attr, (key, header) in _BOUND.items():
+        storage = str(node.get_attr(attr, "auto") or "auto")
+        others = {n.name: str(n.get_attr(attr, "auto") or "auto") for n in node.model.get_layers()
+                  if n.class_name == node.class_name}
+        if len(set(others.values())) > 1:
+            raise ValueError(f"{key} must be the same for every attention layer of a design, got {others}")
+        if storage != "auto" and storage not in BUFFER_STORAGES:
+            raise ValueError(f"{node.name}: {key} must be auto or one of {list(BUFFER_STORAGES)}, got {storage!r}")
+        if storage != "auto":
+            headers.append("nnet_utils/" + header.format(storage))
+    return headers + ["nnet_utils/vitcod_attention_stream.h"]
 
 
 def is_stream(node) -> bool:

@@ -8,7 +8,8 @@ Where this fits in the flow::
       -> Plan.layer_overrides()    hls4ml layer-config entries for hls/convert.py:
                                    ReuseFactor of every hls4ml Conv/Dense layer and of our LayerNorm,
                                    embedding and Q/K encoder/decoder kernels; DenseUnroll / SparseLanes
-                                   + SoftmaxLanes / PvLanes (+ BufferStorage) of every attention layer
+                                   + SoftmaxLanes / PvLanes (+ BufferStorage / ScoreStorage) of every
+                                   attention layer
       -> vitcod.hls.perf fit       make bitstream's fit check reads the same plan
 
 Schema (``"schema": "vitcod.plan/1"``; every figure labelled modelled)::
@@ -16,8 +17,9 @@ Schema (``"schema": "vitcod.plan/1"``; every figure labelled modelled)::
     {"schema", "label": "modelled", "board", "part", "clock_mhz", "cap": {resource: fraction},
      "available": {resource: count}, "io_type": "io_stream", "run_dir", "stage", "attention": "vitcod"|"dense",
      "knobs": {layer: {"reuse_factor": rf} | {"dense_unroll", "sparse_lanes", ["softmax_lanes", "pv_lanes"],
-                                              ["buffer_storage"]}},
-     "attention_storage": "auto"|"bram"|"lutram"|"uram"  (the attention buffers' storage; one per design),
+                                              ["buffer_storage", "score_storage"]}},
+     "attention_storage", "score_storage": "auto"|"bram"|"lutram"|"uram"  (the attention's token buffers
+                                           and score sets; one pair per design),
      "modelled": {"interval_cycles", "latency_cycles", "latency_us", "images_per_s", "bottleneck",
                   "resources", "utilization", "max_utilization", "fits", "dsp_efficiency", "multiplies"},
      "stages": [per-stage rows]}
@@ -57,7 +59,8 @@ class Plan:
     attention: str = "vitcod"
     io_type: str = "io_stream"
     stages: list = field(default_factory=list)
-    attention_storage: str = "auto"  # where the attention's per-image buffers live (one per design)
+    attention_storage: str = "auto"  # where the attention's token buffers live (one per design)
+    score_storage: str = "auto"  # where its score sets live (one per design)
 
     @property
     def fits(self) -> bool:
@@ -114,8 +117,9 @@ class Plan:
         out: dict[str, dict] = {}
         for layer, knobs in self.knobs.items():
             out[layer] = {CONFIG_KEYS[k]: int(v) for k, v in knobs.items() if k in CONFIG_KEYS}
-            if "buffer_storage" in knobs:
-                out[layer]["BufferStorage"] = str(knobs["buffer_storage"])
+            for knob, key in (("buffer_storage", "BufferStorage"), ("score_storage", "ScoreStorage")):
+                if knob in knobs:
+                    out[layer][key] = str(knobs[knob])
         return out
 
     def table(self) -> str:
@@ -123,7 +127,7 @@ class Plan:
         m = self.modelled
         lines = [f"Plan for {self.board} ({self.part}, {self.clock_mhz:g} MHz, cap "
                  + ", ".join(f"{k} {v:.0%}" for k, v in self.cap.items()) + ") - MODELLED", "",
-                 f"attention buffers: {self.attention_storage}", "",
+                 f"attention buffers: tokens {self.attention_storage}, scores {self.score_storage}", "",
                  "| stage | knobs | interval [cycles] | DSP | BRAM18K | LUT | FF | URAM |",
                  "|---|---|---:|---:|---:|---:|---:|---:|"]
         for s in self.stages:

@@ -81,9 +81,9 @@ def board_budget(board: str, cap: float | Mapping[str, float] = DEFAULT_CAP, clo
                   available={k: int(spec.resources[k]) for k in RESOURCE_KEYS}, cap={k: float(v) for k, v in caps.items()})
 
 
-def slot_options(slot: Slot, storage: str = "auto") -> list[Stage]:
+def slot_options(slot: Slot, storage: tuple[str, str] = ("auto", "auto")) -> list[Stage]:
     """Every option the planner considers for one process (a Stage per knob setting); an attention
-    layer's buffers in ``storage``."""
+    layer's token buffers and score sets in ``storage`` (a pair of :data:`STORAGES`)."""
     if slot.kind == "attention":
         names = attention_knob_names()
         g_max, trips = slot.engine.n_global_max, max(p.nnz_sparse for p in slot.engine.heads)
@@ -93,7 +93,8 @@ def slot_options(slot: Slot, storage: str = "auto") -> list[Stage]:
         out = []
         for combo in itertools.product(*(ranges[k] for k in names)):
             try:
-                out.append(slot.build({**dict(zip(names, combo)), "buffer_storage": storage}))
+                out.append(slot.build({**dict(zip(names, combo)), "buffer_storage": storage[0],
+                                       "score_storage": storage[1]}))
             except ValueError:  # a lane split the engine rejects (e.g. more lanes than work)
                 continue
         return out
@@ -137,9 +138,9 @@ def _feasible(options, t: int, budget: Budget, fixed: Resources) -> dict[str, St
 
 
 def search(config, slots: Sequence, budget: Budget, a: Assumptions, *, autoencoder: bool = True,
-           storage: str = "auto") -> tuple[dict[str, dict], StreamEstimate]:
-    """The knobs of the fastest design under the budget with the attention buffers in ``storage``,
-    and that design.
+           storage: tuple[str, str] = ("auto", "auto")) -> tuple[dict[str, dict], StreamEstimate]:
+    """The knobs of the fastest design under the budget with the attention's token buffers and
+    scores in ``storage``, and that design.
 
     When nothing fits, the knobs are the cheapest options (largest interval) and the design says by
     how much it is over (the Plan's ``fits`` is False).
@@ -166,32 +167,38 @@ def search(config, slots: Sequence, budget: Budget, a: Assumptions, *, autoencod
     return knobs, assemble(config, a, slots, knobs, autoencoder=autoencoder)
 
 
-def buffer_storages(budget: Budget) -> tuple[str, ...]:
-    """Storages the attention buffers may take on this board (URAM only where the part has it)."""
-    return tuple(s for s in STORAGES if s != "uram" or budget.available.get("uram", 0) > 0)
+def buffer_storages(budget: Budget) -> tuple[tuple[str, str], ...]:
+    """(token buffers, score sets) storages the planner tries on this board (URAM only where the
+    part has it): both in one storage, or the scores - smaller, read by every walk - in LUTRAM or
+    URAM beside token buffers elsewhere."""
+    have = [s for s in STORAGES if s != "uram" or budget.available.get("uram", 0) > 0]
+    mixed = [(t, sc) for t in have if t != "uram" for sc in ("lutram", "uram") if sc in have and sc != t]
+    return tuple((s, s) for s in have) + tuple(mixed)
 
 
 def plan_design(config, masks, budget: Budget, a: Assumptions = Assumptions(), *, autoencoder: bool = True,
                 stage: str | None = None, run_dir: str | None = None, attention: str = "vitcod",
-                storages: Sequence[str] | None = None) -> Plan:
+                storages: Sequence[tuple[str, str] | str] | None = None) -> Plan:
     """Plan the io_stream design of ``config`` (+ ``masks``; None = dense attention) for ``budget``.
 
-    One search per storage of the attention buffers (``storages``, default :func:`buffer_storages`;
-    one storage for the whole design, as the firmware binds it); the plan is the fastest design that
-    fits (ties: the lower largest utilization), else the cheapest that does not.
+    One search per storage of the attention's token buffers and score sets (``storages``: pairs, or
+    one name for both; default :func:`buffer_storages`; one pair for the whole design, as the firmware
+    binds it); the plan is the fastest design that fits (ties: the lower largest utilization), else
+    the cheapest that does not.
     """
     a = replace(a, clock_mhz=budget.clock_mhz)
     slots = design_slots(config, masks, a, autoencoder=autoencoder, default_rf=default_reuse)
     plans = []
     for storage in storages or buffer_storages(budget):
-        knobs, est = search(config, slots, budget, a, autoencoder=autoencoder, storage=storage)
+        pair = (storage, storage) if isinstance(storage, str) else tuple(storage)
+        knobs, est = search(config, slots, budget, a, autoencoder=autoencoder, storage=pair)
         plans.append(to_plan(est, budget, knobs, stage=stage, run_dir=run_dir, attention=attention,
-                             attention_storage=storage))
+                             attention_storage=pair[0], score_storage=pair[1]))
     return min(plans, key=lambda p: (not p.fits, p.modelled["interval_cycles"], p.modelled["max_utilization"]))
 
 
 def to_plan(est: StreamEstimate, budget: Budget, knobs: dict, *, stage=None, run_dir=None,
-            attention: str = "vitcod", attention_storage: str = "auto") -> Plan:
+            attention: str = "vitcod", attention_storage: str = "auto", score_storage: str = "auto") -> Plan:
     """A :class:`Plan` of a modelled design under a budget."""
     from ..overlay.config import utilization_of
 
@@ -209,7 +216,7 @@ def to_plan(est: StreamEstimate, budget: Budget, knobs: dict, *, stage=None, run
     return Plan(board=budget.board, part=budget.part, clock_mhz=budget.clock_mhz, cap=dict(budget.cap),
                 available=dict(budget.available), knobs=knobs, modelled=modelled, stage=stage,
                 run_dir=None if run_dir is None else str(run_dir), attention=attention, stages=stages,
-                attention_storage=attention_storage)
+                attention_storage=attention_storage, score_storage=score_storage)
 
 
 def load_stage(run_dir: str | Path, stage: str = run_layout.DEFAULT_HLS_STAGE):
@@ -234,7 +241,7 @@ def load_stage(run_dir: str | Path, stage: str = run_layout.DEFAULT_HLS_STAGE):
 
 def plan_run(run_dir: str | Path, board: str, *, stage: str = run_layout.DEFAULT_HLS_STAGE,
              cap: float | Mapping[str, float] = DEFAULT_CAP, dense: bool = False,
-             a: Assumptions = Assumptions(), storages: Sequence[str] | None = None) -> Plan:
+             a: Assumptions = Assumptions(), storages: Sequence[tuple[str, str] | str] | None = None) -> Plan:
     """:func:`plan_design` for a run stage; ``dense=True`` plans the same model with dense attention
     (every key global: the baseline the bench compares against); ``storages``: as :func:`plan_design`."""
     config, masks, ae = load_stage(run_dir, stage)

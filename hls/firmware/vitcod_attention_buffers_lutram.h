@@ -1,7 +1,8 @@
 #ifndef VITCOD_ATTENTION_BUFFERS_H_
 #define VITCOD_ATTENTION_BUFFERS_H_
 
-// Storage of the streaming attention's per-image buffers: distributed RAM (LUTs, 64 x 1 bits per LUT): for boards whose block RAM is spent first.
+// Storage of the streaming attention's per-image token buffers (the q/k/v copies, the gathered
+// global K rows, out_buf; the score sets: vitcod_attention_scores_<impl>.h): distributed RAM (LUTs, 64 x 1 bits per LUT): for boards whose block RAM is spent first.
 // The conversion adds this header to a project when the plan binds the buffers (python -m
 // vitcod.hls.plan: attention_storage "lutram"); hls4ml includes headers sorted by name, so it comes
 // before vitcod_attention_stream.h, which reads VITCOD_ATTENTION_BUFFER_IMPL (BIND_STORAGE needs

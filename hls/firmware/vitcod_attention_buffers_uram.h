@@ -1,7 +1,8 @@
 #ifndef VITCOD_ATTENTION_BUFFERS_H_
 #define VITCOD_ATTENTION_BUFFERS_H_
 
-// Storage of the streaming attention's per-image buffers: UltraRAM (4K x 72 blocks, UltraScale+ parts only: ZCU104, KV260; no initial contents, so only the per-image buffers, never the ROMs).
+// Storage of the streaming attention's per-image token buffers (the q/k/v copies, the gathered
+// global K rows, out_buf; the score sets: vitcod_attention_scores_<impl>.h): UltraRAM (4K x 72 blocks, UltraScale+ parts only: ZCU104, KV260; no initial contents, so only the per-image buffers, never the ROMs).
 // The conversion adds this header to a project when the plan binds the buffers (python -m
 // vitcod.hls.plan: attention_storage "uram"); hls4ml includes headers sorted by name, so it comes
 // before vitcod_attention_stream.h, which reads VITCOD_ATTENTION_BUFFER_IMPL (BIND_STORAGE needs

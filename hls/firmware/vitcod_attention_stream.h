@@ -552,16 +552,22 @@ StreamWriteTokens:
     }
 }
 
-// Storage of the per-image buffers below (q/k/v copies, the gathered global K rows, the score
-// sets, out_buf): a project whose plan binds them includes vitcod_attention_buffers_<impl>.h
-// before this header (VITCOD_ATTENTION_BUFFER_IMPL = bram, lutram or uram); without it the tool
-// chooses (LUTRAM when small, else BRAM). The ROMs are never bound (URAM holds no initial values).
+// Storage of the per-image buffers below: a project whose plan binds them includes
+// vitcod_attention_buffers_<impl>.h (the q/k/v copies, the gathered global K rows, out_buf:
+// VITCOD_ATTENTION_BUFFER_IMPL) and / or vitcod_attention_scores_<impl>.h (the score sets:
+// VITCOD_ATTENTION_SCORE_IMPL) before this header, impl = bram, lutram or uram; without them the
+// tool chooses (LUTRAM when small, else BRAM). The ROMs are never bound (URAM has no initial values).
 #define VITCOD_PRAGMA_(x) _Pragma(#x)
 #define VITCOD_PRAGMA(x) VITCOD_PRAGMA_(x)
 #ifdef VITCOD_ATTENTION_BUFFER_IMPL
 #define VITCOD_BIND_BUFFER(var) VITCOD_PRAGMA(HLS BIND_STORAGE variable=var type=ram_2p impl=VITCOD_ATTENTION_BUFFER_IMPL)
 #else
 #define VITCOD_BIND_BUFFER(var)
+#endif
+#ifdef VITCOD_ATTENTION_SCORE_IMPL
+#define VITCOD_BIND_SCORES(var) VITCOD_PRAGMA(HLS BIND_STORAGE variable=var type=ram_2p impl=VITCOD_ATTENTION_SCORE_IMPL)
+#else
+#define VITCOD_BIND_SCORES(var)
 #endif
 
 // The DATAFLOW region's buffers and processes (inlined into attention_stream). Every buffer is
@@ -619,19 +625,19 @@ struct stream_region {
         score_t s_dense_sm[SC][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::n_global_max];
         #pragma HLS ARRAY_PARTITION variable=s_dense_sm complete dim=1
         #pragma HLS ARRAY_PARTITION variable=s_dense_sm cyclic factor=CONFIG_T::dense_unroll dim=4
-        VITCOD_BIND_BUFFER(s_dense_sm)
+        VITCOD_BIND_SCORES(s_dense_sm)
         score_t s_dense_pv[PC][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::n_global_max];
         #pragma HLS ARRAY_PARTITION variable=s_dense_pv complete dim=1
         #pragma HLS ARRAY_PARTITION variable=s_dense_pv cyclic factor=CONFIG_T::dense_unroll dim=4
-        VITCOD_BIND_BUFFER(s_dense_pv)
+        VITCOD_BIND_SCORES(s_dense_pv)
         score_t s_sparse_sm[SC][CONFIG_T::n_heads][CONFIG_T::sparse_trips_max * CONFIG_T::sparse_lanes];
         #pragma HLS ARRAY_PARTITION variable=s_sparse_sm complete dim=1
         #pragma HLS ARRAY_PARTITION variable=s_sparse_sm cyclic factor=CONFIG_T::sparse_lanes dim=3
-        VITCOD_BIND_BUFFER(s_sparse_sm)
+        VITCOD_BIND_SCORES(s_sparse_sm)
         score_t s_sparse_pv[PC][CONFIG_T::n_heads][CONFIG_T::sparse_trips_max * CONFIG_T::sparse_lanes];
         #pragma HLS ARRAY_PARTITION variable=s_sparse_pv complete dim=1
         #pragma HLS ARRAY_PARTITION variable=s_sparse_pv cyclic factor=CONFIG_T::sparse_lanes dim=3
-        VITCOD_BIND_BUFFER(s_sparse_pv)
+        VITCOD_BIND_SCORES(s_sparse_pv)
         score_t row_max[CONFIG_T::n_heads][CONFIG_T::n_tokens];
         typename CONFIG_T::inv_t inv[CONFIG_T::n_heads][CONFIG_T::n_tokens];
         res_E out_buf[CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
@@ -687,11 +693,11 @@ struct stream_region<q_T, k_T, v_T, res_T, CONFIG_T, stream_single_lane<CONFIG_T
         score_t s_dense[1][CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::n_global_max];
         #pragma HLS ARRAY_PARTITION variable=s_dense complete dim=1
         #pragma HLS ARRAY_PARTITION variable=s_dense cyclic factor=CONFIG_T::dense_unroll dim=4
-        VITCOD_BIND_BUFFER(s_dense)
+        VITCOD_BIND_SCORES(s_dense)
         score_t s_sparse[1][CONFIG_T::n_heads][CONFIG_T::sparse_trips_max * CONFIG_T::sparse_lanes];
         #pragma HLS ARRAY_PARTITION variable=s_sparse complete dim=1
         #pragma HLS ARRAY_PARTITION variable=s_sparse cyclic factor=CONFIG_T::sparse_lanes dim=3
-        VITCOD_BIND_BUFFER(s_sparse)
+        VITCOD_BIND_SCORES(s_sparse)
         res_E out_buf[CONFIG_T::n_heads][CONFIG_T::n_tokens][CONFIG_T::head_dim];
         #pragma HLS ARRAY_PARTITION variable=out_buf cyclic factor=CONFIG_T::token_head_banks dim=1
         #pragma HLS ARRAY_RESHAPE variable=out_buf complete dim=3

@@ -148,13 +148,14 @@ class StreamAttentionEstimate:
 
 
 def attention_stream_estimate(engine: engines.AttentionEngine, a: Assumptions = Assumptions(),
-                              buffer_storage: str = "auto") -> StreamAttentionEstimate:
+                              buffer_storage: str = "auto", score_storage: str | None = None
+                              ) -> StreamAttentionEstimate:
     """Model one generated attention layer as the io_stream engine (its masks, lanes and types).
 
-    ``buffer_storage``: where the per-image buffers live (the q/k/v copies, the gathered global K
-    rows, the score sets, out_buf - the arrays the firmware binds with VITCOD_BIND_BUFFER): "auto"
-    (the tool's rule: LUTRAM when small, else BRAM), "bram", "lutram" or "uram"; ROMs and the row
-    max / 1/sum rows are never bound.
+    ``buffer_storage``: where the token buffers live (the q/k/v copies, the gathered global K rows,
+    out_buf: VITCOD_BIND_BUFFER in the firmware), ``score_storage`` the score sets (s_dense,
+    s_sparse: VITCOD_BIND_SCORES; None = as the buffers): "auto" (the tool's rule: LUTRAM when
+    small, else BRAM), "bram", "lutram" or "uram"; ROMs and the row max / 1/sum rows are never bound.
     """
     cfg, t = engine.config, engine.types
     n, d, h_count = cfg.tokens, cfg.head_dim, cfg.heads
@@ -202,7 +203,7 @@ def attention_stream_estimate(engine: engines.AttentionEngine, a: Assumptions = 
 
     # ---- resources: every buffer of the region is a ping-pong pair (pipo_copies) ---------------
     pipo, tok_bits = a.pipo_copies, unsigned_bits_for(max(1, n - 1))
-    st = buffer_storage
+    st, sst = buffer_storage, score_storage or buffer_storage
     qb, kb, vb = signed_width(t.q), signed_width(t.k), signed_width(t.v)
     trips_max = engine.sparse_table.trips_max
     slots = engine.slot_table
@@ -227,9 +228,9 @@ def attention_stream_estimate(engine: engines.AttentionEngine, a: Assumptions = 
         + Resources(lut=sum(mux_luts(d * x.width, h_count) for x in (t.q, t.k, t.v)))
         + registers(cfg.embed_dim * (t.q.width + t.k.width + t.v.width)),
         "dense": control(a) + multipliers(u * d, qb, kb, t.qk_accum.width, a)
-        + memory(h_count * n * dense_trips, t.score.width, a, copies=score_sets * u * pipo, storage=st),  # s_dense, cyclic U
+        + memory(h_count * n * dense_trips, t.score.width, a, copies=score_sets * u * pipo, storage=sst),  # s_dense, cyclic U
         "sparse": control(a) + multipliers(lanes * d, qb, kb, t.qk_accum.width, a)
-        + memory(h_count * trips_max, t.score.width, a, copies=score_sets * lanes * pipo, storage=st)  # s_sparse, cyclic L
+        + memory(h_count * trips_max, t.score.width, a, copies=score_sets * lanes * pipo, storage=sst)  # s_sparse, cyclic L
         + memory(h_count * trips_max, 2 * tok_bits + 1, a, copies=lanes),  # sparse_rc_lane ROMs
         "write": control(a) + registers(cfg.embed_dim * t.result.width),  # the output token held
     }

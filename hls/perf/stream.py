@@ -244,9 +244,10 @@ def design_slots(config: ViTConfig, masks=None, a: Assumptions = Assumptions(), 
 
 
 def attention_slot(name: str, block: int, heads, head_dim: int, a: Assumptions) -> Slot:
-    """The streaming attention of one block; knobs: the lanes of :func:`attention_knob_names` and
-    ``buffer_storage`` (:data:`~.resources.STORAGES`, one for the whole design: the firmware binds
-    it with one define)."""
+    """The streaming attention of one block; knobs: the lanes of :func:`attention_knob_names`,
+    ``buffer_storage`` (token buffers) and ``score_storage`` (score sets; default: as the buffers),
+    each one of :data:`~.resources.STORAGES` and one for the whole design (the firmware binds each
+    with one define)."""
     base = engines.build_attention_engine(
         engines.AttentionEngineConfig(tokens=heads[0].num_tokens, heads=len(heads), head_dim=head_dim,
                                       lane_budget=a.lane_budget, dense_unroll=a.dense_unroll,
@@ -257,10 +258,11 @@ def attention_slot(name: str, block: int, heads, head_dim: int, a: Assumptions) 
     def build(knobs):
         knobs = dict(knobs)
         storage = str(knobs.pop("buffer_storage", "auto"))
+        scores = str(knobs.pop("score_storage", storage))
         unknown = sorted(set(knobs) - set(allowed))
         if unknown:
             raise ValueError(f"{name}: attention knobs {unknown} are not fields of this tree's "
-                             f"AttentionEngineConfig (it has {list(allowed)}) nor buffer_storage")
+                             f"AttentionEngineConfig (it has {list(allowed)}) nor buffer_storage / score_storage")
         key = tuple(sorted((k, int(v)) for k, v in knobs.items()))
         if key not in built:  # the planner asks for each lane setting once per buffer storage
             built[key] = engines.stream_engine(base if not knobs else engines.build_attention_engine(
@@ -270,7 +272,9 @@ def attention_slot(name: str, block: int, heads, head_dim: int, a: Assumptions) 
         used.update({k: int(getattr(engine.config, k)) for k in allowed if k not in used})
         if storage != "auto":
             used["buffer_storage"] = storage
-        return attention_stage(attention_stream_estimate(engine, a, storage), block, used)
+        if scores != storage:
+            used["score_storage"] = scores
+        return attention_stage(attention_stream_estimate(engine, a, storage, scores), block, used)
 
     default = {"dense_unroll": base.dense_unroll, "sparse_lanes": base.sparse_lanes}
     return Slot(name, "attention", build, default, engine=base)

@@ -45,7 +45,7 @@ def tiny_run(tmp_path_factory, digits, tiny_config):
 @pytest.fixture(scope="session")
 def tiny_io_designs(tiny_run, digits, tmp_path_factory):
     """The tiny trained run converted both ways (io_parallel, io_stream with attention lanes 2 x 3 and
-    its buffers in URAM),
+    its token buffers in URAM, its scores in LUTRAM),
     written, compiled (no trace hooks) and run on the whole digits test split: ``{io_type: {"hls_model", "out", "y",
     "compile_seconds", "csim_seconds"}}``."""
     import time
@@ -61,8 +61,8 @@ def tiny_io_designs(tiny_run, digits, tmp_path_factory):
         out = tmp_path_factory.mktemp(f"tiny_{io_type}") / "prj"
         # the stream design with softmax / P x V lanes (the planner's knobs): its outputs must still be
         # the io_parallel design's, bit for bit (tests/hls/test_hls_stream.py)
-        # and its attention buffers bound to URAM (a BIND_STORAGE pragma only: same outputs)
-        lanes = ({"block0_attention": {"SoftmaxLanes": 2, "PvLanes": 3, "BufferStorage": "uram"}}
+        # and its attention buffers bound to URAM, its scores to LUTRAM (BIND_STORAGE pragmas only: same outputs)
+        lanes = ({"block0_attention": {"SoftmaxLanes": 2, "PvLanes": 3, "BufferStorage": "uram", "ScoreStorage": "lutram"}}
                  if io_type == "io_stream" else None)
         hls_model = convert(tiny_run, out, io_type=io_type, data=digits, layer_overrides=lanes)
         write_project(hls_model)

@@ -46,22 +46,24 @@ def test_stream_project_calls_the_stream_kernels(tiny_io_designs):
 
 
 def test_attention_buffers_are_bound_to_the_planned_storage(tiny_io_designs):
-    """BufferStorage "uram" (conftest.py): the storage header is included before the engine, and the
-    engine's per-image buffers carry the BIND_STORAGE pragma (seen in the preprocessed source: the
-    C-simulation itself ignores HLS pragmas)."""
+    """BufferStorage "uram", ScoreStorage "lutram" (conftest.py): the storage headers are included
+    before the engine, and the engine's buffers carry the BIND_STORAGE pragmas (seen in the
+    preprocessed source: the C-simulation itself ignores HLS pragmas)."""
     from vitcod.hls.engine_csim import ap_types_dir
 
     out = tiny_io_designs["io_stream"]["out"]
     params = (out / "firmware" / "parameters.h").read_text()
-    storage, engine = (params.index(f'#include "nnet_utils/{h}"')
-                       for h in ("vitcod_attention_buffers_uram.h", "vitcod_attention_stream.h"))
-    assert storage < engine
+    tokens, scores, engine = (params.index(f'#include "nnet_utils/{h}"') for h in (
+        "vitcod_attention_buffers_uram.h", "vitcod_attention_scores_lutram.h", "vitcod_attention_stream.h"))
+    assert tokens < engine and scores < engine
     pre = subprocess.run(["g++", "-std=c++11", "-E", "-isystem", str(ap_types_dir()), "-I", str(out / "firmware"),
                           str(out / "firmware" / "myproject.cpp")], capture_output=True, text=True, check=True).stdout
-    bound = set(re.findall(r"#pragma HLS BIND_STORAGE variable=(\w+) type=ram_2p impl=uram", pre))
-    assert {"q_dense", "k_global", "q_sparse", "k_sparse", "v_buf", "s_dense_sm", "s_dense_pv", "s_sparse_sm",
-            "s_sparse_pv", "out_buf"} <= bound, bound
-    assert "impl=bram" not in pre and "impl=lutram" not in pre
+    bound = dict(re.findall(r"#pragma HLS BIND_STORAGE variable=(\w+) type=ram_2p impl=(\w+)", pre))
+    assert {v: bound.get(v) for v in ("q_dense", "k_global", "q_sparse", "k_sparse", "v_buf", "out_buf")} == dict.fromkeys(
+        ("q_dense", "k_global", "q_sparse", "k_sparse", "v_buf", "out_buf"), "uram"), bound
+    assert {v: bound.get(v) for v in ("s_dense_sm", "s_dense_pv", "s_sparse_sm", "s_sparse_pv")} == dict.fromkeys(
+        ("s_dense_sm", "s_dense_pv", "s_sparse_sm", "s_sparse_pv"), "lutram"), bound
+    assert "impl=bram" not in pre
 
 
 def test_stream_design_uses_the_reuse_plan(tiny_io_designs):

@@ -130,28 +130,35 @@ def test_memory_storage_rules():
 
 
 def test_attention_buffer_storage_is_planned_once_per_design(synthetic_run):
-    """The planner searches every storage the board offers (URAM only on UltraScale+) and keeps the
-    fastest design that fits; the attention layers carry it to the conversion (BufferStorage)."""
+    """The planner searches the (token buffers, scores) storages the board offers (URAM only on
+    UltraScale+) and keeps the fastest design that fits; the attention layers carry the pair to the
+    conversion (BufferStorage, ScoreStorage)."""
     from vitcod.hls.planner import buffer_storages
 
-    assert "uram" not in buffer_storages(board_budget("pynq-z2")) and "uram" in buffer_storages(board_budget("kv260"))
+    assert not any("uram" in pair for pair in buffer_storages(board_budget("pynq-z2")))
+    assert ("lutram", "uram") in buffer_storages(board_budget("kv260"))
     config, masks, ae = _stage(synthetic_run)
     slot = next(s for s in flat_slots(design_slots(config, masks, Assumptions(), autoencoder=ae))
                 if s.kind == "attention")
     auto, uram, lutram = (slot.build({**slot.default, "buffer_storage": s}).resources for s in ("auto", "uram", "lutram"))
     assert uram.uram > 0 and auto.uram == lutram.uram == 0
     assert uram.bram_18k < auto.bram_18k and lutram.bram_18k < auto.bram_18k and lutram.lut > auto.lut
+    mixed = slot.build({**slot.default, "buffer_storage": "lutram", "score_storage": "uram"})
+    assert 0 < mixed.resources.uram < uram.uram and mixed.knobs["score_storage"] == "uram"
     plan = plan_run(synthetic_run, "zcu104", stage=HLS_STAGE)
-    alone = {s: plan_run(synthetic_run, "zcu104", stage=HLS_STAGE, storages=(s,)) for s in buffer_storages(board_budget("zcu104"))}
-    assert plan.attention_storage in alone and plan.fits
+    pairs = buffer_storages(board_budget("zcu104"))
+    alone = {p: plan_run(synthetic_run, "zcu104", stage=HLS_STAGE, storages=(p,)) for p in pairs}
+    assert (plan.attention_storage, plan.score_storage) in alone and plan.fits
     assert all(plan.modelled["interval_cycles"] <= p.modelled["interval_cycles"] for p in alone.values() if p.fits)
     for name, knobs in plan.knobs.items():
         if "dense_unroll" in knobs:
-            assert knobs.get("buffer_storage", "auto") == plan.attention_storage
-            assert plan.layer_overrides()[name].get("BufferStorage", "auto") == plan.attention_storage
-    forced = plan_run(synthetic_run, "zcu104", stage=HLS_STAGE, storages=("uram",))
-    assert forced.attention_storage == "uram" and forced.modelled["resources"]["uram"] > 0
-    assert Plan.from_dict(forced.to_dict()).layer_overrides()["block0_attention"]["BufferStorage"] == "uram"
+            over = plan.layer_overrides()[name]
+            assert knobs.get("buffer_storage", "auto") == over.get("BufferStorage", "auto") == plan.attention_storage
+            assert over.get("ScoreStorage", plan.attention_storage) == plan.score_storage
+    forced = plan_run(synthetic_run, "zcu104", stage=HLS_STAGE, storages=[("lutram", "uram")])
+    assert (forced.attention_storage, forced.score_storage) == ("lutram", "uram") and forced.modelled["resources"]["uram"] > 0
+    over = Plan.from_dict(forced.to_dict()).layer_overrides()["block0_attention"]
+    assert (over["BufferStorage"], over["ScoreStorage"]) == ("lutram", "uram")
 
 
 def test_budget_comes_from_the_board_files():
