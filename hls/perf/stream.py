@@ -254,6 +254,21 @@ def attention_slot(name: str, block: int, heads, head_dim: int, a: Assumptions) 
                                       sparse_lanes=a.sparse_lanes, **dict(a.attention_types)), list(heads), name=name)
     allowed = attention_knob_names()
     built: dict[tuple, engines.AttentionEngine] = {}
+    tables: dict[tuple, object] = {}
+
+    def share_tables(engine):
+        """Give ``engine`` the tables an earlier option already built: they depend on the masks and
+        one lane count only (slot table; walk tables per softmax / P x V lanes; sparse table per
+        sparse lanes), and building them is most of the planner's time. Seeds the engine's
+        cached properties."""
+        seeds = {"slot_table": ("slot",), "softmax_walk": ("walk", engine.softmax_lanes),
+                 "pv_walk": ("walk", engine.pv_lanes), "sparse_table": ("sparse", engine.sparse_lanes)}
+        for attr, key in seeds.items():
+            if key in tables:
+                vars(engine)[attr] = tables[key]
+            else:
+                tables[key] = getattr(engine, attr)
+        return engine
 
     def build(knobs):
         knobs = dict(knobs)
@@ -265,8 +280,8 @@ def attention_slot(name: str, block: int, heads, head_dim: int, a: Assumptions) 
                              f"AttentionEngineConfig (it has {list(allowed)}) nor buffer_storage / score_storage")
         key = tuple(sorted((k, int(v)) for k, v in knobs.items()))
         if key not in built:  # the planner asks for each lane setting once per buffer storage
-            built[key] = engines.stream_engine(base if not knobs else engines.build_attention_engine(
-                replace(base.config, **dict(key)), list(heads), name=name))  # its walk tables kept
+            built[key] = share_tables(engines.stream_engine(base if not knobs else engines.build_attention_engine(
+                replace(base.config, **dict(key)), list(heads), name=name)))
         engine = built[key]
         used = {"dense_unroll": engine.dense_unroll, "sparse_lanes": engine.sparse_lanes}
         used.update({k: int(getattr(engine.config, k)) for k in allowed if k not in used})

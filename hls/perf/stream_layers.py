@@ -109,7 +109,7 @@ def _dense_resource(n_in: int, n_out: int, rf: int, a_bits: int, w_bits: int, a:
     block = math.ceil(n_in * n_out / rf)
     res = multipliers(block, a_bits, w_bits, a.accum_bits, a)
     if rf > 1:  # ROM_nP_BRAM: RF words of block_factor weights (ARRAY_RESHAPE block factor=block_factor)
-        res += memory(rf, block * w_bits, a)
+        res += memory(rf, block * w_bits, a, storage="bram")  # the core pragma: BRAM whatever its size
     res += Resources(ff=n_out * a.accum_bits, lut=reuse_loop_mux_luts(n_in, n_out, rf, a_bits, a.accum_bits))
     return block, res
 
