@@ -287,7 +287,7 @@ def attention_slot(name: str, block: int, heads, head_dim: int, a: Assumptions) 
         used.update({k: int(getattr(engine.config, k)) for k in allowed if k not in used})
         if storage != "auto":
             used["buffer_storage"] = storage
-        if scores != storage:
+        if scores != "auto":  # both recorded: the conversion binds each from its own key
             used["score_storage"] = scores
         return attention_stage(attention_stream_estimate(engine, a, storage, scores), block, used)
 

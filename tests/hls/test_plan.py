@@ -154,7 +154,10 @@ def test_attention_buffer_storage_is_planned_once_per_design(synthetic_run):
         if "dense_unroll" in knobs:
             over = plan.layer_overrides()[name]
             assert knobs.get("buffer_storage", "auto") == over.get("BufferStorage", "auto") == plan.attention_storage
-            assert over.get("ScoreStorage", plan.attention_storage) == plan.score_storage
+            assert knobs.get("score_storage", "auto") == over.get("ScoreStorage", "auto") == plan.score_storage
+    same = plan_run(synthetic_run, "zcu104", stage=HLS_STAGE, storages=["lutram"])  # one name: both bound
+    over = same.layer_overrides()["block0_attention"]
+    assert (over["BufferStorage"], over["ScoreStorage"]) == ("lutram", "lutram")
     forced = plan_run(synthetic_run, "zcu104", stage=HLS_STAGE, storages=[("lutram", "uram")])
     assert (forced.attention_storage, forced.score_storage) == ("lutram", "uram") and forced.modelled["resources"]["uram"] > 0
     over = Plan.from_dict(forced.to_dict()).layer_overrides()["block0_attention"]
@@ -208,6 +211,8 @@ def test_conversion_takes_the_plan(tiny_run, digits, tmp_path):
             assert cfg[layer]["ReuseFactor"] == knobs["reuse_factor"], layer
         else:
             assert cfg[layer]["DenseUnroll"] == knobs["dense_unroll"]
+            assert cfg[layer].get("BufferStorage", "auto") == plan.attention_storage
+            assert cfg[layer].get("ScoreStorage", "auto") == plan.score_storage
     assert cfg["block0_mlp2"]["ReuseFactor"] == legal_reuse_factors(*plan_shape(plan, "block0_mlp2"))[0]
     with pytest.raises(UnsupportedConfigurationError, match="io_stream"):
         convert(tiny_run, tmp_path / "par", io_type="io_parallel", data=digits, profile_samples=64, plan=plan)
