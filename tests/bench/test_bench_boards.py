@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from synthetic_run import HLS_STAGE
 
-from vitcod.bench.boards import board_figures, markdown, plot
+from vitcod.bench.boards import board_figures, markdown, plot, targets_for
 
 KEYS = ("fits", "max_utilization", "images_per_s", "latency_us", "bottleneck", "dsp_efficiency",
         "vitcod_vs_dense_throughput")
@@ -18,7 +18,19 @@ def test_every_board_has_the_bench_keys_and_targets(synthetic_run, tmp_path):
         assert e["images_per_s"] == e["clock_mhz"] * 1e6 / e["interval_cycles"]
         assert 0 < e["dsp_efficiency"] <= 1
         assert e["vitcod_vs_dense_throughput"] == e["images_per_s"] / e["dense"]["images_per_s"]
-        assert e["targets"]["images_per_s"]["met"] in (True, False)
+        assert e["targets"]["images_per_s"]["met"] in (True, False) and e["targets"]["issue"] == 13
+        ratio = e["targets"]["vitcod_vs_dense_throughput"]
+        assert ratio["lower_bound"] == (not e["dense"]["fits"])
+        assert ratio["met"] == (e["fits"] and e["vitcod_vs_dense_throughput"] >= 1.3)
     md = "\n".join(markdown(boards))
     assert "| zcu104 |" in md and "ViTCoD / dense" in md
     assert plot(boards, tmp_path / "boards.png").stat().st_size > 0
+
+
+def test_the_197_token_run_is_held_to_issue_14():
+    """197 tokens: fit and ViTCoD / dense >= 1.8x on zcu104 and kv260, no images/s target; any other
+    token count: issue #13's per-board images/s and 1.3x."""
+    t = targets_for(197)
+    assert (t["issue"], t["ratio"], t["images_per_s"], set(t["boards"])) == (14, 1.8, {}, {"zcu104", "kv260"})
+    d = targets_for(65)
+    assert d["issue"] == 13 and d["ratio"] == 1.3 and d["images_per_s"]["kv260"] == 80_000 and d["boards"] is None
