@@ -30,7 +30,8 @@ def overlay_config() -> ModuleType:
 def _estimate_dict(estimate: ModelEstimate | Mapping[str, float]) -> dict[str, float]:
     if isinstance(estimate, ModelEstimate):
         return estimate.resource_estimate()
-    return {k: estimate.get(k, 0) if k == "uram" else estimate[k] for k in RESOURCE_KEYS}
+    est = {**overlay_config().OPTIONAL_RESOURCES, **estimate}  # a part without URAM: 0
+    return {k: est[k] for k in RESOURCE_KEYS}
 
 
 def fit_report(estimate: ModelEstimate | Mapping[str, float], boards: Sequence[str] | None = None,
