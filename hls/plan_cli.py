@@ -2,10 +2,14 @@
 
     python -m vitcod.hls.plan --run-dir build/demo --board zcu104 [--stage sparse_0.90] [--cap 0.8]
                               [--cap-dsp 0.7 ...] [--dense] [--out plan.json] [--json]
+                              [--target-images-per-s 80000]
 
 Plans the io_stream design of the run stage for the board (:mod:`vitcod.hls.planner`), prints the plan
 as a table and writes it as JSON next to the HLS project (``build/<run>/hls/<stage>/plan.json``;
-``--dense``: ``plan-dense.json``, the dense-attention baseline). Exit 0 when the plan fits under the
+``--dense``: ``plan-dense.json``, the dense-attention baseline). With ``--target-images-per-s`` it
+also says what that throughput would ask of the board: the interval it needs and the cheapest design
+found at that interval, or the stages no knob makes that fast (:class:`~vitcod.hls.planner.TargetNeeds`;
+a plan that misses a target says by how much, per resource). Exit 0 when the plan fits under the
 cap, 3 when not even the cheapest design does, 2 on bad input.
 """
 
@@ -20,7 +24,7 @@ from typing import Sequence
 from ..model import run_layout
 from .perf.resources import RESOURCE_KEYS
 from .plan_file import PLAN_FILE
-from .planner import DEFAULT_CAP, plan_run
+from .planner import DEFAULT_CAP, needs_run, plan_run
 
 
 def caps(args: argparse.Namespace) -> dict[str, float]:
@@ -45,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dense", action="store_true", help="plan the dense-attention baseline (every key global)")
     p.add_argument("--out", type=Path, default=None, help="plan file (default <run>/hls/<stage>/plan.json)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON instead of the table")
+    p.add_argument("--target-images-per-s", type=float, default=None,
+                   help="also say what this throughput would need on the board (modelled)")
     return p
 
 
@@ -52,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         plan = plan_run(args.run_dir, args.board, stage=args.stage, cap=caps(args), dense=args.dense)
+        needs = None if args.target_images_per_s is None else needs_run(
+            args.run_dir, args.board, args.target_images_per_s, stage=args.stage, cap=caps(args), dense=args.dense)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -64,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "plan-dense.json" if args.dense else PLAN_FILE)
     plan.write(out)
     print(json.dumps(plan.to_dict(), indent=1) if args.json else plan.table())
+    if needs is not None:
+        print(("target met: " if plan.modelled["images_per_s"] >= needs.images_per_s else "target NOT met: ")
+              + needs.summary() + " (modelled)")
     print(f"wrote {out}")
     return 0 if plan.fits else 3
 

@@ -137,6 +137,33 @@ def _feasible(options, t: int, budget: Budget, fixed: Resources) -> dict[str, St
     return None
 
 
+def _over_ratio(r: Resources, budget: Budget) -> float:
+    """The largest use / cap of ``r`` (> 1: over the cap; a resource the board lacks counts only when used)."""
+    return max((getattr(r, k) / budget.limit(k)) if budget.limit(k) > 0 else (math.inf if getattr(r, k) else 0.0)
+               for k in RESOURCE_KEYS)
+
+
+def _least_over(options, t: int, budget: Budget, fixed: Resources) -> dict[str, Stage] | None:
+    """Like :func:`_feasible`, but when nothing found fits, the choice of the weight rounds whose
+    largest use / cap is least (None: some stage has no option this fast)."""
+    weights = dict.fromkeys(RESOURCE_KEYS, 1.0)
+    best, best_ratio = None, math.inf
+    for _ in range(WEIGHT_ROUNDS):
+        chosen = _choose(options, t, budget, weights)
+        if chosen is None:
+            return None
+        used = total(s.resources for s in chosen.values()) + fixed
+        ratio = _over_ratio(used, budget)
+        if ratio < best_ratio:
+            best, best_ratio = chosen, ratio
+        over = _fits(used, budget)
+        if not over:
+            break
+        for k in over:
+            weights[k] *= 4.0
+    return best
+
+
 def search(config, slots: Sequence, budget: Budget, a: Assumptions, *, autoencoder: bool = True,
            storage: tuple[str, str] = ("auto", "auto")) -> tuple[dict[str, dict], StreamEstimate]:
     """The knobs of the fastest design under the budget with the attention's token buffers and
@@ -176,6 +203,10 @@ def buffer_storages(budget: Budget) -> tuple[tuple[str, str], ...]:
     return tuple((s, s) for s in have) + tuple(mixed)
 
 
+def _storage_pairs(storages: Sequence[tuple[str, str] | str] | None, budget: Budget) -> list[tuple[str, str]]:
+    return [(s, s) if isinstance(s, str) else tuple(s) for s in (storages or buffer_storages(budget))]
+
+
 def plan_design(config, masks, budget: Budget, a: Assumptions = Assumptions(), *, autoencoder: bool = True,
                 stage: str | None = None, run_dir: str | None = None, attention: str = "vitcod",
                 storages: Sequence[tuple[str, str] | str] | None = None) -> Plan:
@@ -189,8 +220,7 @@ def plan_design(config, masks, budget: Budget, a: Assumptions = Assumptions(), *
     a = replace(a, clock_mhz=budget.clock_mhz)
     slots = design_slots(config, masks, a, autoencoder=autoencoder, default_rf=default_reuse)
     plans = []
-    for storage in storages or buffer_storages(budget):
-        pair = (storage, storage) if isinstance(storage, str) else tuple(storage)
+    for pair in _storage_pairs(storages, budget):
         knobs, est = search(config, slots, budget, a, autoencoder=autoencoder, storage=pair)
         plans.append(to_plan(est, budget, knobs, stage=stage, run_dir=run_dir, attention=attention,
                              attention_storage=pair[0], score_storage=pair[1]))
@@ -247,3 +277,107 @@ def plan_run(run_dir: str | Path, board: str, *, stage: str = run_layout.DEFAULT
     config, masks, ae = load_stage(run_dir, stage)
     return plan_design(config, None if dense else masks, board_budget(board, cap), a, autoencoder=ae, stage=stage,
                        run_dir=str(run_dir), attention="dense" if dense else "vitcod", storages=storages)
+
+
+@dataclass(frozen=True)
+class TargetNeeds:
+    """What a throughput target asks of a board (MODELLED, the planner's own search).
+
+    ``interval_cycles`` is the largest interval that meets ``images_per_s`` at the board's clock.
+    Either some stages cannot be that fast with any knob (``too_slow``: their fastest option's
+    interval), or ``plan`` is the cheapest design the search finds with every stage that fast: its
+    ``fits`` says whether it stays under the cap, its ``over`` by how much it does not. The search
+    is a heuristic (each stage's cheapest option under weighted resource costs), so "over" means
+    "over for the cheapest design found", the figure to hold a missed target against.
+    """
+
+    board: str
+    clock_mhz: float
+    images_per_s: float
+    interval_cycles: int
+    too_slow: dict
+    plan: Plan | None
+
+    @property
+    def reachable(self) -> bool:
+        return not self.too_slow and self.plan is not None and self.plan.fits
+
+    def top_users(self, resource: str, n: int = 3) -> list[tuple[str, int]]:
+        """The ``n`` stages of :attr:`plan` using most of ``resource`` (the FIFOs counted as one)."""
+        if self.plan is None:
+            return []
+        users = [(s["name"], s.get(resource, 0)) for s in self.plan.stages]
+        users.append(("FIFOs", self.plan.modelled["fifo_resources"].get(resource, 0)))
+        return sorted(users, key=lambda u: -u[1])[:n]
+
+    def summary(self) -> str:
+        head = (f"{self.images_per_s:g} images/s on {self.board} needs an interval <= {self.interval_cycles} cycles "
+                f"at {self.clock_mhz:g} MHz")
+        if self.too_slow:
+            return head + "; no knob makes " + ", ".join(
+                f"{name} that fast (its fastest option: {t} cycles)" for name, t in self.too_slow.items())
+        m = self.plan.modelled
+        used = ", ".join(f"{k} {m['utilization'][k]:.0%}" for k in RESOURCE_KEYS if m["resources"][k])
+        text = (f"{head}; the cheapest design found at that interval (attention buffers {self.plan.attention_storage} / "
+                f"scores {self.plan.score_storage}) uses {used}")
+        if self.plan.fits:
+            return text + " - under the cap"
+        worst = max(m["over"], key=lambda k: m["utilization"][k] / self.plan.cap[k])
+        users = ", ".join(f"{n} {v}" for n, v in self.top_users(worst))
+        return (text + " - over the cap on " + ", ".join(f"{k} (+{v})" for k, v in m["over"].items())
+                + f"; most {worst} in {users}")
+
+    def to_dict(self) -> dict:
+        return {"label": "modelled", "board": self.board, "clock_mhz": self.clock_mhz,
+                "images_per_s": self.images_per_s, "interval_cycles": self.interval_cycles,
+                "reachable": self.reachable, "too_slow": dict(self.too_slow),
+                "fits": None if self.plan is None else self.plan.fits,
+                "utilization": None if self.plan is None else self.plan.modelled["utilization"],
+                "over": None if self.plan is None else self.plan.modelled["over"],
+                "knobs": None if self.plan is None else self.plan.knobs, "summary": self.summary()}
+
+
+def needs_for_target(config, masks, budget: Budget, images_per_s: float, a: Assumptions = Assumptions(), *,
+                     autoencoder: bool = True, stage: str | None = None, run_dir: str | None = None,
+                     attention: str = "vitcod", storages: Sequence[tuple[str, str] | str] | None = None) -> TargetNeeds:
+    """What ``images_per_s`` asks of ``budget`` (:class:`TargetNeeds`), over the same storages as
+    :func:`plan_design`; the design kept is the one whose largest use / cap is least.
+
+    Raises:
+        ValueError: ``images_per_s`` not > 0.
+    """
+    if not images_per_s > 0:
+        raise ValueError(f"images_per_s must be > 0, got {images_per_s!r}")
+    a = replace(a, clock_mhz=budget.clock_mhz)
+    t = math.floor(budget.clock_mhz * 1e6 / images_per_s)
+    slots = design_slots(config, masks, a, autoencoder=autoencoder, default_rf=default_reuse)
+    flat = flat_slots(slots)
+    fifo = assemble(config, a, slots, {}, autoencoder=autoencoder).fifo_resources
+    fastest: dict[str, int] = {}
+    best, best_ratio = None, math.inf
+    for pair in _storage_pairs(storages, budget):
+        options = {s.name: slot_options(s, pair) for s in flat}
+        for name, opts in options.items():
+            fastest[name] = min(fastest.get(name, math.inf), min(o.interval for o in opts))
+        chosen = _least_over(options, t, budget, fifo)
+        if chosen is None:
+            continue
+        knobs = {name: dict(st.knobs) for name, st in chosen.items() if st.knobs}
+        est = assemble(config, a, slots, knobs, autoencoder=autoencoder)
+        ratio = _over_ratio(est.resources, budget)
+        if ratio < best_ratio:
+            best, best_ratio = to_plan(est, budget, knobs, stage=stage, run_dir=run_dir, attention=attention,
+                                       attention_storage=pair[0], score_storage=pair[1]), ratio
+    too_slow = {n: int(v) for n, v in fastest.items() if v > t} if best is None else {}
+    return TargetNeeds(board=budget.board, clock_mhz=budget.clock_mhz, images_per_s=float(images_per_s),
+                       interval_cycles=t, too_slow=too_slow, plan=best)
+
+
+def needs_run(run_dir: str | Path, board: str, images_per_s: float, *, stage: str = run_layout.DEFAULT_HLS_STAGE,
+              cap: float | Mapping[str, float] = DEFAULT_CAP, dense: bool = False,
+              a: Assumptions = Assumptions()) -> TargetNeeds:
+    """:func:`needs_for_target` for a run stage (``dense``: as :func:`plan_run`)."""
+    config, masks, ae = load_stage(run_dir, stage)
+    return needs_for_target(config, None if dense else masks, board_budget(board, cap), images_per_s, a,
+                            autoencoder=ae, stage=stage, run_dir=str(run_dir),
+                            attention="dense" if dense else "vitcod")

@@ -22,9 +22,28 @@ def test_every_board_has_the_bench_keys_and_targets(synthetic_run, tmp_path):
         ratio = e["targets"]["vitcod_vs_dense_throughput"]
         assert ratio["lower_bound"] == (not e["dense"]["fits"])
         assert ratio["met"] == (e["fits"] and e["vitcod_vs_dense_throughput"] >= 1.3)
+        assert ("needs" in e["targets"]["images_per_s"]) == (not e["targets"]["images_per_s"]["met"])
     md = "\n".join(markdown(boards))
     assert "| zcu104 |" in md and "ViTCoD / dense" in md
     assert plot(boards, tmp_path / "boards.png").stat().st_size > 0
+
+
+def test_a_missed_target_says_what_it_needs_of_the_board(synthetic_run, monkeypatch):
+    """Under a cap too tight for the target, the entry carries planner.TargetNeeds: the interval the
+    target asks for, and that the cheapest design found at it is over the cap (the FIFOs' share named)."""
+    from vitcod.bench import boards as boards_module
+    from vitcod.hls.planner import plan_run
+
+    cheapest = plan_run(synthetic_run, "pynq-z2", stage=HLS_STAGE, cap=0.001)
+    target = 1.5 * cheapest.modelled["images_per_s"]
+    monkeypatch.setitem(boards_module.THROUGHPUT_TARGETS, "pynq-z2", target)
+    e = board_figures(synthetic_run, HLS_STAGE, boards=["pynq-z2"], cap=0.001)["pynq-z2"]
+    goal = e["targets"]["images_per_s"]
+    assert goal["met"] is False and not e["fits"]
+    needs = goal["needs"]
+    assert needs["interval_cycles"] == int(e["clock_mhz"] * 1e6 // target) < e["interval_cycles"]
+    assert needs["summary"] in goal["bound_by"] and needs["reachable"] is False and needs["over"]
+    assert "of them in the FIFOs" in e["targets"]["fits_at_cap"]["bound_by"]
 
 
 def test_the_197_token_run_is_held_to_issue_14():

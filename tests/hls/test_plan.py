@@ -19,7 +19,7 @@ from vitcod.hls.perf.stream import attention_knob_names, design_slots, flat_slot
 from vitcod.hls.perf.stream_layers import hls4ml_matrix
 from vitcod.hls.plan import legal_reuse_factors
 from vitcod.hls.plan_file import Plan, PlanError
-from vitcod.hls.planner import board_budget, load_stage, plan_design, plan_run, slot_options
+from vitcod.hls.planner import board_budget, load_stage, needs_run, plan_design, plan_run, slot_options
 
 
 def _stage(run):
@@ -164,6 +164,36 @@ def test_attention_buffer_storage_is_planned_once_per_design(synthetic_run):
     assert (over["BufferStorage"], over["ScoreStorage"]) == ("lutram", "uram")
 
 
+def test_a_throughput_target_says_what_it_needs_of_the_board(synthetic_run):
+    """TargetNeeds: at the planned design's own throughput the search finds a design that fits (the
+    same search, the same interval); under a tight cap that throughput is over it, by resource; far
+    beyond the fastest option of some stage, those stages are named with their fastest interval."""
+    plan = plan_run(synthetic_run, "zcu104", stage=HLS_STAGE)
+    clock, interval = plan.clock_mhz * 1e6, plan.modelled["interval_cycles"]
+    at_plan = needs_run(synthetic_run, "zcu104", clock / (interval + 0.5), stage=HLS_STAGE)
+    assert at_plan.interval_cycles == interval and at_plan.reachable and not at_plan.too_slow
+    assert at_plan.plan.modelled["interval_cycles"] <= interval and "under the cap" in at_plan.summary()
+
+    tight = needs_run(synthetic_run, "zcu104", clock / (interval + 0.5), stage=HLS_STAGE, cap=0.02)
+    assert not tight.reachable and tight.plan is not None and not tight.plan.fits
+    over = tight.plan.modelled["over"]
+    assert over and all(tight.plan.modelled["resources"][k] > 0.02 * tight.plan.available[k] for k in over)
+    assert "over the cap on " + ", ".join(f"{k} (+{v})" for k, v in over.items()) in tight.summary()
+    assert tight.to_dict()["over"] == over and tight.to_dict()["reachable"] is False
+
+    config, masks, ae = _stage(synthetic_run)
+    fastest = {s.name: min(o.interval for o in slot_options(s))
+               for s in flat_slots(design_slots(config, masks, Assumptions(), autoencoder=ae))}
+    t = min(fastest.values()) + 1  # faster than the slowest stages can go
+    beyond = needs_run(synthetic_run, "zcu104", clock / (t + 0.5), stage=HLS_STAGE)
+    assert beyond.plan is None and not beyond.reachable
+    assert beyond.too_slow and set(beyond.too_slow) <= set(fastest)
+    assert all(v > t and fastest[n] >= v for n, v in beyond.too_slow.items())
+    assert "no knob makes" in beyond.summary()
+    with pytest.raises(ValueError, match="images_per_s must be > 0"):
+        needs_run(synthetic_run, "zcu104", 0, stage=HLS_STAGE)
+
+
 def test_budget_comes_from_the_board_files():
     b = board_budget("zcu104", {"dsp": 0.5})
     assert b.part == "xczu7ev-ffvc1156-2-e" and b.cap["dsp"] == 0.5 and b.cap["lut"] == 0.8
@@ -191,6 +221,9 @@ def test_plan_and_fit_commands(synthetic_run, tmp_path):
     assert proc.returncode == 3 and "does not fit pynq-z2" in proc.stderr
     proc = _cli("vitcod.hls.perf", "fit", *run, "--board", "pynq-z2", "--plan", str(out), cwd=tmp_path)
     assert proc.returncode == 2 and "plan for zcu104" in proc.stderr
+    proc = _cli("vitcod.hls.plan", *run, "--board", "zcu104", "--out", str(out), "--target-images-per-s", "1e9",
+                cwd=tmp_path)
+    assert proc.returncode == 0 and "target NOT met: 1e+09 images/s on zcu104 needs an interval <= 0 cycles" in proc.stdout
     proc = _cli("vitcod.hls.plan", *run, "--board", "no-such-board", cwd=tmp_path)
     assert proc.returncode == 2 and "no-such-board" in proc.stderr
 

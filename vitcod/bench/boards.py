@@ -8,7 +8,9 @@ global: the baseline of the attention sweep) under the same budget. ``bench.json
     clock_mhz, dsp_efficiency (useful multiplies per image / (DSPs used x interval)),
     vitcod_vs_dense_throughput (images/s of the ViTCoD plan / of the dense plan), dense (the dense
     plan's figures), knobs (the plan), targets (:func:`targets_for`: issue #13 for the 65-token demo,
-    issue #14 for the 197-token run) and whether each is met.
+    issue #14 for the 197-token run) and whether each is met; a missed images/s target carries
+    ``needs`` (:class:`vitcod.hls.planner.TargetNeeds`: the interval it asks for and the cheapest
+    design found at that interval, with what it is over the cap by).
 
 When a design does not fit even at its cheapest plan, its figures are those of that cheapest design
 (``fits`` false, ``over`` says by how much); a ratio against a dense design that does not fit is a
@@ -46,7 +48,7 @@ def _figures(plan) -> dict:
 def board_figures(run_dir: str | Path, stage: str, boards: Sequence[str] | None = None,
                   cap: float = MAX_UTILIZATION_TARGET) -> dict[str, dict]:
     """``{board: figures}`` of the ViTCoD plan and its dense twin (module docstring)."""
-    from ..hls.planner import load_stage, plan_run
+    from ..hls.planner import load_stage, needs_run, plan_run
     from ..overlay.config import available_boards
 
     goals = targets_for(load_stage(run_dir, stage)[0].num_tokens)
@@ -72,13 +74,17 @@ def board_figures(run_dir: str | Path, stage: str, boards: Sequence[str] | None 
                                            "lower_bound": not entry["dense"]["fits"]},
         }
         if not entry["fits"]:
+            fifo = vit.modelled["fifo_resources"]
             entry["targets"]["fits_at_cap"]["bound_by"] = (
                 "even the cheapest design is over the cap: " + ", ".join(
-                    f"{k} +{v} ({entry['resources'][k]} modelled)" for k, v in entry["over"].items()))
+                    f"{k} +{v} ({entry['resources'][k]} modelled, {fifo.get(k, 0)} of them in the FIFOs)"
+                    for k, v in entry["over"].items()))
         if target is not None and entry["images_per_s"] < target:
+            needs = needs_run(run_dir, board, target, stage=stage, cap=cap)
+            entry["targets"]["images_per_s"]["needs"] = needs.to_dict()
             entry["targets"]["images_per_s"]["bound_by"] = (
-                f"{entry['bottleneck']}: {entry['interval_cycles']} cycles per image; the target needs <= "
-                f"{entry['clock_mhz'] * 1e6 / target:.0f} ({entry['interval_cycles'] * target / (entry['clock_mhz'] * 1e6):.2f}x too slow)")
+                f"{entry['bottleneck']}: {entry['interval_cycles']} cycles per image, "
+                f"{entry['interval_cycles'] * target / (entry['clock_mhz'] * 1e6):.2f}x too slow; {needs.summary()}")
         out[board] = entry
     return out
 
