@@ -307,7 +307,7 @@ def _attention_latencies(hls_model) -> dict[str, int]:
     dataflow simulation's latency of that process): the engine's modelled latency minus its load and
     write loops (hls/perf/attention_stream.py)."""
     from .engines.attention_stream import stream_engine
-    from .extension import engine_for
+    from .extension_engines import engine_for
     from .perf.attention_stream import attention_stream_estimate
 
     out = {}
@@ -334,7 +334,7 @@ def write_project(hls_model) -> Path:
 
 def engine_summary(hls_model) -> dict[str, dict]:
     """Types, sizes and parallelism of every one of our engines in a converted model."""
-    from .extension import engine_for
+    from .extension_engines import engine_for
 
     out = {}
     for node in hls_model.get_layers():

@@ -24,10 +24,11 @@ cannot express are ours.
 One source for the masks: an attention layer's polarization (global tokens, keep bits, CSR) comes
 either from the ``masks.npz`` artifact named in the layer's hls4ml config (``MaskArtifact`` +
 ``MaskLayer``, written by the model stage with :mod:`vitcod.model.polarize`) or, without an artifact,
-from the fixed mask stored in the Keras layer, polarized here with the same
-:func:`vitcod.model.polarize.polarize_head`. The engine object built from it by
-:func:`attention_engine` drives the generated C++ and the golden model (:mod:`vitcod.hls.golden`), so
-the two cannot drift apart.
+from the fixed mask stored in the Keras layer, polarized with the same
+:func:`vitcod.model.polarize.polarize_head`. The engine object built from it
+(:func:`vitcod.hls.extension_engines.attention_engine`) drives the generated C++ and the golden
+model (:mod:`vitcod.hls.golden`), so the two cannot drift apart. Types and exact weights:
+:mod:`vitcod.hls.extension_types`; the io_stream calls: :mod:`vitcod.hls.extension_stream`.
 
 Registration is idempotent: :func:`register` may be called any number of times (it also refuses to
 silently replace someone else's handler registered under one of our names).
@@ -37,17 +38,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from ..model.layers import decode_mask
-from ..model.polarize import HeadPolarization, polarize_head
 from . import engines
 from . import extension_stream as stream
-from .fixed_point import FixedType, from_float, parse_type, to_float
+from .extension_engines import DEFAULT_GLOBAL_THRESHOLD, attention_engine, embed_engine, headmix_engine, invsqrt_table
+from .extension_types import ExtensionError, exact_weights, fixed_type, is_specified, quantize_weights, quantizer_type
+from .fixed_point import from_float, to_float
 
 log = logging.getLogger(__name__)
 
@@ -64,83 +64,6 @@ KERAS_TO_IR = {
 
 #: Engine headers copied into every project (firmware/nnet_utils/).
 SOURCES = ("vitcod_common.h", "vitcod_attention.h", "vitcod_headmix.h", "vitcod_embed.h", "vitcod_layernorm.h")
-
-#: Global-token threshold used when polarizing a mask taken from the Keras layer (no artifact).
-DEFAULT_GLOBAL_THRESHOLD = 0.5
-
-
-class ExtensionError(ValueError):
-    """A layer cannot be translated (wrong shapes, weights that no exact type represents, ...)."""
-
-
-# =============================================================================================
-# Types: hls4ml precision objects <-> our C++ spellings
-# =============================================================================================
-
-
-def cpp_type(precision) -> str:
-    """The C++ spelling (``ap_fixed<16,6,AP_RND_CONV,AP_SAT,0>``) of an hls4ml precision object."""
-    if hasattr(precision, "precision"):  # a NamedType
-        precision = precision.precision
-    if hasattr(precision, "definition_cpp"):
-        return precision.definition_cpp()
-    from hls4ml.backends.fpga.fpga_types import APTypeConverter
-
-    return APTypeConverter().convert(precision).definition_cpp()
-
-
-def _specified(precision) -> bool:
-    return type(precision).__name__ != "UnspecifiedPrecisionType"
-
-
-def fixed_type(precision) -> FixedType:
-    """An hls4ml precision as our :class:`~vitcod.hls.fixed_point.FixedType`."""
-    return parse_type(cpp_type(precision))
-
-
-def quantizer_type(spec: str | None) -> FixedType | None:
-    """The exact ap_fixed type of a QKeras ``quantized_bits`` string (None for no quantizer).
-
-    ``quantized_bits(b, i, keep_negative, alpha=1)`` produces multiples of 2^-(b-i-keep_negative) in
-    [-2^i, 2^i): ``ap_fixed<b, i+1>`` (``ap_ufixed<b, i>`` without the sign).
-    """
-    if not spec:
-        return None
-    from qkeras import get_quantizer
-
-    q = get_quantizer(spec)
-    if type(q).__name__ != "quantized_bits":
-        raise ExtensionError(f"quantizer {spec!r}: only quantized_bits has an exact ap_fixed type here")
-    alpha = getattr(q, "alpha", None)
-    if alpha not in (None, 1, 1.0, "1"):
-        raise ExtensionError(f"quantizer {spec!r}: alpha={alpha!r} gives non power-of-two scales; use alpha=1")
-    bits, integer, signed = int(q.bits), int(q.integer), bool(q.keep_negative)
-    return FixedType(bits, integer + int(signed), signed)
-
-
-def quantize_weights(values: np.ndarray, spec: str | None) -> np.ndarray:
-    """Apply a QKeras quantizer string to float weights exactly as the Keras layer does."""
-    values = np.asarray(values, dtype=np.float32)
-    if not spec:
-        return values
-    from qkeras import get_quantizer
-
-    return np.asarray(get_quantizer(spec)(values), dtype=np.float32)
-
-
-def exact_weights(what: str, values: np.ndarray, t: FixedType) -> np.ndarray:
-    """Check that every value is exactly representable in ``t``; returns float64 values."""
-    values = np.asarray(values, dtype=np.float64)
-    back = to_float(from_float(values, t), t)
-    bad = np.flatnonzero(back.ravel() != values.ravel())
-    if bad.size:
-        i = int(bad[0])
-        raise ExtensionError(
-            f"{what}: {bad.size} value(s) are not exactly representable in {t.cpp()} "
-            f"(first: {values.ravel()[i]!r} -> {back.ravel()[i]!r}); the weights and their type must agree"
-        )
-    return values
-
 
 # =============================================================================================
 # Keras-v2 parsers
@@ -353,152 +276,11 @@ def _make_ir_classes():
             self.add_output_variable([n, h * d])
             # Validate masks, types and lanes now, before any code is written (types left 'auto' by the
             # user are only known after hls4ml's precision inference; the templates check them then).
-            if all(_specified(self.get_input_variable(name).type.precision) for name in self.inputs) and \
-                    _specified(self.get_output_variable().type.precision):
+            if all(is_specified(self.get_input_variable(name).type.precision) for name in self.inputs) and \
+                    is_specified(self.get_output_variable().type.precision):
                 attention_engine(self)
 
     return VitcodEmbed, VitcodHeadMix, VitcodAttention
-
-
-# =============================================================================================
-# Engines from IR nodes (the single source for the C++ and the golden model)
-# =============================================================================================
-
-
-def _layer_precisions(node) -> dict[str, str]:
-    """Explicit ``Precision`` entries of a node's hls4ml layer config, as C++ spellings."""
-    cfg = node.model.config.get_layer_config(node).get("Precision", {})
-    if not isinstance(cfg, dict):
-        return {}
-    out = {}
-    for key, value in cfg.items():
-        if key == "result" or not isinstance(value, str):
-            continue
-        precision = node.model.config.backend.convert_precision_string(value)
-        out[key] = cpp_type(precision)
-    return out
-
-
-@lru_cache(maxsize=64)
-def _artifact(path: str, mtime: float):
-    from ..model.mask_artifact import load_mask_artifact
-
-    return load_mask_artifact(path)
-
-
-def attention_polarizations(node) -> list[HeadPolarization]:
-    """The polarization of every head of an attention node: from ``MaskArtifact`` or the Keras mask."""
-    n, h = node.get_attr("n_tokens"), node.get_attr("n_heads")
-    path = node.get_attr("mask_artifact", "")
-    if path:
-        layer = node.get_attr("mask_layer", -1)
-        art = _artifact(str(Path(path).resolve()), Path(path).stat().st_mtime)
-        if not 0 <= layer < art.num_layers:
-            raise ExtensionError(f"{node.name}: MaskLayer={layer} is not a layer of {path} "
-                                 f"({art.num_layers} layers)")
-        if (art.num_heads, art.num_tokens) != (h, n):
-            raise ExtensionError(f"{node.name}: mask artifact {path} has {art.num_heads} heads x "
-                                 f"{art.num_tokens} tokens, the layer has {h} heads x {n} tokens")
-        keras_mask = node.get_attr("keras_mask")
-        if keras_mask is not None and not np.array_equal(keras_mask, art.mask[layer]):
-            raise ExtensionError(f"{node.name}: the mask in the Keras layer differs from layer {layer} of {path}; "
-                                 "the model was not fine-tuned with this artifact")
-        return art.heads(layer)
-    mask = node.get_attr("keras_mask")
-    if mask is None:
-        mask = np.ones((h, n, n), dtype=bool)  # dense attention: every key is a global token
-    threshold = node.get_attr("global_threshold", DEFAULT_GLOBAL_THRESHOLD)
-    return [polarize_head(mask[i], threshold) for i in range(h)]
-
-
-def attention_engine(node) -> engines.AttentionEngine:
-    """Build (and validate) the :class:`~vitcod.hls.engines.AttentionEngine` of an attention node."""
-    n, h, d = node.get_attr("n_tokens"), node.get_attr("n_heads"), node.get_attr("head_dim")
-    q, k, v = (cpp_type(node.get_input_variable(name).type.precision) for name in node.inputs)
-    extra = _layer_precisions(node)
-    kwargs = {f"{key}_type": extra[key] for key in ("score", "exp", "sum", "inv", "prob", "accum") if key in extra}
-    dense_unroll = node.get_attr("dense_unroll", 0) or None
-    sparse_lanes = node.get_attr("sparse_lanes", 0) or None
-    try:
-        cfg = engines.AttentionEngineConfig(
-            tokens=n, heads=h, head_dim=d, q_type=q, k_type=k, v_type=v,
-            result_type=cpp_type(node.get_output_variable().type.precision),
-            exp_table_size=int(node.get_attr("exp_table_size", 1024)),
-            lane_budget=int(node.get_attr("lane_budget", 4)),
-            dense_unroll=dense_unroll, sparse_lanes=sparse_lanes, **kwargs,
-            softmax_lanes=int(node.get_attr("softmax_lanes", 1)), pv_lanes=int(node.get_attr("pv_lanes", 1)))
-        return engines.build_attention_engine(cfg, attention_polarizations(node), name=node.name)
-    except ValueError as err:
-        if isinstance(err, ExtensionError):
-            raise
-        raise ExtensionError(f"{node.name}: {err}") from None
-
-
-def headmix_engine(node) -> engines.HeadMixEngine:
-    """Build the :class:`~vitcod.hls.engines.HeadMixEngine` of an encoder/decoder node."""
-    w, b = node.get_weights("weight"), node.get_weights("bias")
-    try:
-        cfg = engines.HeadMixEngineConfig(
-            tokens=node.get_attr("n_tokens"), heads_in=node.get_attr("heads_in"),
-            heads_out=node.get_attr("heads_out"), head_dim=node.get_attr("head_dim"), role=node.get_attr("role"),
-            data_type=cpp_type(node.get_input_variable().type.precision), weight_type=cpp_type(w.type.precision),
-            bias_type=cpp_type(b.type.precision), result_type=cpp_type(node.get_output_variable().type.precision),
-            reuse_factor=int(node.get_attr("reuse_factor", 1)), accum_type=_layer_precisions(node).get("accum"),
-        )
-        return engines.build_headmix_engine(cfg, w.data, b.data, name=node.name)
-    except ValueError as err:
-        raise ExtensionError(f"{node.name}: {err}") from None
-
-
-def embed_engine(node) -> engines.EmbedEngine:
-    """Build the :class:`~vitcod.hls.engines.EmbedEngine` of a CLS/position embedding node."""
-    c, p = node.get_weights("cls"), node.get_weights("pos")
-    try:
-        cfg = engines.EmbedEngineConfig(
-            tokens=node.get_attr("n_tokens"), embed_dim=node.get_attr("embed_dim"),
-            data_type=cpp_type(node.get_input_variable().type.precision), cls_type=cpp_type(c.type.precision),
-            pos_type=cpp_type(p.type.precision), result_type=cpp_type(node.get_output_variable().type.precision),
-            reuse_factor=int(node.get_attr("reuse_factor", 1)), accum_type=_layer_precisions(node).get("accum"),
-        )
-        return engines.build_embed_engine(cfg, c.data, p.data, name=node.name)
-    except ValueError as err:
-        raise ExtensionError(f"{node.name}: {err}") from None
-
-
-def invsqrt_table(node) -> engines.InvSqrtTable:
-    """The 1/sqrt table of a LayerNormalization node, from its hls4ml layer config: ``InvSqrtTopExp``,
-    ``InvSqrtOctaves``, ``InvSqrtMantissaBits`` (written by vitcod.hls.precision), else derived from
-    hls4ml's own ``table_range_power2`` / ``table_size`` with the default error target."""
-    cfg = node.model.config.get_layer_config(node)
-    accum = fixed_type(node.get_attr("accum_t").precision)
-    table_t = fixed_type(node.get_attr("table_t").precision)
-    epsilon = 10.0 ** -int(node.get_attr("epsilon_power_of_10", 3))
-    top = int(cfg.get("InvSqrtTopExp", -int(node.get_attr("table_range_power2", 0))))
-    try:
-        if "InvSqrtOctaves" in cfg:
-            table = engines.InvSqrtTable(top_exp=top, octaves=int(cfg["InvSqrtOctaves"]),
-                                         mantissa_bits=int(cfg["InvSqrtMantissaBits"]), epsilon=epsilon,
-                                         table_type=table_t)
-        else:
-            table = engines.choose_invsqrt_table(2.0 ** top, epsilon, table_t, accum.frac, max_error=0.01,
-                                                 max_size=int(node.get_attr("table_size", 1024)) + 1, margin=1.0,
-                                                 top_exp=top)
-        table.check_accumulator(accum)
-    except ValueError as err:
-        raise ExtensionError(f"{node.name}: {err}") from None
-    return table
-
-
-def engine_for(node):
-    """The engine of any of our IR nodes (None for a standard hls4ml layer)."""
-    kind = node.class_name
-    if kind == "VitcodAttention":
-        return attention_engine(node)
-    if kind == "VitcodHeadMix":
-        return headmix_engine(node)
-    if kind == "VitcodEmbed":
-        return embed_engine(node)
-    return None
 
 
 # =============================================================================================

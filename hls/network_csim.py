@@ -244,7 +244,8 @@ def check_engines(hls_model, traces: Mapping[str, np.ndarray]) -> dict[str, dict
         ``{layer: {"engine": kind, "values": n, "mismatches": m}}`` (m == 0 means bit-exact).
     """
     from . import golden
-    from .extension import engine_for, fixed_type
+    from .extension_engines import engine_for
+    from .extension_types import fixed_type
 
     out = {}
     for node in hls_model.get_layers():
@@ -335,7 +336,7 @@ def single_attention_csim(out_dir, tokens: int = 197, heads: int = 3, head_dim: 
         dict with sizes, sparsity, engine split, compile/csim seconds, mismatches (0 = bit-exact), and
         the max abs difference to the float Keras layer (rounding only).
     """
-    from .extension import attention_engine
+    from .extension_engines import attention_engine
 
     rng = np.random.default_rng(seed)
     masks = random_attention_masks(tokens, heads, sparsity, seed)

@@ -185,7 +185,7 @@ def _quantized_kernel(layer) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _hls_type(spec: str, backend) -> FixedType:
-    from .extension import cpp_type
+    from .extension_types import cpp_type
 
     return parse_type(cpp_type(backend.convert_precision_string(spec)))
 

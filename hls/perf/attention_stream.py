@@ -296,7 +296,6 @@ def main(argv=None) -> int:
     for every attention layer of a run's stage (its masks.npz) or for a synthetic random mask."""
     import argparse
     import json
-    from pathlib import Path
 
     from ...model import run_layout
     from ...model.mask_artifact import load_mask_artifact

@@ -115,10 +115,12 @@ def _fit_stream(args: argparse.Namespace) -> int:
     m = plan.modelled
     util = ", ".join(f"{k} {v:.0%}" for k, v in m["utilization"].items())
     if not plan.fits:
-        over = ", ".join(f"{k}: {m['resources'][k]} needed, {int(plan.available[k] * plan.cap[k])} under the cap"
+        fifo = m.get("fifo_resources", {})
+        over = ", ".join(f"{k}: {m['resources'][k]} needed ({fifo.get(k, 0)} of them in the stream FIFOs, which no "
+                         f"ReuseFactor or lane count shrinks), {int(plan.available[k] * plan.cap[k])} under the cap"
                          for k in m["over"])
         print(f"error: {args.run_dir}/{args.stage}: the io_stream design does not fit {args.board} even at its "
-              f"cheapest plan ({over}; modelled: {util})", file=sys.stderr)
+              f"cheapest plan ({over}; modelled: {util}); pick a larger board or a smaller model", file=sys.stderr)
         return 3
     print(f"{args.board}: fits (modelled: {util}; plan: {m['images_per_s']:.0f} images/s at {plan.clock_mhz:g} MHz, "
           f"bottleneck {m['bottleneck']})")

@@ -212,16 +212,17 @@ WriteWords:
 
 // The whole IP: write the constant registers, then stream min(batch_count, max_batch) images
 // through the network, honouring TLAST as the file comment says.
+// The constant registers both tops (io_parallel here, io_stream in vitcod_top_stream.h) publish, and
+// the geometry checks they share: the host reads these to refuse a mismatched overlay.
 template <class CONFIG_T>
-void run_top(hls::stream<axis_word> &in, hls::stream<axis_word> &out, unsigned batch_count, unsigned &batch_done,
-             unsigned &status, unsigned &format_version, unsigned &model_id_lo, unsigned &model_id_hi,
-             unsigned &in_values, unsigned &in_words, unsigned &out_values, unsigned &out_words,
-             unsigned &max_batch, unsigned &in_type, unsigned &out_type, unsigned &words_read) {
+void write_constant_registers(unsigned &format_version, unsigned &model_id_lo, unsigned &model_id_hi,
+                              unsigned &in_values, unsigned &in_words, unsigned &out_values, unsigned &out_words,
+                              unsigned &max_batch, unsigned &in_type, unsigned &out_type) {
+    #pragma HLS INLINE
     typedef wire_geometry<CONFIG_T> geo;
     static_assert(geo::in_width >= 1 && geo::in_width <= axis_width, "input values must fit a stream word");
     static_assert(geo::out_width >= 1 && geo::out_width <= axis_width, "output values must fit a stream word");
     static_assert(CONFIG_T::max_batch >= 1, "max_batch must be at least 1");
-    static_assert(geo::drain_limit >= 1, "drain_limit must be at least 1");
     format_version = stream_format_version;
     model_id_lo = CONFIG_T::model_id_lo;
     model_id_hi = CONFIG_T::model_id_hi;
@@ -232,6 +233,16 @@ void run_top(hls::stream<axis_word> &in, hls::stream<axis_word> &out, unsigned b
     max_batch = CONFIG_T::max_batch;
     in_type = type_code<typename CONFIG_T::in_t>::value;
     out_type = type_code<typename CONFIG_T::out_t>::value;
+}
+
+template <class CONFIG_T>
+void run_top(hls::stream<axis_word> &in, hls::stream<axis_word> &out, unsigned batch_count, unsigned &batch_done,
+             unsigned &status, unsigned &format_version, unsigned &model_id_lo, unsigned &model_id_hi,
+             unsigned &in_values, unsigned &in_words, unsigned &out_values, unsigned &out_words,
+             unsigned &max_batch, unsigned &in_type, unsigned &out_type, unsigned &words_read) {
+    static_assert(wire_geometry<CONFIG_T>::drain_limit >= 1, "drain_limit must be at least 1");
+    write_constant_registers<CONFIG_T>(format_version, model_id_lo, model_id_hi, in_values, in_words, out_values,
+                                       out_words, max_batch, in_type, out_type);
 
     const bool clamped = batch_count > CONFIG_T::max_batch;
     const unsigned n_images = clamped ? CONFIG_T::max_batch : batch_count;

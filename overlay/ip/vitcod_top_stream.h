@@ -230,21 +230,9 @@ void run_top_stream(hls::stream<axis_word> &in, hls::stream<axis_word> &out, uns
                     unsigned &model_id_hi, unsigned &in_values, unsigned &in_words, unsigned &out_values,
                     unsigned &out_words, unsigned &max_batch, unsigned &in_type, unsigned &out_type,
                     unsigned &words_read) {
-    typedef wire_geometry<CONFIG_T> geo;
-    static_assert(geo::in_width >= 1 && geo::in_width <= axis_width, "input values must fit a stream word");
-    static_assert(geo::out_width >= 1 && geo::out_width <= axis_width, "output values must fit a stream word");
-    static_assert(CONFIG_T::max_batch >= 1, "max_batch must be at least 1");
     static_assert(CONFIG_T::n_out % CONFIG_T::out_elem_t::size == 0, "output values must fill whole elements");
-    format_version = stream_format_version;
-    model_id_lo = CONFIG_T::model_id_lo;
-    model_id_hi = CONFIG_T::model_id_hi;
-    in_values = CONFIG_T::n_in;
-    in_words = geo::in_words;
-    out_values = CONFIG_T::n_out;
-    out_words = geo::out_words;
-    max_batch = CONFIG_T::max_batch;
-    in_type = type_code<typename CONFIG_T::in_t>::value;
-    out_type = type_code<typename CONFIG_T::out_t>::value;
+    write_constant_registers<CONFIG_T>(format_version, model_id_lo, model_id_hi, in_values, in_words, out_values,
+                                       out_words, max_batch, in_type, out_type);
     const bool clamped = batch_count > CONFIG_T::max_batch;
     const unsigned n_images = clamped ? CONFIG_T::max_batch : batch_count;
     stream_pipeline<CONFIG_T>(in, out, n_images, clamped ? (unsigned)status_batch_clamped : 0u, batch_done, status,

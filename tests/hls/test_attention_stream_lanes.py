@@ -253,7 +253,7 @@ def test_model_walks_follow_the_lanes_and_the_generated_trip_counts():
 
 def test_hls4ml_keys_reach_the_engine(tiny_run, tmp_path, digits):
     from vitcod.hls import convert as hc
-    from vitcod.hls.extension import attention_engine
+    from vitcod.hls.extension_engines import attention_engine
 
     lanes = {"SoftmaxLanes": 4, "PvLanes": 3}
     hls_model = hc.convert(tiny_run, tmp_path / "prj", data=digits, profile_samples=50, io_type="io_stream",

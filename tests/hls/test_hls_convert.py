@@ -163,7 +163,7 @@ def test_evaluate_csim_reports_what_it_measured(compiled, tiny_run, digits):
 @pytest.mark.slow
 def test_attention_uses_the_artifact_polarization(compiled, tiny_run):
     """The generated ROMs are the mask artifact's polarization, including the G = 0 head."""
-    from vitcod.hls.extension import attention_engine
+    from vitcod.hls.extension_engines import attention_engine
     from vitcod.model.mask_artifact import load_mask_artifact
 
     node = compiled["hls_model"].graph["block0_attention"]
@@ -185,7 +185,7 @@ def test_layernorm_matches_float_layernorm_on_its_traced_input(compiled, tiny_ru
     ~2^-(M+2)) plus the entry's rounding, plus a few LSBs of the output. Every LayerNorm calls our
     kernel with its generated table (no float init loop, no 65,536-entry uniform table).
     """
-    from vitcod.hls.extension import invsqrt_table
+    from vitcod.hls.extension_engines import invsqrt_table
     from vitcod.hls.precision import PrecisionPolicy
     from vitcod.model.storage import load_model
 
@@ -390,7 +390,7 @@ def test_heads_not_matching_config_rejected(tiny_run, tmp_path):
 
 def test_score_type_that_cannot_hold_the_scores_rejected(tiny_run, tmp_path, digits):
     from vitcod.hls import convert as hc
-    from vitcod.hls.extension import ExtensionError
+    from vitcod.hls.extension_types import ExtensionError
 
     out = tmp_path / "prj"
     narrow = {"block0_attention": {"Precision": {"score": "ap_fixed<8,2>"}}}
@@ -402,7 +402,7 @@ def test_score_type_that_cannot_hold_the_scores_rejected(tiny_run, tmp_path, dig
 def test_lane_split_follows_dense_ratio_and_is_overridable(tiny_run, tmp_path, digits):
     from vitcod.hls import convert as hc
     from vitcod.hls.engines import split_lanes
-    from vitcod.hls.extension import attention_engine
+    from vitcod.hls.extension_engines import attention_engine
 
     default = hc.convert(tiny_run, tmp_path / "a", data=digits, profile_samples=50,
                          layer_overrides={"block0_attention": {"LaneBudget": 6}})
