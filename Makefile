@@ -120,6 +120,10 @@ demo: $(STAMP)  ## The whole flow on the bundled digits; writes build/demo/summa
 demo-197: $(STAMP)  ## 197 tokens: the whole flow on 5,000 28x28 MNIST digits (patch 2) -> build/mnist197/
 	$(PY) -m vitcod demo --preset mnist197 --run-dir $(BUILD)/mnist197
 
+.PHONY: demo-small
+demo-small: $(STAMP)  ## The digits demo at embed 16, the size that fits PYNQ-Z2 (modelled) -> build/demo-small/
+	$(PY) -m vitcod demo --preset digits-small --run-dir $(BUILD)/demo-small
+
 test: $(STAMP)  ## Run the test suite (tool/board tests are reported as skipped)
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -457,7 +457,8 @@ def build_parser(preset: str | None = None) -> check.Parser:
 
     p.add_argument("--preset", choices=sorted(PRESETS),
                    help="a named run (dataset, ViT size, epochs) whose values become the defaults: "
-                        "mnist197 = 197 tokens on 28x28 MNIST (make demo-197)")
+                        "mnist197 = 197 tokens on 28x28 MNIST (make demo-197), digits-small = the digits "
+                        "demo at embed 16, sized for PYNQ-Z2 (make demo-small)")
     if preset is not None:
         p.set_defaults(**get_preset(preset).cli_defaults())
     return parser

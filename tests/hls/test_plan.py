@@ -19,7 +19,7 @@ from vitcod.hls.perf.stream import attention_knob_names, design_slots, flat_slot
 from vitcod.hls.perf.stream_layers import hls4ml_matrix
 from vitcod.hls.plan import legal_reuse_factors
 from vitcod.hls.plan_file import Plan, PlanError
-from vitcod.hls.planner import board_budget, load_stage, needs_run, plan_run, slot_options
+from vitcod.hls.planner import board_budget, load_stage, needs_run, plan_design, plan_run, slot_options
 
 
 def _stage(run):
@@ -192,6 +192,30 @@ def test_a_throughput_target_says_what_it_needs_of_the_board(synthetic_run):
     assert "no knob makes" in beyond.summary()
     with pytest.raises(ValueError, match="images_per_s must be > 0"):
         needs_run(synthetic_run, "zcu104", 0, stage=HLS_STAGE)
+
+
+def test_the_digits_small_preset_fits_pynq_z2_where_the_demo_does_not(tmp_path):
+    """MODELLED, with random masks at 0.90: the digits-small preset (embed 16) plans under the 80% cap
+    on PYNQ-Z2, the digits demo's geometry (embed 32) does not fit even at its cheapest design, and
+    the token FIFOs hold a share of the LUTs no knob changes."""
+    import numpy as np
+    from synthetic_run import random_keep_mask
+
+    from vitcod.model.mask_artifact import load_mask_artifact, save_mask_artifact
+    from vitcod.model.presets import DIGITS, DIGITS_SMALL
+
+    plans = {}
+    for preset in (DIGITS_SMALL, DIGITS):
+        c = preset.config
+        path = tmp_path / f"{preset.name}.npz"
+        save_mask_artifact(path, random_keep_mask(np.random.default_rng(0), c.depth, c.num_heads, c.num_tokens, 0.9),
+                           0.5, target_sparsity=0.9)
+        plans[preset.name] = plan_design(c, load_mask_artifact(path), board_budget("pynq-z2"))
+    small, demo = plans["digits-small"], plans["digits"]
+    assert small.fits and small.modelled["max_utilization"] <= 0.8
+    assert not demo.fits and "lut" in demo.modelled["over"]
+    fifo_lut = [p.modelled["fifo_resources"]["lut"] for p in (small, demo)]
+    assert fifo_lut[1] > 1.9 * fifo_lut[0]  # every token FIFO carries embed_dim values
 
 
 def test_budget_comes_from_the_board_files():

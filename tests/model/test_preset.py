@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vitcod.__main__ import build_parser, parse_args
-from vitcod.model.presets import DIGITS, MNIST197, PRESETS, PresetError, get_preset
+from vitcod.model.presets import DIGITS, DIGITS_SMALL, MNIST197, PRESETS, PresetError, get_preset
 
 
 def test_mnist197_is_197_tokens_on_28x28_mnist_with_masks_at_090_and_095():
@@ -34,6 +34,18 @@ def test_the_digits_preset_is_what_the_plain_demo_does():
             continue
         assert getattr(plain, key) == value, key
     assert DIGITS.config.num_tokens == 65
+
+
+def test_digits_small_is_the_digits_demo_at_half_the_width():
+    """Only the width differs from the demo (so its figures compare with the demo's); the heads still
+    divide it and the run has a folder of its own."""
+    from dataclasses import replace
+
+    preset = get_preset("digits-small")
+    assert preset is DIGITS_SMALL and preset.dataset == "digits" and preset.run_name == "demo-small"
+    assert preset.config == replace(DIGITS.config, embed_dim=16) and preset.config.head_dim == 4
+    assert (preset.epochs, preset.ae_epochs, preset.finetune_epochs, preset.sparsities) == (
+        DIGITS.epochs, DIGITS.ae_epochs, DIGITS.finetune_epochs, DIGITS.sparsities)
 
 
 def test_a_preset_sets_the_demo_defaults_and_explicit_options_still_win():
@@ -59,9 +71,9 @@ def test_an_unknown_preset_is_refused(capsys):
     with pytest.raises(SystemExit) as info:
         parse_args(["demo", "--preset", "imagenet"])
     assert info.value.code == 2 and "mnist197" in capsys.readouterr().err
-    with pytest.raises(PresetError, match=r"a preset among \['digits', 'mnist197'\], got 'imagenet' \(--preset\)"):
+    with pytest.raises(PresetError, match=r"a preset among \['digits', 'digits-small', 'mnist197'\], got 'imagenet' \(--preset\)"):
         get_preset("imagenet")
-    assert sorted(PRESETS) == ["digits", "mnist197"]
+    assert sorted(PRESETS) == ["digits", "digits-small", "mnist197"]
 
 
 def test_the_cli_takes_the_preset_config_and_checks_it_against_the_dataset():

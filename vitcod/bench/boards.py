@@ -7,8 +7,8 @@ global: the baseline of the attention sweep) under the same budget. ``bench.json
     fits, max_utilization, utilization, images_per_s, latency_us, bottleneck, interval_cycles,
     clock_mhz, dsp_efficiency (useful multiplies per image / (DSPs used x interval)),
     vitcod_vs_dense_throughput (images/s of the ViTCoD plan / of the dense plan), dense (the dense
-    plan's figures), knobs (the plan), targets (:func:`targets_for`: issue #13 for the 65-token demo,
-    issue #14 for the 197-token run) and whether each is met; a missed images/s target carries
+    plan's figures), knobs (the plan), targets (:func:`targets_for`: issue #13 for the digits demo's
+    model, issue #14 for the 197-token run's, none for any other) and whether each is met; a missed images/s target carries
     ``needs`` (:class:`vitcod.hls.planner.TargetNeeds`: the interval it asks for and the cheapest
     design found at that interval, with what it is over the cap by).
 
@@ -26,15 +26,23 @@ from typing import Sequence
 THROUGHPUT_TARGETS = {"pynq-z2": 6_000.0, "zcu104": 100_000.0, "kv260": 80_000.0}
 MAX_UTILIZATION_TARGET = 0.8
 RATIO_TARGET = 1.3
+TARGETS_13 = {"issue": 13, "images_per_s": THROUGHPUT_TARGETS, "ratio": RATIO_TARGET, "boards": None}
 #: Issue #14's, for the 197-token run: fit and ViTCoD / dense on the UltraScale+ boards, no images/s.
 TARGETS_197 = {"issue": 14, "images_per_s": {}, "ratio": 1.8, "boards": ("zcu104", "kv260")}
+#: Any other model: its figures are reported, not judged against an issue written for another model.
+NO_TARGETS = {"issue": None, "images_per_s": {}, "ratio": None, "boards": ()}
 
 
-def targets_for(tokens: int) -> dict:
-    """The issue targets that apply to a design of ``tokens`` tokens (197: issue #14; else #13's)."""
-    if tokens == 197:
+def targets_for(config) -> dict:
+    """The issue targets that apply to a model: #13's to the digits demo's geometry, #14's to the
+    197-token MNIST preset's, none to any other (e.g. the digits-small preset)."""
+    from ..model.presets import DIGITS, MNIST197
+
+    if config == MNIST197.config:
         return TARGETS_197
-    return {"issue": 13, "images_per_s": THROUGHPUT_TARGETS, "ratio": RATIO_TARGET, "boards": None}
+    if config == DIGITS.config:
+        return TARGETS_13
+    return NO_TARGETS
 
 
 def _figures(plan) -> dict:
@@ -46,12 +54,13 @@ def _figures(plan) -> dict:
 
 
 def board_figures(run_dir: str | Path, stage: str, boards: Sequence[str] | None = None,
-                  cap: float = MAX_UTILIZATION_TARGET) -> dict[str, dict]:
-    """``{board: figures}`` of the ViTCoD plan and its dense twin (module docstring)."""
+                  cap: float = MAX_UTILIZATION_TARGET, targets: dict | None = None) -> dict[str, dict]:
+    """``{board: figures}`` of the ViTCoD plan and its dense twin (module docstring); ``targets``:
+    default :func:`targets_for` the run's model."""
     from ..hls.planner import load_stage, needs_run, plan_run
     from ..overlay.config import available_boards
 
-    goals = targets_for(load_stage(run_dir, stage)[0].num_tokens)
+    goals = targets if targets is not None else targets_for(load_stage(run_dir, stage)[0])
     out = {}
     for board in boards or available_boards():
         vit = plan_run(run_dir, board, stage=stage, cap=cap)
@@ -62,14 +71,16 @@ def board_figures(run_dir: str | Path, stage: str, boards: Sequence[str] | None 
                  "attention_knobs": vit.modelled["attention_knobs"]}
         target = goals["images_per_s"].get(board)
         applies = goals["boards"] is None or board in goals["boards"]
-        ratio_met = entry["vitcod_vs_dense_throughput"] >= goals["ratio"]
+        ratio = goals["ratio"]
+        ratio_met = ratio is not None and entry["vitcod_vs_dense_throughput"] >= ratio
         entry["targets"] = {
             "issue": goals["issue"],
-            "fits_at_cap": {"target": f"<= {MAX_UTILIZATION_TARGET}", "met": bool(entry["fits"]) if applies else None},
+            "fits_at_cap": {"target": f"<= {MAX_UTILIZATION_TARGET}" if applies else None,
+                            "met": bool(entry["fits"]) if applies else None},
             "images_per_s": {"target": None if target is None else f">= {target:g}",
                              "met": None if target is None else entry["images_per_s"] >= target},
             # against a dense plan that does not fit, the ratio is a lower bound (no dense design exists)
-            "vitcod_vs_dense_throughput": {"target": f">= {goals['ratio']:g}",
+            "vitcod_vs_dense_throughput": {"target": None if ratio is None or not applies else f">= {ratio:g}",
                                            "met": (ratio_met and bool(entry["fits"])) if applies else None,
                                            "lower_bound": not entry["dense"]["fits"]},
         }
@@ -103,7 +114,10 @@ def markdown(boards: dict[str, dict]) -> list[str]:
         lines.append(f"| {board} | {e['clock_mhz']:g} | {'yes' if e['fits'] else '**no**'} | {e['max_utilization']:.0%} | "
                      f"{e['images_per_s']:.0f} | {e['latency_us']:.1f} | {e['bottleneck']} | {eff} | "
                      f"{d['images_per_s']:.0f} | {'yes' if d['fits'] else 'no'} | {e['vitcod_vs_dense_throughput']:.2f} |")
-    issue = next(iter(boards.values()))["targets"]["issue"] if boards else 13
+    issue = next(iter(boards.values()))["targets"]["issue"] if boards else None
+    if issue is None:
+        return lines + ["", "No issue targets for this model (issue #13's are the digits demo's, #14's the "
+                        "197-token run's): figures only.", ""]
     lines += ["", f"Targets (issue #{issue}; a ratio against a dense plan that does not fit is a lower bound):", ""]
     for board, e in boards.items():
         parts = []
