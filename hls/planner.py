@@ -313,7 +313,7 @@ class TargetNeeds:
     def summary(self) -> str:
         head = (f"{self.images_per_s:g} images/s on {self.board} needs an interval <= {self.interval_cycles} cycles "
                 f"at {self.clock_mhz:g} MHz")
-        if self.too_slow:
+        if self.too_slow or self.plan is None:
             return head + "; no knob makes " + ", ".join(
                 f"{name} that fast (its fastest option: {t} cycles)" for name, t in self.too_slow.items())
         m = self.plan.modelled
