@@ -12,7 +12,9 @@ instantiates and says where a formula is an ASSUMPTION:
   reshaped by ``block_factor`` into a ROM of ``ReuseFactor`` words (``ROM_nP_BRAM`` when RF > 1) and
   the biases partitioned, the ReuseLoop's operand selects in LUTs (its indices depend on the loop
   counter: :func:`reuse_loop_mux_luts`). hls4ml's pointwise pass turns the k=1 Conv1D into a
-  PointwiseConv1D node (ASSUMPTION: in io_stream it runs the same per-position dense_resource call).
+  PointwiseConv1D node (ASSUMPTION: in io_stream it runs the same per-position dense_resource call;
+  its Vitis template also partitions the weights completely, for every strategy - which of that and
+  dense_resource's reshape Vitis HLS keeps is unverified here, the model takes the BRAM ROM).
   The outer position loop is NOT pipelined for the Resource strategy (its ``PIPELINE`` pragma is only
   emitted for Latency / DA), so a position costs ``ReuseFactor + stream_token_overhead`` cycles
   (ASSUMPTION: the overhead, see :class:`~.resources.Assumptions`).
