@@ -119,22 +119,8 @@ def _choose(options: dict[str, list[Stage]], t: int, budget: Budget, weights) ->
     return chosen
 
 
-def _fits(r: Resources, budget: Budget) -> list[str]:
+def _over_cap(r: Resources, budget: Budget) -> list[str]:
     return [k for k in RESOURCE_KEYS if getattr(r, k) > budget.limit(k)]
-
-
-def _feasible(options, t: int, budget: Budget, fixed: Resources) -> dict[str, Stage] | None:
-    weights = dict.fromkeys(RESOURCE_KEYS, 1.0)
-    for _ in range(WEIGHT_ROUNDS):
-        chosen = _choose(options, t, budget, weights)
-        if chosen is None:
-            return None
-        over = _fits(total(s.resources for s in chosen.values()) + fixed, budget)
-        if not over:
-            return chosen
-        for k in over:
-            weights[k] *= 4.0
-    return None
 
 
 def _over_ratio(r: Resources, budget: Budget) -> float:
@@ -144,7 +130,8 @@ def _over_ratio(r: Resources, budget: Budget) -> float:
 
 
 def _least_over(options, t: int, budget: Budget, fixed: Resources) -> dict[str, Stage] | None:
-    """Like :func:`_feasible`, but when nothing found fits, the choice of the weight rounds whose
+    """Each stage's cheapest option at interval ``t``, the weights of the resources over the cap raised
+    round by round (module docstring): the first choice that fits, else the round's choice whose
     largest use / cap is least (None: some stage has no option this fast)."""
     weights = dict.fromkeys(RESOURCE_KEYS, 1.0)
     best, best_ratio = None, math.inf
@@ -156,12 +143,20 @@ def _least_over(options, t: int, budget: Budget, fixed: Resources) -> dict[str, 
         ratio = _over_ratio(used, budget)
         if ratio < best_ratio:
             best, best_ratio = chosen, ratio
-        over = _fits(used, budget)
+        over = _over_cap(used, budget)
         if not over:
             break
         for k in over:
             weights[k] *= 4.0
     return best
+
+
+def _feasible(options, t: int, budget: Budget, fixed: Resources) -> dict[str, Stage] | None:
+    """:func:`_least_over`'s choice when it fits under the cap, else None."""
+    chosen = _least_over(options, t, budget, fixed)
+    if chosen is None or _over_cap(total(s.resources for s in chosen.values()) + fixed, budget):
+        return None
+    return chosen
 
 
 def search(config, slots: Sequence, budget: Budget, a: Assumptions, *, autoencoder: bool = True,

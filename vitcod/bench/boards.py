@@ -8,9 +8,9 @@ global: the baseline of the attention sweep) under the same budget. ``bench.json
     clock_mhz, dsp_efficiency (useful multiplies per image / (DSPs used x interval)),
     vitcod_vs_dense_throughput (images/s of the ViTCoD plan / of the dense plan), dense (the dense
     plan's figures), knobs (the plan), targets (:func:`targets_for`: issue #13 for the digits demo's
-    model, issue #14 for the 197-token run's, none for any other) and whether each is met; a missed images/s target carries
-    ``needs`` (:class:`vitcod.hls.planner.TargetNeeds`: the interval it asks for and the cheapest
-    design found at that interval, with what it is over the cap by).
+    model, issue #14 for the 197-token run's, none for any other) and whether each is met; a missed
+    images/s target carries ``needs`` (:class:`vitcod.hls.planner.TargetNeeds`: the interval it asks
+    for and the cheapest design found at that interval, with what it is over the cap by).
 
 When a design does not fit even at its cheapest plan, its figures are those of that cheapest design
 (``fits`` false, ``over`` says by how much); a ratio against a dense design that does not fit is a
